@@ -1,0 +1,264 @@
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+
+use super::*;
+
+fn message(id: u64, method: &str, payload: &[u8]) -> proto::Message {
+    proto::Message {
+        message_seq_no: id,
+        method: method.to_owned(),
+        payload: Bytes::copy_from_slice(payload),
+        ..Default::default()
+    }
+}
+
+fn arb_message() -> impl Strategy<Value = proto::Message> {
+    (
+        any::<u64>(),
+        "[a-zA-Z.]{0,24}",
+        proptest::option::of((any::<i32>(), "[ -~]{0,16}")),
+        proptest::collection::vec(("[a-z-]{0,8}", "[ -~]{0,8}"), 0..3),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        0i32..6,
+    )
+        .prop_map(
+            |(id, method, status, metadata, payload, kind)| proto::Message {
+                message_seq_no: id,
+                method,
+                status: status.map(|(code, message)| proto::Status { code, message }),
+                metadata: metadata
+                    .into_iter()
+                    .map(|(key, value)| proto::MetadataEntry { key, value })
+                    .collect(),
+                payload: payload.into(),
+                kind,
+            },
+        )
+}
+
+fn decode_all(decoder: &mut FrameDecoder) -> Vec<proto::Message> {
+    let mut out = Vec::new();
+    while let Some(body) = decoder.next_frame().expect("valid stream") {
+        out.push(decode_message(body).expect("valid envelope"));
+    }
+    out
+}
+
+proptest! {
+    /// Any sequence of envelopes, encoded back to back after a preface and cut into any
+    /// chunks, decodes to the same sequence.
+    #[test]
+    fn envelopes_survive_any_chunking(
+        messages in proptest::collection::vec(arb_message(), 0..12),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+    ) {
+        let mut stream = BytesMut::new();
+        encode_preface(&mut stream);
+        for m in &messages {
+            encode_frame(m, DEFAULT_MAX_FRAME_LEN, &mut stream).unwrap();
+        }
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        points.push(0);
+        points.push(stream.len());
+        points.sort_unstable();
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+        let mut decoded = Vec::new();
+        for pair in points.windows(2) {
+            decoder.push(&stream[pair[0]..pair[1]]);
+            decoded.extend(decode_all(&mut decoder));
+        }
+        decoder.finish().unwrap();
+        prop_assert_eq!(decoded, messages);
+    }
+
+    /// Frame level: every frame decoded re-encodes to the same bytes.
+    #[test]
+    fn frames_reencode_to_the_same_bytes(bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+        let mut stream = BytesMut::new();
+        for body in &bodies {
+            stream.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            stream.extend_from_slice(body);
+        }
+        let mut decoder = FrameDecoder::without_preface(DEFAULT_MAX_FRAME_LEN);
+        decoder.push(&stream);
+        let mut reencoded = BytesMut::new();
+        while let Some(body) = decoder.next_frame().unwrap() {
+            reencoded.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            reencoded.extend_from_slice(&body);
+        }
+        prop_assert_eq!(&reencoded[..], &stream[..]);
+    }
+
+    /// Garbage never panics the decoder, and what it accepts stays within the limit.
+    #[test]
+    fn garbage_is_an_error_or_bounded_frames(bytes in proptest::collection::vec(any::<u8>(), 0..512), max in 0usize..64) {
+        let mut decoder = FrameDecoder::new(max);
+        decoder.push(&bytes);
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            prop_assert!(frame.len() <= max);
+            let _ = decode_message(frame);
+        }
+    }
+}
+
+#[test]
+fn one_byte_at_a_time() {
+    let msgs = [
+        message(1, "a.B.C", b"xyz"),
+        message(2, "", b""),
+        message(u64::MAX, "x", &[0; 1000]),
+    ];
+    let mut stream = BytesMut::new();
+    encode_preface(&mut stream);
+    for m in &msgs {
+        encode_frame(m, DEFAULT_MAX_FRAME_LEN, &mut stream).unwrap();
+    }
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    let mut decoded = Vec::new();
+    for b in stream.iter() {
+        decoder.push(std::slice::from_ref(b));
+        decoded.extend(decode_all(&mut decoder));
+    }
+    assert_eq!(decoded, msgs);
+    assert_eq!(decoder.buffered(), 0);
+}
+
+#[test]
+fn frame_one_byte_over_the_limit_is_rejected_before_its_body() {
+    let max = 1024;
+    let mut decoder = FrameDecoder::without_preface(max);
+    decoder.push(&((max + 1) as u32).to_be_bytes());
+    assert_eq!(
+        decoder.next_frame(),
+        Err(WireError::FrameTooLarge { len: max + 1, max })
+    );
+    // Sticky: the stream is dead, and nothing more is buffered for it.
+    decoder.push(&[0; 4096]);
+    assert_eq!(decoder.buffered(), 0);
+    assert!(decoder.next_frame().is_err());
+
+    // Exactly at the limit is fine.
+    let mut decoder = FrameDecoder::without_preface(max);
+    decoder.push(&(max as u32).to_be_bytes());
+    assert_eq!(decoder.next_frame(), Ok(None));
+    decoder.push(&vec![7; max]);
+    assert_eq!(decoder.next_frame().unwrap().unwrap().len(), max);
+}
+
+#[test]
+fn a_huge_announced_length_allocates_nothing_for_it() {
+    let mut decoder = FrameDecoder::without_preface(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&u32::MAX.to_be_bytes());
+    assert!(matches!(
+        decoder.next_frame(),
+        Err(WireError::FrameTooLarge { .. })
+    ));
+}
+
+#[test]
+fn outgoing_message_over_the_limit_is_refused() {
+    let mut out = BytesMut::new();
+    let err = encode_frame(&message(1, "m", &[0; 100]), 50, &mut out).unwrap_err();
+    assert!(
+        matches!(err, WireError::OutgoingTooLarge { max: 50, .. }),
+        "{err}"
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn bad_preface_is_rejected_at_the_first_wrong_byte() {
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(b"GET");
+    let err = decoder.next_frame().unwrap_err();
+    assert!(matches!(err, WireError::BadPreface { .. }));
+    assert!(err.to_string().contains("GET"), "{err}");
+
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(b"GOR");
+    assert_eq!(decoder.next_frame(), Ok(None));
+}
+
+#[test]
+fn other_protocol_versions_are_rejected() {
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&MAGIC);
+    decoder.push(&99u16.to_be_bytes());
+    assert_eq!(decoder.next_frame(), Err(WireError::UnsupportedVersion(99)));
+}
+
+#[test]
+fn truncation_at_close_is_reported() {
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&PREFACE[..3]);
+    assert!(matches!(
+        decoder.finish(),
+        Err(WireError::Truncated {
+            what: "preface",
+            buffered: 3
+        })
+    ));
+
+    let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&PREFACE);
+    decoder.push(&[0, 0]);
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert!(matches!(
+        decoder.finish(),
+        Err(WireError::Truncated {
+            what: "frame header",
+            ..
+        })
+    ));
+
+    decoder.push(&[0, 9, 1]);
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert!(matches!(
+        decoder.finish(),
+        Err(WireError::Truncated {
+            what: "frame body",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn undecodable_envelope_is_a_typed_error() {
+    // Field 1 with wire type 7 (invalid).
+    let err = decode_message(Bytes::from_static(&[0x0f, 0x01])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            WireError::Undecodable {
+                what: "message",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = decode_hello(Bytes::from_static(&[0x12, 0xff])).unwrap_err();
+    assert!(
+        matches!(err, WireError::Undecodable { what: "hello", .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn payload_is_not_copied() {
+    let mut stream = BytesMut::new();
+    encode_frame(
+        &message(3, "m", &[5; 64]),
+        DEFAULT_MAX_FRAME_LEN,
+        &mut stream,
+    )
+    .unwrap();
+    let mut decoder = FrameDecoder::without_preface(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&stream);
+    let body = decoder.next_frame().unwrap().unwrap();
+    let range = body.as_ptr_range();
+    let msg = decode_message(body).unwrap();
+    assert!(
+        range.contains(&msg.payload.as_ptr()),
+        "payload points into the frame body"
+    );
+}
