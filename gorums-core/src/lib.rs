@@ -12,4 +12,5 @@
 //! pure layers. Pick an adapter (`gorums-tokio`, `gorums-smol`) to run over TCP, or
 //! `gorums-sim` to run in a deterministic simulation.
 
+pub mod engine;
 pub mod wire;

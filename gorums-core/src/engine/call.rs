@@ -1,0 +1,120 @@
+//! What a caller asks for, and the engine's state of one call in flight.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::{CallId, ConnId, Instant, NodeError, NodeId, Quorum, Tally};
+use crate::wire::proto::MetadataEntry;
+
+/// The call types of Gorums.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CallKind {
+    /// One request to one node, one reply.
+    Rpc,
+    /// A one-way message to one node.
+    Unicast,
+    /// A one-way message to every node given.
+    Multicast,
+    /// A request to every node given; one reply from each.
+    QuorumCall,
+    /// A request to every node given; each may stream several replies, then ends.
+    Correctable,
+}
+
+impl CallKind {
+    /// Whether replies are expected.
+    pub fn is_two_way(self) -> bool {
+        !matches!(self, CallKind::Unicast | CallKind::Multicast)
+    }
+}
+
+/// The request payload of a call: one for every node, or one per node.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// The same encoded request to every node.
+    Shared(Bytes),
+    /// One encoded request per node, in the order of [`CallSpec::nodes`]; `None` skips
+    /// that node (it is sent nothing and never replies, but still counts in the
+    /// configuration's size).
+    PerNode(Vec<Option<Bytes>>),
+}
+
+/// Everything [`Endpoint::start_call`](super::Endpoint::start_call) needs.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    /// The call type.
+    pub kind: CallKind,
+    /// The full method name, such as `proto.Storage.ReadQC`.
+    pub method: String,
+    /// Per-message metadata sent with every request.
+    pub metadata: Vec<MetadataEntry>,
+    /// The nodes to call, each once.
+    pub nodes: Vec<NodeId>,
+    /// What to send them.
+    pub payload: Payload,
+    /// When the engine gives up on the call (`DeadlineExceeded`).
+    pub deadline: Option<Instant>,
+    /// If set, the engine judges the call itself, counting a reply with an OK status as a
+    /// success, and finishes it as soon as the quorum is met or cannot be. If unset, the
+    /// call runs until every node has answered or failed (the API judges decoded replies
+    /// with its own [`Tally`]).
+    pub quorum: Option<Quorum>,
+}
+
+impl CallSpec {
+    /// A spec with no metadata, no deadline and no quorum.
+    pub fn new(
+        kind: CallKind,
+        method: impl Into<String>,
+        nodes: Vec<NodeId>,
+        payload: Payload,
+    ) -> CallSpec {
+        CallSpec {
+            kind,
+            method: method.into(),
+            metadata: Vec::new(),
+            nodes,
+            payload,
+            deadline: None,
+            quorum: None,
+        }
+    }
+}
+
+/// What [`Endpoint::start_call`](super::Endpoint::start_call) returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StartedCall {
+    /// The call's id, for its events and for `cancel`/`finish`.
+    pub id: CallId,
+    /// Nodes whose share failed at once (not connected, send queue full, ...). They are
+    /// not reported again as events.
+    pub send_failures: Vec<NodeError>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Share {
+    /// Waiting for the node's reply (or its next stream item) on `conn`.
+    Waiting(ConnId),
+    /// A correctable call's node has sent items and may send more on `conn`.
+    Streaming(ConnId),
+    /// The node has answered or failed.
+    Done,
+}
+
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub(crate) kind: CallKind,
+    pub(crate) started: Instant,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) shares: BTreeMap<NodeId, Share>,
+    pub(crate) waiting: usize,
+    pub(crate) tally: Option<Tally>,
+    pub(crate) errors: Vec<NodeError>,
+}
+
+impl Call {
+    pub(crate) fn streaming(&self) -> bool {
+        self.kind == CallKind::Correctable
+    }
+}

@@ -1,0 +1,59 @@
+//! Identifier newtypes: nodes, messages, calls, connections and served requests.
+
+use std::fmt;
+
+/// A node's id in a configuration. Id 0 is reserved: an anonymous client announces 0 in
+/// its hello and is given an id by the server.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    /// The reserved id an anonymous client announces.
+    pub const ANONYMOUS: NodeId = NodeId(0);
+
+    /// Whether this is the reserved anonymous id.
+    pub fn is_anonymous(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node {}", self.0)
+    }
+}
+
+/// A message id on the wire (`message_seq_no`). Ids a side starts on a connection have
+/// the top bit clear; ids the other side starts there have it set, so the two never
+/// collide.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct MsgId(pub u64);
+
+impl MsgId {
+    /// The bit that marks ids started by the accepting side of a connection.
+    pub const ACCEPTOR_BIT: u64 = 1 << 63;
+}
+
+/// A call started on an [`Endpoint`](super::Endpoint). Never reused by one endpoint.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct CallId(pub u64);
+
+/// A connection of an [`Endpoint`](super::Endpoint), inbound or outbound. Never reused by
+/// one endpoint, so a stale id can never reach a newer connection.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "conn {}", self.0)
+    }
+}
+
+/// A request being served: the connection it came on and its message id there.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct RequestId {
+    /// The connection the request arrived on (replies go back on it).
+    pub conn: ConnId,
+    /// The request's message id on that connection.
+    pub msg: MsgId,
+}

@@ -1,0 +1,31 @@
+//! The engine: the gorums protocol as a pure state machine.
+//!
+//! [`Endpoint`] holds one process's connections, calls in flight and server-side
+//! queues. It performs no IO, reads no clock, spawns nothing and draws randomness only
+//! from the seed in its [`EndpointConfig`]: every input carries `now`, and every output
+//! is drained by polling. The [`Endpoint`] docs give the exact driving order.
+//!
+//! Alongside it live the pure value types the API builds on: [`Configuration`] (an
+//! immutable set of nodes and its algebra), [`Tally`] (thresholds), ids, statuses and
+//! errors.
+
+mod call;
+mod call_error;
+mod config;
+mod conn;
+mod endpoint;
+mod event;
+mod ids;
+mod rng;
+mod status;
+mod tally;
+mod time;
+
+pub use call::{CallKind, CallSpec, Payload, StartedCall};
+pub use call_error::{Cause, QuorumCallError};
+pub use endpoint::{Endpoint, EndpointConfig, NodeInfo, UsageError};
+pub use event::{CallEvent, Event, PeerInfo, Request, RequestKind};
+pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
+pub use status::{Code, FailureKind, NodeError, NodeFailure, Status};
+pub use tally::{Quorum, Tally, Verdict};
+pub use time::Instant;
