@@ -12,5 +12,7 @@
 //! pure layers. Pick an adapter (`gorums-tokio`, `gorums-smol`) to run over TCP, or
 //! `gorums-sim` to run in a deterministic simulation.
 
+pub mod api;
 pub mod engine;
+pub mod runtime;
 pub mod wire;

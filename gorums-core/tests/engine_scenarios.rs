@@ -1,6 +1,8 @@
 //! The engine's protocol stories, told with engines wired through in-memory pipes and a
 //! hand-driven clock (see `support`).
 
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::time::Duration;

@@ -212,6 +212,7 @@ impl Endpoint {
         };
         let me = endpoint.config.node_id;
         if !me.is_anonymous() {
+            endpoint.info.insert(me, NodeInfo::default());
             let id = endpoint.new_conn_id();
             let mut conn = Conn::new(Side::Local, String::from("local"), me, 0);
             conn.phase = Phase::Open;
@@ -273,6 +274,15 @@ impl Endpoint {
         }
     }
 
+    /// Closes `conn` at the application's request (shutting down, say): an
+    /// [`Event::Close`] follows and everything waiting on it fails.
+    pub fn close_connection(&mut self, now: Instant, conn: ConnId, reason: &str) {
+        self.advance(now);
+        if Some(conn) != self.local {
+            self.close(conn, reason.to_owned());
+        }
+    }
+
     /// The driver accepted a connection from `addr`: returns its id. The peer's preface
     /// and hello are expected within the connect timeout.
     pub fn handle_accepted(&mut self, now: Instant, addr: impl Into<String>) -> ConnId {
@@ -317,10 +327,7 @@ impl Endpoint {
             return;
         };
         c.decoder.push(bytes);
-        loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                break;
-            };
+        while let Some(c) = self.conns.get_mut(&conn) {
             let body = match c.decoder.next_frame() {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
@@ -457,7 +464,7 @@ impl Endpoint {
     /// The peer on `conn`, its hello metadata and address, once its hello arrived.
     pub fn peer_of(&self, conn: ConnId) -> Option<(NodeId, &[MetadataEntry], &str)> {
         let c = self.conns.get(&conn)?;
-        (c.phase == Phase::Open).then(|| (c.peer, c.peer_metadata.as_slice(), c.addr.as_str()))
+        (c.phase == Phase::Open).then_some((c.peer, c.peer_metadata.as_slice(), c.addr.as_str()))
     }
 
     /// The number of two-way calls the engine still holds state for.

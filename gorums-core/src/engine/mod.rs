@@ -23,6 +23,7 @@ mod time;
 
 pub use call::{CallKind, CallSpec, Payload, StartedCall};
 pub use call_error::{Cause, QuorumCallError};
+pub use config::{ConfigError, Configuration, NodeStats, by_id, by_last_error, by_latency};
 pub use endpoint::{Endpoint, EndpointConfig, NodeInfo, UsageError};
 pub use event::{CallEvent, Event, PeerInfo, Request, RequestKind};
 pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};

@@ -1,0 +1,639 @@
+//! Calls: starting them through the engine, and [`Responses`], the replies of a quorum
+//! call as a stream and through its terminal methods.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+
+use super::config::{Configuration, Node};
+use super::system::{CallSlot, System};
+use crate::engine::{
+    CallEvent, CallId, CallKind, CallSpec, Cause, NodeError, NodeFailure, NodeId, Payload, Quorum,
+    QuorumCallError, Tally, Verdict,
+};
+use crate::wire::proto::MetadataEntry;
+
+/// One node's outcome in a call: its decoded reply, or why it failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeResponse<T> {
+    /// The node.
+    pub node: NodeId,
+    /// Its reply, or its failure.
+    pub result: Result<T, NodeFailure>,
+}
+
+type RequestMapper = Arc<dyn Fn(&Node) -> Option<Bytes> + Send + Sync>;
+type ResponseMapper<T> = Arc<dyn Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync>;
+
+/// What a call sends, before it starts.
+struct Pending {
+    kind: CallKind,
+    method: String,
+    request: Bytes,
+    map_request: Option<RequestMapper>,
+    metadata: Vec<MetadataEntry>,
+    timeout: Option<Duration>,
+}
+
+/// The replies of a quorum call or correctable call.
+///
+/// A call made with [`Configuration::quorum_call`] is **lazy**: nothing is sent until it
+/// is first polled (as a [`Stream`] or through a terminal method). The `async_*` methods
+/// send at once, so two of them made one after the other reach every node in that order.
+///
+/// Terminal methods: [`first`](Self::first), [`majority`](Self::majority),
+/// [`all`](Self::all), [`threshold`](Self::threshold) return the first successful reply
+/// once enough nodes have succeeded, or a [`QuorumCallError`] as soon as that cannot
+/// happen. As a [`Stream`] it yields every node's [`NodeResponse`] as it arrives.
+///
+/// Cancellation: dropping it before it has finished cancels the call on every node:
+/// requests not yet written are taken back and later replies are dropped. The
+/// connections stay up.
+pub struct Responses<T> {
+    config: Configuration,
+    pending: Option<Pending>,
+    call: Option<CallId>,
+    /// Outcomes known at start (send failures), given out before the engine's events.
+    early: VecDeque<NodeResponse<Bytes>>,
+    map_response: Option<ResponseMapper<T>>,
+    skipped: usize,
+    finished: Option<Result<(), QuorumCallError>>,
+    met: bool,
+    _reply: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Responses<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responses")
+            .field("config", &self.config)
+            .field("call", &self.call)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Configuration {
+    /// A quorum call of `method` with `request` to every node; lazy until polled.
+    pub fn quorum_call<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Responses<Resp> {
+        Responses::new(
+            self.clone(),
+            CallKind::QuorumCall,
+            method,
+            System::encode(request),
+        )
+    }
+
+    /// A correctable call: like a quorum call, but each node streams replies; see
+    /// [`Responses::correctable`].
+    pub fn correctable_call<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Responses<Resp> {
+        Responses::new(
+            self.clone(),
+            CallKind::Correctable,
+            method,
+            System::encode(request),
+        )
+    }
+
+    /// Sends `request` one-way to every node, at once. Returns the nodes it could not
+    /// be sent to (as a `SendFailure`); it never waits for the servers.
+    pub fn multicast<Req: prost::Message>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<(), QuorumCallError> {
+        self.one_way(
+            CallKind::Multicast,
+            method,
+            Payload::Shared(System::encode(request)),
+            Vec::new(),
+        )
+    }
+
+    /// Like [`multicast`](Self::multicast), with a request per node from `map`
+    /// (`None` skips the node).
+    pub fn multicast_mapped<Req: prost::Message>(
+        &self,
+        method: &str,
+        map: impl Fn(&Node) -> Option<Req>,
+    ) -> Result<(), QuorumCallError> {
+        let payloads = self
+            .nodes()
+            .iter()
+            .map(|n| map(n).map(|r| System::encode(&r)))
+            .collect();
+        self.one_way(
+            CallKind::Multicast,
+            method,
+            Payload::PerNode(payloads),
+            Vec::new(),
+        )
+    }
+
+    pub(crate) fn one_way(
+        &self,
+        kind: CallKind,
+        method: &str,
+        payload: Payload,
+        metadata: Vec<MetadataEntry>,
+    ) -> Result<(), QuorumCallError> {
+        let mut spec = CallSpec::new(kind, method, self.ids().to_vec(), payload);
+        spec.metadata = metadata;
+        let started = self.inner.with(|st, now| st.ep.start_call(now, spec));
+        match started {
+            Ok(s) if s.send_failures.is_empty() => Ok(()),
+            Ok(s) => Err(QuorumCallError::new(Cause::SendFailure, s.send_failures)),
+            Err(usage) => Err(QuorumCallError::new(
+                Cause::SendFailure,
+                vec![NodeError {
+                    node: NodeId::ANONYMOUS,
+                    failure: NodeFailure::Encode(usage.to_string()),
+                }],
+            )),
+        }
+    }
+}
+
+impl Node {
+    /// An ordered RPC: `request` to this node, its reply back.
+    pub async fn rpc<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<Resp, NodeError> {
+        let mut responses = Responses::<Resp>::new(
+            self.config.clone(),
+            CallKind::Rpc,
+            method,
+            System::encode(request),
+        );
+        let id = self.id();
+        match futures_next(&mut responses).await {
+            Some(NodeResponse {
+                result: Ok(reply), ..
+            }) => {
+                responses.met = true;
+                Ok(reply)
+            }
+            Some(NodeResponse {
+                node,
+                result: Err(failure),
+            }) => Err(NodeError { node, failure }),
+            None => Err(NodeError {
+                node: id,
+                failure: NodeFailure::Status(crate::engine::Status::new(
+                    crate::engine::Code::DeadlineExceeded,
+                    "no reply before the deadline",
+                )),
+            }),
+        }
+    }
+
+    /// A one-way message to this node, sent at once.
+    pub fn unicast<Req: prost::Message>(
+        &self,
+        method: &str,
+        request: &Req,
+    ) -> Result<(), NodeError> {
+        self.config
+            .one_way(
+                CallKind::Unicast,
+                method,
+                Payload::Shared(System::encode(request)),
+                Vec::new(),
+            )
+            .map_err(|mut e| e.node_errors.remove(0))
+    }
+}
+
+impl<T: prost::Message + Default + 'static> Responses<T> {
+    fn new(config: Configuration, kind: CallKind, method: &str, request: Bytes) -> Responses<T> {
+        let timeout = config.timeout;
+        Responses {
+            config,
+            pending: Some(Pending {
+                kind,
+                method: method.to_owned(),
+                request,
+                map_request: None,
+                metadata: Vec::new(),
+                timeout,
+            }),
+            call: None,
+            early: VecDeque::new(),
+            map_response: None,
+            skipped: 0,
+            finished: None,
+            met: false,
+            _reply: PhantomData,
+        }
+    }
+
+    /// Sends each node its own request: `map` sees the node and returns the encoded
+    /// request for it, or `None` to skip the node (it then never replies, and still
+    /// counts in the configuration's size). Only before the call starts.
+    pub fn map_request<Req: prost::Message>(
+        mut self,
+        map: impl Fn(&Node) -> Option<Req> + Send + Sync + 'static,
+    ) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.map_request = Some(Arc::new(move |node| map(node).map(|r| System::encode(&r))));
+        }
+        self
+    }
+
+    /// Transforms (or rejects) each node's decoded reply before it is counted: an
+    /// `Err` counts as that node's failure.
+    pub fn map_response(
+        mut self,
+        map: impl Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync + 'static,
+    ) -> Self {
+        let map: ResponseMapper<T> = match self.map_response.take() {
+            Some(first) => {
+                Arc::new(move |node, reply| first(node, reply).and_then(|r| map(node, r)))
+            }
+            None => Arc::new(map),
+        };
+        self.map_response = Some(map);
+        self
+    }
+
+    /// Adds a metadata entry sent with the request. Only before the call starts.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.metadata.push(MetadataEntry {
+                key: key.into(),
+                value: value.into(),
+            });
+        }
+        self
+    }
+
+    /// Gives up after `timeout` from the start (`DeadlineExceeded`). Only before the call
+    /// starts.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.timeout = Some(timeout);
+        }
+        self
+    }
+
+    /// The configuration the call goes to.
+    pub fn config(&self) -> &Configuration {
+        &self.config
+    }
+
+    /// Sends the requests now, if not sent yet.
+    pub fn start(&mut self) {
+        let Some(p) = self.pending.take() else { return };
+        let nodes = self.config.nodes();
+        let payload = match &p.map_request {
+            None => Payload::Shared(p.request.clone()),
+            Some(map) => Payload::PerNode(nodes.iter().map(|n| map(n)).collect()),
+        };
+        if let Payload::PerNode(list) = &payload {
+            self.skipped = list.iter().filter(|p| p.is_none()).count();
+        }
+        let mut spec = CallSpec::new(p.kind, p.method, self.config.ids().to_vec(), payload);
+        spec.metadata = p.metadata;
+        let inner = self.config.inner.clone();
+        let started = inner.with(|st, now| {
+            spec.deadline = p.timeout.map(|t| now + t);
+            let started = st.ep.start_call(now, spec)?;
+            st.calls.insert(started.id, CallSlot::default());
+            Ok::<_, crate::engine::UsageError>(started)
+        });
+        match started {
+            Ok(started) => {
+                self.call = Some(started.id);
+                self.early
+                    .extend(started.send_failures.into_iter().map(|e| NodeResponse {
+                        node: e.node,
+                        result: Err(e.failure),
+                    }));
+            }
+            Err(usage) => {
+                self.finished = Some(Err(QuorumCallError::new(
+                    Cause::SendFailure,
+                    vec![NodeError {
+                        node: NodeId::ANONYMOUS,
+                        failure: NodeFailure::Encode(usage.to_string()),
+                    }],
+                )));
+            }
+        }
+    }
+
+    /// The next raw outcome: a node's reply bytes or failure; `None` when the call is
+    /// over.
+    fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<NodeResponse<Bytes>>> {
+        self.start();
+        if let Some(early) = self.early.pop_front() {
+            return Poll::Ready(Some(early));
+        }
+        let Some(call) = self.call else {
+            return Poll::Ready(None);
+        };
+        loop {
+            if self.finished.is_some() {
+                return Poll::Ready(None);
+            }
+            let mut st = self.config.inner.lock();
+            let Some(slot) = st.calls.get_mut(&call) else {
+                return Poll::Ready(None);
+            };
+            let Some(event) = slot.events.pop_front() else {
+                slot.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            };
+            drop(st);
+            match event {
+                CallEvent::Reply { node, result } => {
+                    return Poll::Ready(Some(NodeResponse { node, result }));
+                }
+                CallEvent::Item { node, payload } => {
+                    return Poll::Ready(Some(NodeResponse {
+                        node,
+                        result: Ok(payload),
+                    }));
+                }
+                CallEvent::End { result: Ok(()), .. } => {}
+                CallEvent::End {
+                    node,
+                    result: Err(failure),
+                } => {
+                    return Poll::Ready(Some(NodeResponse {
+                        node,
+                        result: Err(failure),
+                    }));
+                }
+                CallEvent::Finished(result) => {
+                    self.config.inner.lock().calls.remove(&call);
+                    self.finished = Some(result);
+                }
+            }
+        }
+    }
+
+    fn decode(&self, raw: NodeResponse<Bytes>) -> NodeResponse<T> {
+        let node = raw.node;
+        let result = raw.result.and_then(|bytes| {
+            let reply = T::decode(bytes).map_err(|e| NodeFailure::InvalidReply(e.to_string()))?;
+            match &self.map_response {
+                Some(map) => map(node, reply),
+                None => Ok(reply),
+            }
+        });
+        NodeResponse { node, result }
+    }
+
+    /// Marks the call as having served its purpose: dropping it now lets requests not
+    /// yet written still go out.
+    pub(crate) fn mark_met(&mut self) {
+        self.met = true;
+    }
+
+    pub(crate) fn end_cause_pub(&self) -> Cause {
+        self.end_cause()
+    }
+
+    /// The cause to report when the replies ran out before the quorum was met.
+    fn end_cause(&self) -> Cause {
+        match &self.finished {
+            Some(Err(e)) => e.cause,
+            _ => Cause::Incomplete,
+        }
+    }
+
+    /// Waits until `k` nodes have succeeded and returns the first successful reply, or
+    /// fails as soon as `k` successes cannot happen.
+    pub async fn threshold(self, k: usize) -> Result<T, QuorumCallError> {
+        self.until(Quorum::Threshold(k)).await
+    }
+
+    /// Waits for the first successful reply.
+    pub async fn first(self) -> Result<T, QuorumCallError> {
+        self.until(Quorum::First).await
+    }
+
+    /// Waits for a majority (`n / 2 + 1`) of successful replies.
+    pub async fn majority(self) -> Result<T, QuorumCallError> {
+        self.until(Quorum::Majority).await
+    }
+
+    /// Waits for every node to succeed.
+    pub async fn all(self) -> Result<T, QuorumCallError> {
+        self.until(Quorum::All).await
+    }
+
+    /// Sends now and returns a future of [`first`](Self::first).
+    pub fn async_first(
+        mut self,
+    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        self.start();
+        self.first()
+    }
+
+    /// Sends now and returns a future of [`majority`](Self::majority).
+    pub fn async_majority(
+        mut self,
+    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        self.start();
+        self.majority()
+    }
+
+    /// Sends now and returns a future of [`all`](Self::all).
+    pub fn async_all(
+        mut self,
+    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        self.start();
+        self.all()
+    }
+
+    /// Sends now and returns a future of [`threshold`](Self::threshold).
+    pub fn async_threshold(
+        mut self,
+        k: usize,
+    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    where
+        T: Send + 'static,
+    {
+        self.start();
+        self.threshold(k)
+    }
+
+    async fn until(mut self, quorum: Quorum) -> Result<T, QuorumCallError> {
+        let n = self.config.len();
+        let mut tally = Tally::new(quorum.required(n), n);
+        self.start();
+        for _ in 0..self.skipped {
+            tally.closed();
+        }
+        let mut first_ok = None;
+        let mut errors = Vec::new();
+        loop {
+            match tally.verdict() {
+                Verdict::Met => {
+                    self.met = true;
+                    if let Some(reply) = first_ok {
+                        return Ok(reply);
+                    }
+                    // A zero threshold is met with no reply at all.
+                    return Ok(T::default());
+                }
+                Verdict::Impossible => {
+                    // Report every failure already known, not just the one that decided.
+                    errors.extend(self.ready_failures());
+                    return Err(QuorumCallError::new(Cause::Incomplete, errors));
+                }
+                Verdict::Pending => {}
+            }
+            match futures_next(&mut self).await {
+                Some(NodeResponse {
+                    result: Ok(reply), ..
+                }) => {
+                    tally.success();
+                    first_ok.get_or_insert(reply);
+                }
+                Some(NodeResponse {
+                    node,
+                    result: Err(failure),
+                }) => {
+                    tally.failure();
+                    errors.push(NodeError { node, failure });
+                }
+                None => return Err(QuorumCallError::new(self.end_cause(), errors)),
+            }
+        }
+    }
+
+    /// The failures that have arrived and not been looked at yet, without waiting.
+    fn ready_failures(&mut self) -> Vec<NodeError> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut failures = Vec::new();
+        while let Poll::Ready(Some(r)) = self.poll_raw(&mut cx) {
+            if let Err(failure) = r.result {
+                failures.push(NodeError {
+                    node: r.node,
+                    failure,
+                });
+            }
+        }
+        failures
+    }
+
+    /// Every node's outcome, until the call is over (all answered, or the deadline).
+    pub async fn collect_all(mut self) -> Vec<NodeResponse<T>> {
+        let mut out = Vec::new();
+        while let Some(r) = futures_next(&mut self).await {
+            out.push(r);
+        }
+        out
+    }
+
+    /// The first `n` outcomes (fewer if the call ends first); the rest are not awaited.
+    pub async fn collect_n(mut self, n: usize) -> Vec<NodeResponse<T>> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match futures_next(&mut self).await {
+                Some(r) => out.push(r),
+                None => break,
+            }
+        }
+        self.met = true;
+        out
+    }
+
+    /// Only the successful replies, as `(node, reply)`.
+    pub fn ignore_errors(self) -> impl Stream<Item = (NodeId, T)> + Unpin {
+        FilterMap(self, |r: NodeResponse<T>| {
+            r.result.ok().map(|v| (r.node, v))
+        })
+    }
+
+    /// Only the outcomes `keep` accepts.
+    pub fn filter(
+        self,
+        keep: impl FnMut(&NodeResponse<T>) -> bool + Unpin,
+    ) -> impl Stream<Item = NodeResponse<T>> + Unpin {
+        let mut keep = keep;
+        FilterMap(self, move |r: NodeResponse<T>| keep(&r).then_some(r))
+    }
+}
+
+impl<T: prost::Message + Default + 'static> Stream for Responses<T> {
+    type Item = NodeResponse<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        this.poll_raw(cx).map(|raw| raw.map(|r| this.decode(r)))
+    }
+}
+
+impl<T> Unpin for Responses<T> {}
+
+impl<T> Drop for Responses<T> {
+    fn drop(&mut self) {
+        let Some(call) = self.call else { return };
+        if self.finished.is_some() {
+            return;
+        }
+        let met = self.met;
+        self.config.inner.with(|st, now| {
+            st.calls.remove(&call);
+            if met {
+                st.ep.finish(now, call);
+            } else {
+                st.ep.cancel(now, call);
+            }
+        });
+    }
+}
+
+/// The next item of a stream, as a future.
+pub(crate) async fn futures_next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx)).await
+}
+
+struct FilterMap<S, F>(S, F);
+
+impl<S: Stream + Unpin, B, F: FnMut(S::Item) -> Option<B> + Unpin> Stream for FilterMap<S, F> {
+    type Item = B;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<B>> {
+        let this = self.get_mut();
+        loop {
+            match Pin::new(&mut this.0).poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    if let Some(b) = (this.1)(item) {
+                        return Poll::Ready(Some(b));
+                    }
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! The tasks that drive one system's engine: a dialler, a reader and a writer per
+//! connection, an accept loop per listener, and one timer. They do IO and wait; every
+//! decision is the engine's.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::BytesMut;
+use futures_io::{AsyncRead, AsyncWrite};
+
+use super::system::Inner;
+use crate::engine::ConnId;
+use crate::runtime::{Connection, Listener, ReadHalf, WriteHalf};
+
+/// How big a chunk the reader asks the socket for.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Tells a connection's tasks that the engine is done with it, and wakes its writer when
+/// the engine has bytes for it.
+#[derive(Default)]
+pub(crate) struct ConnSignal {
+    closed: AtomicBool,
+    wakers: Mutex<[Option<Waker>; 2]>,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Reader = 0,
+    Writer = 1,
+}
+
+impl ConnSignal {
+    fn slots(&self) -> std::sync::MutexGuard<'_, [Option<Waker>; 2]> {
+        self.wakers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection closed; returns the wakers of its tasks.
+    pub(crate) fn close(&self) -> Vec<Waker> {
+        self.closed.store(true, Ordering::Release);
+        self.slots().iter_mut().filter_map(Option::take).collect()
+    }
+
+    pub(crate) fn take_writer_waker(&self) -> Option<Waker> {
+        self.slots()[Role::Writer as usize].take()
+    }
+
+    fn park(&self, role: Role, waker: &Waker) {
+        let mut slots = self.slots();
+        let slot = &mut slots[role as usize];
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+}
+
+/// Runs `fut` unless the connection closes first (then `None`).
+async fn until_closed<F: Future>(signal: &ConnSignal, role: Role, fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(|cx| {
+        if signal.is_closed() {
+            return Poll::Ready(None);
+        }
+        signal.park(role, cx.waker());
+        // Checked again after parking, so a close in between is not missed.
+        if signal.is_closed() {
+            return Poll::Ready(None);
+        }
+        fut.as_mut().poll(cx).map(Some)
+    })
+    .await
+}
+
+/// Dials `addr` for the engine's connection `conn`, then serves it.
+pub(crate) async fn dial(inner: Arc<Inner>, conn: ConnId, addr: String, signal: Arc<ConnSignal>) {
+    let connect = inner.rt.connect(&addr);
+    match until_closed(&signal, Role::Reader, connect).await {
+        None => {}
+        Some(Ok(connection)) => {
+            inner.with(|st, now| st.ep.handle_connected(now, conn));
+            serve(inner, conn, connection, signal).await;
+        }
+        Some(Err(err)) => {
+            let reason = err.to_string();
+            let signal = inner.with(|st, now| {
+                st.ep.handle_connect_failed(now, conn, &reason);
+                st.conns.remove(&conn)
+            });
+            wake_all(signal.map(|s| s.close()));
+        }
+    }
+}
+
+/// Accepts connections until the system stops.
+pub(crate) async fn accept_loop(
+    inner: Arc<Inner>,
+    mut listener: Box<dyn Listener>,
+    signal: Arc<ConnSignal>,
+) {
+    loop {
+        match until_closed(&signal, Role::Reader, listener.accept()).await {
+            None => return,
+            Some(Ok(connection)) => {
+                let conn_signal = Arc::new(ConnSignal::default());
+                let addr = connection.peer_addr.clone();
+                let conn = inner.with(|st, now| {
+                    let conn = st.ep.handle_accepted(now, addr);
+                    st.conns.insert(conn, conn_signal.clone());
+                    conn
+                });
+                let task = serve(inner.clone(), conn, connection, conn_signal);
+                inner.rt.spawn(Box::pin(task));
+            }
+            Some(Err(err)) => {
+                // Accept errors (out of file descriptors, a reset before accept) concern
+                // one would-be connection; pause briefly so a persistent one cannot spin.
+                tracing::warn!(%err, "accept failed");
+                let later = inner.rt.now() + std::time::Duration::from_millis(10);
+                inner.rt.sleep_until(later).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection: a writer task, and the reader here.
+async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: Arc<ConnSignal>) {
+    let Connection { reader, writer, .. } = connection;
+    inner.rt.spawn(Box::pin(write_loop(
+        inner.clone(),
+        conn,
+        writer,
+        signal.clone(),
+    )));
+    read_loop(inner, conn, reader, signal).await;
+}
+
+async fn read_loop(inner: Arc<Inner>, conn: ConnId, mut reader: ReadHalf, signal: Arc<ConnSignal>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let reason = loop {
+        let read = poll_fn(|cx| Pin::new(&mut reader).poll_read(cx, &mut buf));
+        match until_closed(&signal, Role::Reader, read).await {
+            None => return,
+            Some(Ok(0)) => break String::from("connection closed by peer"),
+            Some(Ok(n)) => inner.with(|st, now| st.ep.handle_bytes(now, conn, &buf[..n])),
+            Some(Err(err)) => break err.to_string(),
+        }
+    };
+    closed_by_transport(&inner, conn, &reason);
+}
+
+async fn write_loop(
+    inner: Arc<Inner>,
+    conn: ConnId,
+    mut writer: WriteHalf,
+    signal: Arc<ConnSignal>,
+) {
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let has_bytes = poll_fn(|cx| take_transmit(&inner, conn, &signal, &mut buf, cx)).await;
+        if !has_bytes {
+            let _ = poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await;
+            return;
+        }
+        let mut written = 0;
+        while written < buf.len() {
+            let write = poll_fn(|cx| Pin::new(&mut writer).poll_write(cx, &buf[written..]));
+            match until_closed(&signal, Role::Writer, write).await {
+                None => return,
+                Some(Ok(0)) => return closed_by_transport(&inner, conn, "write returned zero"),
+                Some(Ok(n)) => written += n,
+                Some(Err(err)) => {
+                    return closed_by_transport(&inner, conn, &format!("write failed: {err}"));
+                }
+            }
+        }
+        buf.clear();
+    }
+}
+
+/// Takes every byte the engine has for `conn` (all frames queued since the last write,
+/// so they leave in one syscall), or parks the writer until there are some.
+fn take_transmit(
+    inner: &Inner,
+    conn: ConnId,
+    signal: &ConnSignal,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<bool> {
+    if signal.is_closed() {
+        return Poll::Ready(false);
+    }
+    let mut st = inner.lock();
+    if st.ep.poll_transmit(conn, buf) > 0 {
+        return Poll::Ready(true);
+    }
+    // Parked under the state lock: a Transmit event is drained under the same lock,
+    // so it cannot slip between the check above and this registration.
+    signal.park(Role::Writer, cx.waker());
+    Poll::Pending
+}
+
+fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, reason: &str) {
+    let signal = inner.with(|st, now| {
+        st.ep.handle_closed(now, conn, reason);
+        st.conns.remove(&conn)
+    });
+    wake_all(signal.map(|s| s.close()));
+}
+
+fn wake_all(wakers: Option<Vec<Waker>>) {
+    for waker in wakers.into_iter().flatten() {
+        waker.wake();
+    }
+}
+
+/// Sleeps until the engine's next deadline and fires it; re-plans when an earlier one
+/// appears. Ends when the system stops.
+pub(crate) async fn timer(inner: Arc<Inner>) {
+    loop {
+        let next = poll_fn(|cx| {
+            let mut st = inner.lock();
+            if st.stopped {
+                return Poll::Ready(None);
+            }
+            match st.ep.poll_timeout() {
+                Some(at) => Poll::Ready(Some(at)),
+                None => {
+                    st.timer_armed = None;
+                    st.timer_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let Some(at) = next else { return };
+        if inner.rt.now() >= at {
+            inner.with(|st, now| st.ep.handle_timeout(now));
+            continue;
+        }
+        inner.lock().timer_armed = Some(at);
+        let mut sleep = inner.rt.sleep_until(at);
+        poll_fn(|cx| {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            let mut st = inner.lock();
+            match st.ep.poll_timeout() {
+                _ if st.stopped => Poll::Ready(()),
+                Some(next) if next < at => Poll::Ready(()),
+                _ => {
+                    st.timer_waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Stops listeners, closes every connection and ends the timer.
+pub(crate) fn shutdown(inner: &Arc<Inner>) {
+    let mut wakers = Vec::new();
+    inner.with(|st, now| {
+        st.stopped = true;
+        for listener in st.listeners.drain(..) {
+            wakers.extend(listener.close());
+        }
+        let conns: Vec<ConnId> = st.conns.keys().copied().collect();
+        for conn in conns {
+            st.ep.close_connection(now, conn, "system stopped");
+        }
+        wakers.extend(st.timer_waker.take());
+    });
+    for waker in wakers {
+        waker.wake();
+    }
+}

@@ -1,0 +1,59 @@
+//! A local cluster: n systems on loopback that all know each other (Go Gorums'
+//! `NewLocalSystems`).
+
+use std::io;
+
+use super::config::{Configuration, NodeList};
+use super::system::{System, SystemOptions};
+use crate::engine::NodeId;
+use crate::runtime::RuntimeHandle;
+
+/// Starts `n` systems with ids 1..=n on `127.0.0.1` (free ports), lets `setup` register
+/// each one's handlers, then connects every system to all the others. Returns each
+/// system with its configuration of all `n` (itself included, served in-process).
+pub async fn local_systems(
+    runtime: RuntimeHandle,
+    n: u32,
+    options: SystemOptions,
+    setup: impl Fn(&System),
+) -> io::Result<Vec<(System, Configuration)>> {
+    let mut systems = Vec::new();
+    let mut addrs = Vec::new();
+    for id in 1..=n {
+        let system = System::new(
+            runtime.clone(),
+            SystemOptions {
+                node_id: NodeId(id),
+                ..options.clone()
+            },
+        );
+        setup(&system);
+        addrs.push((id, system.listen("127.0.0.1:0").await?));
+        systems.push(system);
+    }
+    let mut out = Vec::new();
+    for system in systems {
+        let config = system
+            .configuration(NodeList::map(addrs.clone()))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        out.push((system, config));
+    }
+    Ok(out)
+}
+
+impl System {
+    /// Starts serving on `addr` (port 0 picks a free one); returns the bound address.
+    pub async fn listen(&self, addr: &str) -> io::Result<String> {
+        let inner = self.inner().clone();
+        let listener = inner.rt.listen(addr).await?;
+        let local = listener.local_addr();
+        let signal = std::sync::Arc::new(super::driver::ConnSignal::default());
+        inner.lock().listeners.push(signal.clone());
+        inner.rt.spawn(Box::pin(super::driver::accept_loop(
+            inner.clone(),
+            listener,
+            signal,
+        )));
+        Ok(local)
+    }
+}

@@ -1,0 +1,389 @@
+//! The server side: handlers registered per method, the context they run with, server
+//! interceptors, and the dispatch of engine requests to handler tasks.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use super::config::Configuration;
+use super::system::{Inner, System};
+use crate::engine::{Code, NodeId, PeerInfo, Request, RequestId, RequestKind, Status};
+use crate::runtime::BoxFuture;
+use crate::wire::proto::MetadataEntry;
+
+/// What a handler (or an interceptor) produced for one request, untyped.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The encoded reply of a unary request, or an error status.
+    Reply(Result<Bytes, Status>),
+    /// The end of a stream request's replies (items were sent with
+    /// [`ServerCtx::send_item`]), or an error status.
+    StreamEnd(Result<(), Status>),
+    /// A one-way message was handled.
+    Done,
+}
+
+/// The next step of a server interceptor chain: the inner interceptors, then the
+/// handler.
+pub type Next = Box<dyn FnOnce(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send>;
+
+/// Wraps every handler of a server: log, delay, check metadata, reject.
+///
+/// Interceptors run outermost first: with `[i1, i2]` a request passes
+/// `i1 → i2 → handler → i2 → i1`.
+pub trait ServerInterceptor: Send + Sync + 'static {
+    /// Handles `request` (its encoded payload), calling `next` to go on, or not.
+    fn intercept(&self, ctx: ServerCtx, request: Bytes, next: Next) -> BoxFuture<'static, Outcome>;
+}
+
+impl<F> ServerInterceptor for F
+where
+    F: Fn(ServerCtx, Bytes, Next) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
+{
+    fn intercept(&self, ctx: ServerCtx, request: Bytes, next: Next) -> BoxFuture<'static, Outcome> {
+        self(ctx, request, next)
+    }
+}
+
+/// A callback run when a peer connects, with what it said in its hello.
+pub type ConnectCallback = Arc<dyn Fn(&PeerInfo) + Send + Sync>;
+
+/// A callback run when the configuration of connected known peers changes.
+pub type ConfigChangeCallback = Arc<dyn Fn(&Configuration) + Send + Sync>;
+
+/// Server-side options of a [`System`].
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    /// Interceptors around every handler, outermost first.
+    pub interceptors: Vec<Arc<dyn ServerInterceptor>>,
+    /// Called for every peer that connects (known peer or anonymous client).
+    pub on_connect: Option<ConnectCallback>,
+    /// Called when the configuration of connected known peers changes.
+    pub on_config_change: Option<ConfigChangeCallback>,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("interceptors", &self.interceptors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+type Handler = Arc<dyn Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync>;
+
+pub(crate) struct Handlers {
+    map: RwLock<BTreeMap<String, Handler>>,
+    options: ServerOptions,
+    last_config: std::sync::Mutex<Vec<NodeId>>,
+}
+
+impl Handlers {
+    pub(crate) fn new(options: ServerOptions) -> Handlers {
+        Handlers {
+            map: RwLock::new(BTreeMap::new()),
+            options,
+            last_config: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn get(&self, method: &str) -> Option<Handler> {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(method)
+            .cloned()
+    }
+
+    fn insert(&self, method: &str, handler: Handler) {
+        self.map
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(method.to_owned(), handler);
+    }
+}
+
+/// What a handler knows of the request it serves, and what it can do besides replying.
+#[derive(Clone)]
+pub struct ServerCtx {
+    inner: Arc<Inner>,
+    request: RequestId,
+    from: NodeId,
+    method: Arc<str>,
+    metadata: Arc<[MetadataEntry]>,
+    released: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for ServerCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerCtx")
+            .field("from", &self.from)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCtx {
+    /// The sender's node id (the id given to it if it is an anonymous client).
+    pub fn peer(&self) -> NodeId {
+        self.from
+    }
+
+    /// The full method name of the request.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The request's per-message metadata.
+    pub fn metadata(&self) -> &[MetadataEntry] {
+        &self.metadata
+    }
+
+    /// The value of metadata entry `key`, if present.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    }
+
+    /// The sender's address and hello metadata, as its connection announced them.
+    pub fn peer_hello(&self) -> Option<(String, Vec<MetadataEntry>)> {
+        let st = self.inner.lock();
+        st.ep
+            .peer_of(self.request.conn)
+            .map(|(_, md, addr)| (addr.to_owned(), md.to_vec()))
+    }
+
+    /// Lets the sender's next request start before this handler returns. Call it
+    /// before making nested calls, so the server keeps serving this sender meanwhile.
+    pub fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            let request = self.request;
+            self.inner.with(|st, now| st.ep.release(now, request));
+        }
+    }
+
+    /// The known peers connected now, this process included: the configuration for
+    /// nested calls.
+    pub fn config(&self) -> Configuration {
+        let ids = self.inner.lock().ep.connected_peers();
+        Configuration::from_ids(self.inner.clone(), ids)
+    }
+
+    /// The anonymous clients connected now, reached back over the connections they
+    /// opened.
+    pub fn client_config(&self) -> Configuration {
+        let ids = self.inner.lock().ep.clients();
+        Configuration::from_ids(self.inner.clone(), ids)
+    }
+
+    /// Sends one item of this stream request's replies (a correctable call).
+    pub fn send_item<M: prost::Message>(&self, item: &M) -> Result<(), Status> {
+        let request = self.request;
+        let payload = System::encode(item);
+        self.inner
+            .with(|st, now| st.ep.send_item(now, request, payload))
+            .map_err(|e| Status::new(Code::FailedPrecondition, e.to_string()))
+    }
+}
+
+impl System {
+    /// Registers the handler of a unary method (an RPC or a quorum call): it receives
+    /// the decoded request and returns the reply or an error status.
+    pub fn register_unary<Req, Resp, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register_raw(method, move |ctx, payload| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                match decode::<Req>(&payload) {
+                    Ok(req) => Outcome::Reply(handler(ctx, req).await.map(|r| System::encode(&r))),
+                    Err(status) => Outcome::Reply(Err(status)),
+                }
+            })
+        });
+    }
+
+    /// Registers the handler of a one-way method (unicast or multicast).
+    pub fn register_one_way<Req, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register_raw(method, move |ctx, payload| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                match decode::<Req>(&payload) {
+                    Ok(req) => handler(ctx, req).await,
+                    Err(status) => tracing::debug!(%status, "one-way request dropped"),
+                }
+                Outcome::Done
+            })
+        });
+    }
+
+    /// Registers the handler of a streaming method (a correctable call): it sends items
+    /// with [`ServerCtx::send_item`] and returns when the stream ends.
+    pub fn register_stream<Req, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.register_raw(method, move |ctx, payload| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                match decode::<Req>(&payload) {
+                    Ok(req) => Outcome::StreamEnd(handler(ctx, req).await),
+                    Err(status) => Outcome::StreamEnd(Err(status)),
+                }
+            })
+        });
+    }
+
+    /// Registers an untyped handler for `method`, replacing any earlier one.
+    pub fn register_raw<F>(&self, method: &str, handler: F)
+    where
+        F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
+    {
+        self.inner().handlers.insert(method, Arc::new(handler));
+    }
+}
+
+fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
+    M::decode(payload)
+        .map_err(|e| Status::new(Code::InvalidArgument, format!("undecodable request: {e}")))
+}
+
+/// Runs the handler of `request` in a task of its own, through the interceptors, and
+/// answers the engine with its outcome. A panicking handler fails that call with
+/// `Internal`; the server goes on.
+pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
+    let Request {
+        id,
+        from,
+        kind,
+        method,
+        metadata,
+        payload,
+    } = request;
+    let Some(handler) = inner.handlers.get(&method) else {
+        let status = Status::new(Code::Unimplemented, format!("unknown method {method}"));
+        let outcome = match kind {
+            RequestKind::Unary => Outcome::Reply(Err(status)),
+            RequestKind::Stream => Outcome::StreamEnd(Err(status)),
+            RequestKind::OneWay => Outcome::Done,
+        };
+        return answer(inner, id, outcome);
+    };
+    let ctx = ServerCtx {
+        inner: inner.clone(),
+        request: id,
+        from,
+        method: Arc::from(method.as_str()),
+        metadata: metadata.into(),
+        released: Arc::new(AtomicBool::new(false)),
+    };
+    let chain = chain(&inner.handlers.options.interceptors, handler);
+    let task_inner = inner.clone();
+    inner.rt.spawn(Box::pin(async move {
+        let outcome = CatchUnwind(chain(ctx, payload))
+            .await
+            .unwrap_or_else(|panic| {
+                let what = panic_message(&panic);
+                tracing::error!(%method, %what, "handler panicked");
+                let status = Status::new(Code::Internal, format!("handler panicked: {what}"));
+                match kind {
+                    RequestKind::Unary => Outcome::Reply(Err(status)),
+                    RequestKind::Stream => Outcome::StreamEnd(Err(status)),
+                    RequestKind::OneWay => Outcome::Done,
+                }
+            });
+        answer(&task_inner, id, outcome);
+    }));
+}
+
+fn chain(interceptors: &[Arc<dyn ServerInterceptor>], handler: Handler) -> Next {
+    let mut next: Next = Box::new(move |ctx, payload| handler(ctx, payload));
+    for interceptor in interceptors.iter().rev() {
+        let interceptor = interceptor.clone();
+        let inner_next = next;
+        next = Box::new(move |ctx, payload| interceptor.intercept(ctx, payload, inner_next));
+    }
+    next
+}
+
+fn answer(inner: &Arc<Inner>, id: RequestId, outcome: Outcome) {
+    inner.with(|st, now| {
+        // The requester may have gone meanwhile: then there is no one to answer.
+        let _ = match outcome {
+            Outcome::Reply(result) => st.ep.respond(now, id, result),
+            Outcome::StreamEnd(result) => st.ep.end_stream(now, id, result),
+            Outcome::Done => st.ep.respond(now, id, Ok(Bytes::new())),
+        };
+    });
+}
+
+/// Runs connect callbacks and the configuration-change callback, outside the lock.
+pub(crate) fn notify_membership(inner: &Arc<Inner>, connected: &[PeerInfo]) {
+    let options = &inner.handlers.options;
+    if let Some(on_connect) = &options.on_connect {
+        for peer in connected {
+            on_connect(peer);
+        }
+    }
+    if let Some(on_change) = &options.on_config_change {
+        let ids = inner.lock().ep.connected_peers();
+        let mut last = inner
+            .handlers
+            .last_config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *last != ids {
+            last.clone_from(&ids);
+            drop(last);
+            on_change(&Configuration::from_ids(inner.clone(), ids));
+        }
+    }
+}
+
+/// Catches a panic raised while polling the wrapped future.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(fut).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("non-string panic payload")
+    }
+}

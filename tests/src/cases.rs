@@ -1,0 +1,952 @@
+//! The conformance cases. Each runs over real TCP on 127.0.0.1 on whatever runtime the
+//! adapter gives, and names the line of `shared/CONFORMANCE.md` it covers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gorums_core::api::{
+    Cause, Code, ConfigError, Configuration, FailureKind, NodeFailure, NodeId, NodeList, Outcome,
+    ServerCtx, ServerInterceptor, ServerOptions, Status, System, SystemOptions, local_systems,
+};
+use gorums_core::engine::{by_last_error, by_latency};
+use gorums_core::runtime::RuntimeHandle;
+
+use crate::service::{self, Msg, Seen, method};
+
+/// A cluster of servers that know each other, and a client configuration of all of them.
+struct Cluster {
+    rt: RuntimeHandle,
+    servers: Vec<(System, Configuration)>,
+    addrs: Vec<String>,
+    seen: Seen,
+    client: Configuration,
+}
+
+async fn cluster(rt: &RuntimeHandle, n: u32) -> Cluster {
+    let seen: Seen = Arc::default();
+    let servers = local_systems(rt.clone(), n, SystemOptions::default(), |s| {
+        service::register(s, rt.clone(), seen.clone())
+    })
+    .await
+    .expect("local cluster starts");
+    let addrs: Vec<String> = servers
+        .iter()
+        .map(|(s, c)| {
+            c.node(s.node_id())
+                .map(|n| n.addr().to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(addrs.clone()),
+        SystemOptions::default(),
+    )
+    .expect("client config");
+    Cluster {
+        rt: rt.clone(),
+        servers,
+        addrs,
+        seen,
+        client,
+    }
+}
+
+impl Cluster {
+    fn seen_by(&self, node: u32, m: &str) -> Vec<u64> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, mm, _)| *n == node && mm == m)
+            .map(|(_, _, s)| *s)
+            .collect()
+    }
+
+    async fn stop(&self, index: usize) {
+        self.servers[index].0.stop();
+        let node = self.client.nodes()[index].clone();
+        eventually(&self.rt, || !node.is_connected()).await;
+    }
+}
+
+fn msg(seq: u64) -> Msg {
+    Msg {
+        text: "hi".into(),
+        seq,
+        node: 0,
+    }
+}
+
+async fn sleep(rt: &RuntimeHandle, d: Duration) {
+    rt.sleep_until(rt.now() + d).await;
+}
+
+/// Waits (up to 10 s) until `cond` holds.
+async fn eventually(rt: &RuntimeHandle, cond: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        sleep(rt, Duration::from_millis(5)).await;
+    }
+    panic!("condition not met within 10 s");
+}
+
+/// CONFORMANCE: every call type on 3 and 5 nodes (RPC, unicast, multicast, quorum call,
+/// correctable), with correct results.
+pub async fn every_call_type_on_three_and_five_nodes(rt: RuntimeHandle) {
+    for n in [3u32, 5] {
+        let c = cluster(&rt, n).await;
+        let nodes = c.client.nodes();
+        let reply: Msg = nodes[0].rpc(method::ECHO, &msg(1)).await.expect("rpc");
+        assert_eq!((reply.node, reply.seq), (1, 1));
+
+        nodes[1].unicast(method::RECORD, &msg(2)).expect("unicast");
+        eventually(&rt, || c.seen_by(2, method::RECORD) == [2]).await;
+
+        c.client
+            .multicast(method::RECORD, &msg(3))
+            .expect("multicast");
+        eventually(&rt, || {
+            (1..=n).all(|id| c.seen_by(id, method::RECORD).contains(&3))
+        })
+        .await;
+
+        let reply = c
+            .client
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(4))
+            .majority()
+            .await
+            .expect("quorum call");
+        assert_eq!(reply.seq, 4);
+        assert!((1..=n).contains(&reply.node));
+
+        let (item, level) = c
+            .client
+            .correctable_call::<Msg, Msg>(method::STREAM, &msg(2))
+            .correctable(n as usize)
+            .get()
+            .await
+            .expect("correctable");
+        assert_eq!(level, n as usize);
+        assert!(item.seq >= 1);
+    }
+}
+
+/// CONFORMANCE: `first`, `majority` (even-sized too), `all`, `threshold(k)`, not enough
+/// replies, partial failure; error type: cause, node errors, `source()`, kinds.
+pub async fn terminal_methods_and_thresholds(rt: RuntimeHandle) {
+    let c = cluster(&rt, 4).await;
+    let qc = || c.client.quorum_call::<Msg, Msg>(method::ECHO, &msg(9));
+    assert_eq!(qc().first().await.unwrap().seq, 9);
+    assert_eq!(qc().majority().await.unwrap().seq, 9);
+    assert_eq!(qc().all().await.unwrap().seq, 9);
+    assert_eq!(qc().threshold(3).await.unwrap().seq, 9);
+    assert_eq!(c.client.majority(), 3, "majority of 4 is 3");
+
+    let err = qc().threshold(5).await.unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete);
+    assert!(
+        err.node_errors.is_empty(),
+        "every node succeeded; there are just too few"
+    );
+
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::FAIL, &msg(0))
+        .majority()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete);
+    assert!(
+        err.node_errors.len() >= 2,
+        "fails as soon as a majority is out of reach: {err}"
+    );
+    assert!(err.has_kind(FailureKind::Status));
+    assert!(
+        matches!(&err.node_errors[0].failure, NodeFailure::Status(s) if s.code == Code::NotFound)
+    );
+    assert!(std::error::Error::source(&err).is_some());
+    assert!(err.to_string().contains("incomplete"), "{err}");
+
+    let err = c
+        .client
+        .quorum_call::<Msg, service::Other>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .unwrap_err();
+    assert!(
+        err.has_kind(FailureKind::InvalidReply),
+        "a reply of the wrong type is an error, not a panic: {err}"
+    );
+}
+
+/// CONFORMANCE: the reply stream and its helpers: `ignore_errors`, `filter`,
+/// `collect_n`, `collect_all`; custom aggregation returning another type.
+pub async fn reply_stream_helpers(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let all = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .collect_all()
+        .await;
+    let mut nodes: Vec<u32> = all.iter().map(|r| r.node.0).collect();
+    nodes.sort_unstable();
+    assert_eq!(nodes, [1, 2, 3]);
+    assert!(
+        all.iter()
+            .all(|r| r.result.as_ref().is_ok_and(|m| m.node == r.node.0))
+    );
+
+    let two = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .collect_n(2)
+        .await;
+    assert_eq!(two.len(), 2);
+
+    let failing = c.client.quorum_call::<Msg, Msg>(method::FAIL, &msg(1));
+    let mut ok = failing.ignore_errors();
+    assert!(crate_next(&mut ok).await.is_none(), "no successes to yield");
+
+    let mut only_two = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .filter(|r| r.node == NodeId(2));
+    assert_eq!(crate_next(&mut only_two).await.unwrap().node, NodeId(2));
+    assert!(crate_next(&mut only_two).await.is_none());
+
+    // A custom aggregation: the sum of the replying node ids.
+    let mut stream = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .ignore_errors();
+    let mut sum = 0u32;
+    while let Some((_, reply)) = crate_next(&mut stream).await {
+        sum += reply.node;
+    }
+    assert_eq!(sum, 6);
+}
+
+async fn crate_next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+/// CONFORMANCE: correctable levels 1..3 from a server streaming 3 updates; `watch`;
+/// done; 4 replicas; ends at the stream's end (ours).
+pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
+    let c = cluster(&rt, 4).await;
+    let one = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([c.addrs[0].clone()]),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let mut corr = one
+        .correctable_call::<Msg, Msg>(method::STREAM, &msg(3))
+        .correctable(3);
+    for level in 1..=3 {
+        let (item, at) = corr.watch(level).await.unwrap();
+        assert!(at >= level);
+        assert_eq!(
+            item.seq as usize, at,
+            "the newest item is the one that raised the level"
+        );
+    }
+    assert!(corr.is_done());
+
+    // Four replicas streaming two items each: a target above what they send ends when
+    // every stream has ended, long before the call's deadline.
+    let started = rt.now();
+    let corr = c
+        .client
+        .with_timeout(Duration::from_secs(20))
+        .correctable_call::<Msg, Msg>(method::STREAM, &msg(2))
+        .correctable(100);
+    let (_, level) = corr.get().await.unwrap();
+    assert_eq!(level, 8);
+    assert!(
+        rt.now() - started < Duration::from_secs(10),
+        "ended by the end frames, not the deadline"
+    );
+}
+
+/// CONFORMANCE: a node killed mid-run: majority keeps succeeding, `all` fails naming it;
+/// restarted on the same address it is used again with no new configuration.
+pub async fn a_killed_node_fails_its_share_and_comes_back_after_restart(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    c.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .unwrap();
+    c.stop(2).await;
+    for i in 0..5 {
+        c.client
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(i))
+            .majority()
+            .await
+            .expect("majority survives one dead node");
+    }
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), vec![NodeId(3)]);
+    let survivors = c.client.without_errors(&err, &[]);
+    assert_eq!(survivors.ids(), &[NodeId(1), NodeId(2)]);
+
+    // Restart node 3 on the same address.
+    let restarted = System::new(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(3),
+            ..SystemOptions::default()
+        },
+    );
+    service::register(&restarted, rt.clone(), c.seen.clone());
+    let mut bound = None;
+    for _ in 0..200 {
+        match restarted.listen(&c.addrs[2]).await {
+            Ok(addr) => {
+                bound = Some(addr);
+                break;
+            }
+            Err(_) => sleep(&rt, Duration::from_millis(10)).await,
+        }
+    }
+    assert!(bound.is_some(), "rebinding the old address");
+    let node3 = c.client.node(NodeId(3)).unwrap();
+    eventually(&rt, || node3.is_connected()).await;
+    c.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(7))
+        .all()
+        .await
+        .expect("node 3 is used again");
+}
+
+/// CONFORMANCE: failure matrix, 3 servers with 0..3 stopped: majority tolerates 1, first
+/// 2, all 0; node-error count equals the stopped nodes; multicast reports a send failure
+/// when a node is down.
+pub async fn failure_matrix_majority_first_all(rt: RuntimeHandle) {
+    for stopped in 0..=3usize {
+        let c = cluster(&rt, 3).await;
+        c.client
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+            .all()
+            .await
+            .unwrap();
+        for i in 0..stopped {
+            c.stop(i).await;
+        }
+        let qc = || c.client.quorum_call::<Msg, Msg>(method::ECHO, &msg(1));
+        let check = |res: Result<Msg, gorums_core::api::QuorumCallError>, tolerated: usize| {
+            if stopped <= tolerated {
+                assert!(
+                    res.is_ok(),
+                    "{stopped} stopped, tolerating {tolerated}: {res:?}"
+                );
+            } else {
+                let err = res.unwrap_err();
+                assert_eq!(err.node_errors.len(), stopped, "{err}");
+            }
+        };
+        check(qc().majority().await, 1);
+        check(qc().first().await, 2);
+        check(qc().all().await, 0);
+        let multicast = c.client.multicast(method::RECORD, &msg(5));
+        if stopped == 0 {
+            assert!(multicast.is_ok());
+        } else {
+            let err = multicast.unwrap_err();
+            assert_eq!(err.cause, Cause::SendFailure);
+            assert_eq!(err.node_errors.len(), stopped);
+        }
+    }
+}
+
+/// CONFORMANCE: sequential RPCs run in issue order on the server; quorum calls mixed
+/// with per-node RPCs keep per-sender order; `release()` lets the next request run
+/// concurrently.
+pub async fn fifo_per_sender_and_release(rt: RuntimeHandle) {
+    let c = cluster(&rt, 2).await;
+    let node = c.client.nodes()[0].clone();
+    for i in 0..20 {
+        node.rpc::<Msg, Msg>(method::SLOW, &msg(i % 3))
+            .await
+            .unwrap();
+    }
+    let mut pending = Vec::new();
+    for i in 20..60 {
+        if i % 2 == 0 {
+            pending.push(
+                c.client
+                    .quorum_call::<Msg, Msg>(method::SLOW, &msg(i))
+                    .async_all(),
+            );
+        } else {
+            pending.push(
+                c.client
+                    .remove(NodeId(2))
+                    .quorum_call::<Msg, Msg>(method::SLOW, &msg(i))
+                    .async_all(),
+            );
+        }
+    }
+    for p in pending {
+        p.await.unwrap();
+    }
+    let order = c.seen_by(1, method::SLOW);
+    assert_eq!(
+        order,
+        (0..60)
+            .map(|i| if i < 20 { i % 3 } else { i })
+            .collect::<Vec<_>>()
+    );
+
+    // A handler that waits for the sender's next request: possible only with release().
+    let server = System::new(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(1),
+            ..SystemOptions::default()
+        },
+    );
+    let gate = Arc::new(Mutex::new(false));
+    let g = gate.clone();
+    let r = rt.clone();
+    server.register_unary("test.Gate.Wait", move |ctx: ServerCtx, req: Msg| {
+        let g = g.clone();
+        let r = r.clone();
+        async move {
+            ctx.release();
+            while !*g.lock().unwrap() {
+                r.sleep_until(r.now() + Duration::from_millis(2)).await;
+            }
+            Ok(req)
+        }
+    });
+    let g = gate.clone();
+    server.register_unary("test.Gate.Open", move |_ctx: ServerCtx, req: Msg| {
+        *g.lock().unwrap() = true;
+        async move { Ok(req) }
+    });
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([addr]),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let wait = client
+        .quorum_call::<Msg, Msg>("test.Gate.Wait", &msg(1))
+        .async_all();
+    let open = client
+        .quorum_call::<Msg, Msg>("test.Gate.Open", &msg(2))
+        .async_all();
+    assert_eq!(open.await.unwrap().seq, 2);
+    assert_eq!(wait.await.unwrap().seq, 1);
+}
+
+/// CONFORMANCE: handlers making nested quorum calls over `config()` (self included).
+pub async fn nested_quorum_call_from_a_handler(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    // The servers dial each other; wait until node 1 sees all its peers.
+    let cfg1 = c.servers[0].1.clone();
+    eventually(&rt, || cfg1.nodes().iter().all(|n| n.is_connected())).await;
+    let reply: Msg = c.client.nodes()[0]
+        .rpc(method::NESTED, &msg(0))
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "nested over 3");
+    assert_eq!(
+        reply.seq, 3,
+        "every peer, self included, answered the nested call"
+    );
+    let reply = c
+        .client
+        .quorum_call::<Msg, Msg>(method::NESTED, &msg(0))
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(reply.seq, 3);
+}
+
+/// CONFORMANCE: reverse-direction calls over `client_config()` to clients that have no
+/// listening socket (anonymous: they get ids and appear in the client configuration).
+pub async fn reverse_direction_call_to_clients_without_listeners(rt: RuntimeHandle) {
+    let seen: Seen = Arc::default();
+    let server = System::new(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(1),
+            ..SystemOptions::default()
+        },
+    );
+    service::register(&server, rt.clone(), seen.clone());
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let client = System::new(rt.clone(), SystemOptions::default());
+        service::register(&client, rt.clone(), seen.clone());
+        let cfg = client
+            .configuration(NodeList::addrs([addr.clone()]))
+            .unwrap();
+        cfg.nodes()[0]
+            .rpc::<Msg, Msg>(method::ECHO, &msg(0))
+            .await
+            .unwrap();
+        clients.push((client, cfg));
+    }
+    // A client asks the server to call every client back, itself included.
+    let reply: Msg = clients[0].1.nodes()[0]
+        .rpc(method::CALL_CLIENTS, &msg(42))
+        .await
+        .unwrap();
+    assert_eq!(reply.seq, 2);
+    assert_eq!(
+        reply.node, 0,
+        "answered by an anonymous client, not by the server"
+    );
+}
+
+/// CONFORMANCE: garbage bytes and a frame over the limit close that one connection; the
+/// server keeps serving other clients.
+pub async fn garbage_and_oversized_frames_close_only_that_connection(rt: RuntimeHandle) {
+    let c = cluster(&rt, 1).await;
+    let addr = c.addrs[0].clone();
+    for junk in [b"GET / HTTP/1.1\r\n\r\n".to_vec(), oversized_frame()] {
+        let conn = rt.connect(&addr).await.expect("raw connect");
+        let gorums_core::runtime::Connection {
+            mut reader,
+            mut writer,
+            ..
+        } = conn;
+        write_all(&mut writer, &junk).await;
+        let mut buf = [0u8; 64];
+        use futures_io::AsyncRead;
+        let closed = loop {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut reader).poll_read(cx, &mut buf))
+                .await
+            {
+                Ok(0) | Err(_) => break true,
+                Ok(_) => continue,
+            }
+        };
+        assert!(closed, "the server closed the bad connection");
+        let reply: Msg = c.client.nodes()[0]
+            .rpc(method::ECHO, &msg(5))
+            .await
+            .expect("others go on");
+        assert_eq!(reply.seq, 5);
+    }
+}
+
+fn oversized_frame() -> Vec<u8> {
+    let mut bytes = gorums_core::wire::PREFACE.to_vec();
+    bytes.extend_from_slice(&((gorums_core::wire::DEFAULT_MAX_FRAME_LEN + 1) as u32).to_be_bytes());
+    bytes.extend_from_slice(&[0u8; 1024]);
+    bytes
+}
+
+async fn write_all(writer: &mut gorums_core::runtime::WriteHalf, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let n = std::future::poll_fn(|cx| std::pin::Pin::new(&mut **writer).poll_write(cx, bytes))
+            .await
+            .expect("write");
+        bytes = &bytes[n..];
+    }
+}
+
+/// CONFORMANCE (issue 4): 10 000 quorum calls in flight from one client at once
+/// complete, and leave no state behind.
+pub async fn ten_thousand_calls_in_flight(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let calls: Vec<_> = (0..10_000)
+        .map(|i| {
+            c.client
+                .quorum_call::<Msg, Msg>(method::ECHO, &msg(i))
+                .async_majority()
+        })
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        assert_eq!(call.await.unwrap().seq, i as u64);
+    }
+    let system = c.client.system().unwrap();
+    eventually(&rt, || system.live_calls() == 0).await;
+}
+
+/// CONFORMANCE: cancelling (dropping) a call frees its engine state (checked: the late
+/// reply is dropped and counted); the connection survives a cancel.
+pub async fn dropping_a_call_frees_its_engine_state(rt: RuntimeHandle) {
+    let c = cluster(&rt, 1).await;
+    let system = c.client.system().unwrap();
+    let node = c.client.nodes()[0].clone();
+    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
+    {
+        let call = c
+            .client
+            .quorum_call::<Msg, Msg>(method::SLOW, &msg(100))
+            .async_all();
+        sleep(&rt, Duration::from_millis(10)).await;
+        assert_eq!(system.live_calls(), 1);
+        drop(call);
+    }
+    assert_eq!(system.live_calls(), 0, "dropping the call freed it at once");
+    eventually(&rt, || node.info().dropped == 1).await;
+    // A lazy call dropped before its first poll never leaves.
+    drop(c.client.quorum_call::<Msg, Msg>(method::RECORD, &msg(77)));
+    assert_eq!(
+        node.rpc::<Msg, Msg>(method::ECHO, &msg(3))
+            .await
+            .unwrap()
+            .seq,
+        3,
+        "the connection survived"
+    );
+    assert!(!c.seen_by(1, method::RECORD).contains(&77));
+}
+
+/// CONFORMANCE: a handler that panics fails only its call (ours); the server and the
+/// sender's other calls go on.
+pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let node = c.client.nodes()[0].clone();
+    let err = node
+        .rpc::<Msg, Msg>(method::PANIC, &msg(0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, NodeFailure::Status(s) if s.code == Code::Internal),
+        "{err}"
+    );
+    assert_eq!(
+        node.rpc::<Msg, Msg>(method::PANIC, &msg(1))
+            .await
+            .unwrap()
+            .seq,
+        1
+    );
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::PANIC, &msg(0))
+        .majority()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete);
+    c.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(2))
+        .all()
+        .await
+        .expect("servers still serve");
+}
+
+/// CONFORMANCE: a handler that never returns: 100 calls with a 10 ms deadline all come
+/// back; unknown methods are `Unimplemented`; a zero deadline fails at once; an RPC to a
+/// node whose server is down is a clear error.
+pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
+    let c = cluster(&rt, 2).await;
+    let short = c.client.with_timeout(Duration::from_millis(10));
+    let calls: Vec<_> = (0..100)
+        .map(|i| {
+            short
+                .quorum_call::<Msg, Msg>(method::HANG, &msg(i))
+                .async_majority()
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap_err().cause, Cause::DeadlineExceeded);
+    }
+    // The hanging handler holds this client's turn on each server (FIFO), so the rest
+    // goes through another client.
+    let c2 = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(c.addrs.clone()),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let c = Cluster { client: c2, ..c };
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .timeout(Duration::ZERO)
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::DeadlineExceeded);
+    let err = c.client.nodes()[0]
+        .rpc::<Msg, Msg>("test.Svc.Nope", &msg(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, NodeFailure::Status(s) if s.code == Code::Unimplemented),
+        "{err}"
+    );
+    c.stop(1).await;
+    let err = c.client.nodes()[1]
+        .rpc::<Msg, Msg>(method::ECHO, &msg(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.node, NodeId(2));
+    assert!(
+        matches!(
+            err.failure,
+            NodeFailure::NotConnected(_) | NodeFailure::ConnectionLost(_)
+        ),
+        "{err}"
+    );
+}
+
+/// CONFORMANCE: sequential quorum calls to 4 servers run in issue order on each server;
+/// two `async_majority` calls issued back to back reach every node in that order; a
+/// correctable call keeps its place in the order (ours).
+pub async fn async_calls_reach_every_node_in_issue_order(rt: RuntimeHandle) {
+    let c = cluster(&rt, 4).await;
+    let mut calls = Vec::new();
+    let mut correctables = Vec::new();
+    for i in 0..50u64 {
+        calls.push(
+            c.client
+                .quorum_call::<Msg, Msg>(method::SLOW, &msg(i % 2))
+                .map_request(move |_| Some(msg(i)))
+                .async_majority(),
+        );
+        if i % 10 == 0 {
+            correctables.push(
+                c.client
+                    .correctable_call::<Msg, Msg>(method::STREAM, &msg(1))
+                    .correctable(4),
+            );
+        }
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+    for corr in correctables {
+        corr.get().await.unwrap();
+    }
+    for id in 1..=4 {
+        let c2 = &c;
+        eventually(&rt, || c2.seen_by(id, method::SLOW).len() == 50).await;
+        assert_eq!(
+            c.seen_by(id, method::SLOW),
+            (0..50).collect::<Vec<_>>(),
+            "node {id}"
+        );
+    }
+}
+
+/// CONFORMANCE: `map_request` per node, returning none skips that node, and skipping
+/// every node; `map_response` turning a reply into that node's failure; chaining.
+pub async fn map_request_and_map_response(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let replies = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .map_request(|node| (node.id() != NodeId(2)).then(|| msg(u64::from(node.id().0) * 10)))
+        .collect_all()
+        .await;
+    let mut got: Vec<(u32, u64)> = replies
+        .iter()
+        .map(|r| (r.node.0, r.result.as_ref().unwrap().seq))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, [(1, 10), (3, 30)], "node 2 was skipped");
+
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .map_request(|_| None::<Msg>)
+        .first()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.cause,
+        Cause::Incomplete,
+        "skipping every node cannot succeed"
+    );
+
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .map_response(|node, reply| {
+            if node == NodeId(1) {
+                Err(NodeFailure::InvalidReply("rejected".into()))
+            } else {
+                Ok(reply)
+            }
+        })
+        .map_response(|_, reply| {
+            Ok(Msg {
+                text: "mapped".into(),
+                ..reply
+            })
+        })
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(1)]);
+    let reply = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .map_response(|_, r| {
+            Ok(Msg {
+                text: "mapped".into(),
+                ..r
+            })
+        })
+        .majority()
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "mapped");
+}
+
+/// CONFORMANCE: server interceptors run outermost first:
+/// `client-i1in-i2in-server-i2out-i1out`; one can reject with a status; per-message
+/// metadata reaches the handler.
+pub async fn server_interceptors_run_outermost_first(rt: RuntimeHandle) {
+    let trace = Arc::new(Mutex::new(Vec::<String>::new()));
+    let make = |name: &'static str| -> Arc<dyn ServerInterceptor> {
+        let trace = trace.clone();
+        Arc::new(
+            move |ctx: ServerCtx, req: bytes::Bytes, next: gorums_core::api::Next| {
+                let trace = trace.clone();
+                Box::pin(async move {
+                    if ctx.metadata_value("reject") == Some(name) {
+                        return Outcome::Reply(Err(Status::new(
+                            Code::PermissionDenied,
+                            format!("{name} says no"),
+                        )));
+                    }
+                    trace.lock().unwrap().push(format!("{name}in"));
+                    let out = next(ctx, req).await;
+                    trace.lock().unwrap().push(format!("{name}out"));
+                    out
+                }) as gorums_core::runtime::BoxFuture<'static, Outcome>
+            },
+        )
+    };
+    let options = ServerOptions {
+        interceptors: vec![make("i1"), make("i2")],
+        ..ServerOptions::default()
+    };
+    let server = System::with_server(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(1),
+            ..SystemOptions::default()
+        },
+        options,
+    );
+    let t = trace.clone();
+    server.register_unary("test.I.Call", move |ctx: ServerCtx, req: Msg| {
+        t.lock().unwrap().push(format!(
+            "server:{}",
+            ctx.metadata_value("who").unwrap_or("?")
+        ));
+        async move { Ok(req) }
+    });
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([addr]),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    client
+        .quorum_call::<Msg, Msg>("test.I.Call", &msg(1))
+        .metadata("who", "client")
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        *trace.lock().unwrap(),
+        ["i1in", "i2in", "server:client", "i2out", "i1out"]
+    );
+    let err = client
+        .quorum_call::<Msg, Msg>("test.I.Call", &msg(1))
+        .metadata("reject", "i2")
+        .all()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.node_errors[0].failure, NodeFailure::Status(s) if s.code == Code::PermissionDenied)
+    );
+}
+
+/// CONFORMANCE: creation rejects an empty list, id 0, duplicate ids and duplicate
+/// addresses (after normalising); set operations and immutability; `sort_by` latency
+/// (unmeasured last) and last error then latency; latency is at least the server's delay.
+pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
+    let opts = SystemOptions::default;
+    assert_eq!(
+        Configuration::new(rt.clone(), NodeList::addrs(Vec::<String>::new()), opts()).unwrap_err(),
+        ConfigError::Empty
+    );
+    assert_eq!(
+        Configuration::new(rt.clone(), NodeList::map([(0, "127.0.0.1:1")]), opts()).unwrap_err(),
+        ConfigError::ReservedId
+    );
+    assert_eq!(
+        Configuration::new(
+            rt.clone(),
+            NodeList::map([(1, "127.0.0.1:1"), (1, "127.0.0.1:2")]),
+            opts()
+        )
+        .unwrap_err(),
+        ConfigError::DuplicateId(1)
+    );
+    assert!(matches!(
+        Configuration::new(
+            rt.clone(),
+            NodeList::addrs(["127.0.0.1:1", " 127.0.0.1:1"]),
+            opts()
+        )
+        .unwrap_err(),
+        ConfigError::DuplicateAddr(_)
+    ));
+
+    let c = cluster(&rt, 3).await;
+    let all = c.client.clone();
+    let one_two = all.remove(NodeId(3));
+    assert_eq!(all.ids(), &[NodeId(1), NodeId(2), NodeId(3)], "immutable");
+    assert_eq!(one_two.ids(), &[NodeId(1), NodeId(2)]);
+    let three = all.difference(&one_two);
+    assert_eq!(three.ids(), &[NodeId(3)]);
+    assert_eq!(one_two.union(&three), all);
+
+    // Node 2 answers slowly; node 3 is never measured.
+    c.client
+        .remove(NodeId(3))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .all()
+        .await
+        .unwrap();
+    c.client.nodes()[1]
+        .rpc::<Msg, Msg>(method::SLOW, &msg(30))
+        .await
+        .unwrap();
+    let node2 = c.client.node(NodeId(2)).unwrap();
+    assert!(
+        node2.latency().unwrap() >= Duration::from_millis(30).mul_f64(0.2),
+        "EWMA over a slow reply"
+    );
+    let order: Vec<NodeId> = all.sort_by(by_latency).iter().map(|n| n.id()).collect();
+    assert_eq!(order.last(), Some(&NodeId(3)), "unmeasured nodes sort last");
+    let _ = c.client.nodes()[0]
+        .rpc::<Msg, Msg>(method::FAIL, &msg(0))
+        .await;
+    let order: Vec<NodeId> = all
+        .sort_by(|a, b| by_last_error(a, b).then_with(|| by_latency(a, b)))
+        .iter()
+        .map(|n| n.id())
+        .collect();
+    assert_eq!(
+        order.last(),
+        Some(&NodeId(1)),
+        "the node with an error sorts after the others"
+    );
+}

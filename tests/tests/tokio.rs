@@ -1,0 +1,3 @@
+//! The conformance suite on the tokio adapter.
+
+gorums_tests::conformance_suite!(gorums_tests::Tokio);
