@@ -169,36 +169,31 @@ impl Configuration {
 
 impl Node {
     /// An ordered RPC: `request` to this node, its reply back.
-    pub async fn rpc<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+    ///
+    /// The request is encoded now and sent when the future is first polled; dropping the
+    /// future before the reply cancels the call.
+    pub fn rpc<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
         method: &str,
         request: &Req,
-    ) -> Result<Resp, NodeError> {
-        let mut responses = Responses::<Resp>::new(
-            self.config.clone(),
-            CallKind::Rpc,
-            method,
-            System::encode(request),
-        );
+    ) -> impl std::future::Future<Output = Result<Resp, NodeError>> + Send + 'static {
+        let mut responses = Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, System::encode(request));
         let id = self.id();
-        match futures_next(&mut responses).await {
-            Some(NodeResponse {
-                result: Ok(reply), ..
-            }) => {
-                responses.met = true;
-                Ok(reply)
+        async move {
+            match futures_next(&mut responses).await {
+                Some(NodeResponse { result: Ok(reply), .. }) => {
+                    responses.mark_met();
+                    Ok(reply)
+                }
+                Some(NodeResponse { node, result: Err(failure) }) => Err(NodeError { node, failure }),
+                None => Err(NodeError {
+                    node: id,
+                    failure: NodeFailure::Status(crate::engine::Status::new(
+                        crate::engine::Code::DeadlineExceeded,
+                        "no reply before the deadline",
+                    )),
+                }),
             }
-            Some(NodeResponse {
-                node,
-                result: Err(failure),
-            }) => Err(NodeError { node, failure }),
-            None => Err(NodeError {
-                node: id,
-                failure: NodeFailure::Status(crate::engine::Status::new(
-                    crate::engine::Code::DeadlineExceeded,
-                    "no reply before the deadline",
-                )),
-            }),
         }
     }
 
