@@ -950,3 +950,170 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
         "the node with an error sorts after the others"
     );
 }
+
+/// CONFORMANCE: connect callback sees the hello metadata; the peer address is known;
+/// anonymous clients appear in `client_config` and leave it on disconnect;
+/// `wait_for_config` / `wait_for_client_config`: already true, becomes true, system
+/// stopped; configuration-change callbacks fire.
+pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
+    let hellos = Arc::new(Mutex::new(Vec::new()));
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let h = hellos.clone();
+    let ch = changes.clone();
+    let options = ServerOptions {
+        on_connect: Some(Arc::new(move |peer: &gorums_core::engine::PeerInfo| {
+            h.lock().unwrap().push((
+                peer.node,
+                peer.anonymous,
+                peer.metadata.clone(),
+                peer.addr.clone(),
+            ));
+        })),
+        on_config_change: Some(Arc::new(move |cfg: &Configuration| {
+            ch.lock().unwrap().push(cfg.ids().to_vec())
+        })),
+        ..ServerOptions::default()
+    };
+    let server = System::with_server(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(1),
+            ..SystemOptions::default()
+        },
+        options,
+    );
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    let alone = server.wait_for_config(|c| c.len() == 1).await.unwrap();
+    assert_eq!(alone.ids(), &[NodeId(1)], "already true: only itself");
+
+    let waiting = {
+        let server = server.clone();
+        async move { server.wait_for_client_config(|c| c.len() == 1).await }
+    };
+    let client = System::new(
+        rt.clone(),
+        SystemOptions {
+            metadata: vec![("role".into(), "tester".into())],
+            ..SystemOptions::default()
+        },
+    );
+    let cfg = client
+        .configuration(NodeList::addrs([addr.clone()]))
+        .unwrap();
+    let clients = waiting.await.unwrap();
+    assert_eq!(clients.len(), 1, "becomes true when the client connects");
+    {
+        let seen = hellos.lock().unwrap();
+        let (node, anonymous, metadata, peer_addr) = &seen[0];
+        assert!(*anonymous && node.0 > 1);
+        assert_eq!(
+            (metadata[0].key.as_str(), metadata[0].value.as_str()),
+            ("role", "tester")
+        );
+        assert!(peer_addr.starts_with("127.0.0.1:"), "{peer_addr}");
+    }
+
+    // A known peer joins: the known-peer configuration changes.
+    let peer = System::new(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(2),
+            ..SystemOptions::default()
+        },
+    );
+    let _peer_cfg = peer
+        .configuration(NodeList::map([(1, addr.clone())]))
+        .unwrap();
+    let both = server.wait_for_config(|c| c.len() == 2).await.unwrap();
+    assert_eq!(both.ids(), &[NodeId(1), NodeId(2)]);
+    eventually(&rt, || {
+        changes.lock().unwrap().iter().any(|ids| ids.len() == 2)
+    })
+    .await;
+
+    // The client leaves: it leaves the client configuration.
+    drop(cfg);
+    client.stop();
+    server
+        .wait_for_client_config(|c| c.is_empty())
+        .await
+        .unwrap();
+
+    // The system stops while someone waits.
+    let pending = {
+        let server = server.clone();
+        async move { server.wait_for_config(|c| c.len() == 5).await }
+    };
+    server.stop();
+    assert_eq!(pending.await.unwrap_err(), gorums_core::api::Stopped);
+}
+
+/// CONFORMANCE: `watch`: initial value at once, nothing when unchanged, a value on
+/// change, ends on cancel (drop).
+pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    c.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .all()
+        .await
+        .unwrap();
+    let mut watch = c.client.watch(Duration::from_millis(10), |cfg| {
+        let up: Vec<NodeId> = cfg
+            .nodes()
+            .iter()
+            .filter(|n| n.is_connected())
+            .map(|n| n.id())
+            .collect();
+        cfg.difference(&cfg.extend(Vec::new()).unwrap())
+            .extend(up)
+            .unwrap()
+    });
+    let first = crate_next(&mut watch).await.unwrap();
+    assert_eq!(first.len(), 3, "initial value at once");
+    c.stop(2).await;
+    let second = crate_next(&mut watch).await.unwrap();
+    assert_eq!(
+        second.ids(),
+        &[NodeId(1), NodeId(2)],
+        "a value on change, not before"
+    );
+    drop(watch);
+}
+
+/// CONFORMANCE: graceful stop: stops accepting, lets running handlers finish within a
+/// grace period, then closes.
+pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
+    let c = cluster(&rt, 1).await;
+    let node = c.client.nodes()[0].clone();
+    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
+    let slow = node.rpc::<Msg, Msg>(method::SLOW, &msg(100));
+    let server = c.servers[0].0.clone();
+    let shutdown = {
+        let rt = rt.clone();
+        async move {
+            rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
+            server.shutdown(Duration::from_secs(5)).await;
+        }
+    };
+    rt.spawn(Box::pin(shutdown));
+    assert_eq!(
+        slow.await
+            .expect("the running handler finished and its reply went out")
+            .seq,
+        100
+    );
+    eventually(&rt, || !node.is_connected()).await;
+    let late = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(c.addrs.clone()),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let err = late
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .timeout(Duration::from_secs(2))
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.node_errors.len(), 1, "no longer accepting: {err}");
+}

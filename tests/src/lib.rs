@@ -74,6 +74,9 @@ macro_rules! conformance_suite {
             map_request_and_map_response,
             server_interceptors_run_outermost_first,
             configuration_creation_and_algebra,
+            waiting_for_peers_and_callbacks,
+            watch_yields_on_change_only,
+            graceful_shutdown_lets_running_handlers_finish,
         );
     };
     (@cases $adapter:ty; $($case:ident,)*) => {

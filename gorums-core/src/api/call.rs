@@ -177,15 +177,25 @@ impl Node {
         method: &str,
         request: &Req,
     ) -> impl std::future::Future<Output = Result<Resp, NodeError>> + Send + 'static {
-        let mut responses = Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, System::encode(request));
+        let mut responses = Responses::<Resp>::new(
+            self.config.clone(),
+            CallKind::Rpc,
+            method,
+            System::encode(request),
+        );
         let id = self.id();
         async move {
             match futures_next(&mut responses).await {
-                Some(NodeResponse { result: Ok(reply), .. }) => {
+                Some(NodeResponse {
+                    result: Ok(reply), ..
+                }) => {
                     responses.mark_met();
                     Ok(reply)
                 }
-                Some(NodeResponse { node, result: Err(failure) }) => Err(NodeError { node, failure }),
+                Some(NodeResponse {
+                    node,
+                    result: Err(failure),
+                }) => Err(NodeError { node, failure }),
                 None => Err(NodeError {
                     node: id,
                     failure: NodeFailure::Status(crate::engine::Status::new(

@@ -202,6 +202,20 @@ impl Configuration {
         self.derive(self.set.difference(&other.set))
     }
 
+    /// The nodes of this configuration that `keep` accepts.
+    pub fn filter(&self, keep: impl Fn(&Node) -> bool) -> Configuration {
+        let ids: Vec<NodeId> = self
+            .nodes()
+            .iter()
+            .filter(|n| keep(n))
+            .map(Node::id)
+            .collect();
+        let set = engine::Configuration::empty()
+            .extend(ids)
+            .unwrap_or_else(|_| engine::Configuration::empty());
+        self.derive(set)
+    }
+
     /// This configuration without node `id`.
     pub fn remove(&self, id: NodeId) -> Configuration {
         self.derive(self.set.remove(id))

@@ -167,20 +167,33 @@ async fn write_loop(
             let _ = poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await;
             return;
         }
-        let mut written = 0;
-        while written < buf.len() {
-            let write = poll_fn(|cx| Pin::new(&mut writer).poll_write(cx, &buf[written..]));
-            match until_closed(&signal, Role::Writer, write).await {
-                None => return,
-                Some(Ok(0)) => return closed_by_transport(&inner, conn, "write returned zero"),
-                Some(Ok(n)) => written += n,
-                Some(Err(err)) => {
-                    return closed_by_transport(&inner, conn, &format!("write failed: {err}"));
-                }
-            }
+        let result = write_all(&mut writer, &buf, &signal).await;
+        inner.writing.fetch_sub(1, Ordering::AcqRel);
+        match result {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(reason)) => return closed_by_transport(&inner, conn, &reason),
         }
         buf.clear();
     }
+}
+
+/// Writes all of `buf`, unless the connection closes first (`None`).
+async fn write_all(
+    writer: &mut WriteHalf,
+    buf: &[u8],
+    signal: &ConnSignal,
+) -> Option<Result<(), String>> {
+    let mut written = 0;
+    while written < buf.len() {
+        let write = poll_fn(|cx| Pin::new(&mut *writer).poll_write(cx, &buf[written..]));
+        match until_closed(signal, Role::Writer, write).await? {
+            Ok(0) => return Some(Err(String::from("write returned zero"))),
+            Ok(n) => written += n,
+            Err(err) => return Some(Err(format!("write failed: {err}"))),
+        }
+    }
+    Some(Ok(()))
 }
 
 /// Takes every byte the engine has for `conn` (all frames queued since the last write,
@@ -197,6 +210,7 @@ fn take_transmit(
     }
     let mut st = inner.lock();
     if st.ep.poll_transmit(conn, buf) > 0 {
+        inner.writing.fetch_add(1, Ordering::AcqRel);
         return Poll::Ready(true);
     }
     // Parked under the state lock: a Transmit event is drained under the same lock,
@@ -263,14 +277,21 @@ pub(crate) async fn timer(inner: Arc<Inner>) {
     }
 }
 
+/// Stops accepting new connections; existing ones go on.
+pub(crate) fn stop_listening(inner: &Arc<Inner>) {
+    let listeners: Vec<Arc<ConnSignal>> = inner.lock().listeners.drain(..).collect();
+    for waker in listeners.iter().flat_map(|l| l.close()) {
+        waker.wake();
+    }
+}
+
 /// Stops listeners, closes every connection and ends the timer.
 pub(crate) fn shutdown(inner: &Arc<Inner>) {
+    stop_listening(inner);
     let mut wakers = Vec::new();
     inner.with(|st, now| {
         st.stopped = true;
-        for listener in st.listeners.drain(..) {
-            wakers.extend(listener.close());
-        }
+        wakers.append(&mut st.membership_waiters);
         let conns: Vec<ConnId> = st.conns.keys().copied().collect();
         for conn in conns {
             st.ep.close_connection(now, conn, "system stopped");

@@ -12,18 +12,22 @@ mod config;
 mod correctable;
 mod driver;
 mod local;
+mod membership;
 mod server;
 mod system;
+mod watch;
 
 pub use call::{NodeResponse, Responses};
 pub use config::{ConfigError, Configuration, Node, NodeList};
 pub use correctable::Correctable;
 pub use local::local_systems;
+pub use membership::Stopped;
 pub use server::{
     ConfigChangeCallback, ConnectCallback, Next, Outcome, ServerCtx, ServerInterceptor,
     ServerOptions,
 };
 pub use system::{System, SystemOptions};
+pub use watch::ConfigWatch;
 
 pub use crate::engine::{
     Cause, Code, FailureKind, NodeError, NodeFailure, NodeId, NodeInfo, QuorumCallError, Status,

@@ -80,6 +80,7 @@ type Handler = Arc<dyn Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Sen
 
 pub(crate) struct Handlers {
     map: RwLock<BTreeMap<String, Handler>>,
+    running: std::sync::atomic::AtomicUsize,
     options: ServerOptions,
     last_config: std::sync::Mutex<Vec<NodeId>>,
 }
@@ -88,9 +89,15 @@ impl Handlers {
     pub(crate) fn new(options: ServerOptions) -> Handlers {
         Handlers {
             map: RwLock::new(BTreeMap::new()),
+            running: std::sync::atomic::AtomicUsize::new(0),
             options,
             last_config: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// The number of handlers running now.
+    pub(crate) fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
     }
 
     fn get(&self, method: &str) -> Option<Handler> {
@@ -301,6 +308,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
     };
     let chain = chain(&inner.handlers.options.interceptors, handler);
     let task_inner = inner.clone();
+    inner.handlers.running.fetch_add(1, Ordering::AcqRel);
     inner.rt.spawn(Box::pin(async move {
         let outcome = CatchUnwind(chain(ctx, payload))
             .await
@@ -314,6 +322,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
                     RequestKind::OneWay => Outcome::Done,
                 }
             });
+        task_inner.handlers.running.fetch_sub(1, Ordering::AcqRel);
         answer(&task_inner, id, outcome);
     }));
 }

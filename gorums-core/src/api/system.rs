@@ -95,10 +95,16 @@ pub(crate) struct Inner {
     pub(crate) rt: RuntimeHandle,
     pub(crate) options: SystemOptions,
     pub(crate) handlers: Handlers,
+    /// Writers holding bytes taken from the engine and not yet fully written.
+    pub(crate) writing: std::sync::atomic::AtomicUsize,
     state: Mutex<State>,
 }
 
 impl Inner {
+    pub(crate) fn writes_in_flight(&self) -> usize {
+        self.writing.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the engine consistent (every engine call
         // completes or does nothing), so a poisoned lock is still usable.
@@ -267,6 +273,7 @@ impl System {
             rt: runtime,
             options,
             handlers: Handlers::new(server),
+            writing: std::sync::atomic::AtomicUsize::new(0),
             state: Mutex::new(state),
         });
         inner.rt.spawn(Box::pin(driver::timer(inner.clone())));

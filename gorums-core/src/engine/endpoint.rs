@@ -467,6 +467,11 @@ impl Endpoint {
         (c.phase == Phase::Open).then_some((c.peer, c.peer_metadata.as_slice(), c.addr.as_str()))
     }
 
+    /// Bytes queued on all connections and not yet taken by the driver.
+    pub fn queued_bytes(&self) -> usize {
+        self.conns.values().map(|c| c.out_bytes).sum()
+    }
+
     /// The number of two-way calls the engine still holds state for.
     pub fn live_calls(&self) -> usize {
         self.calls.len()

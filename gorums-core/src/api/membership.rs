@@ -1,0 +1,86 @@
+//! Waiting for peers: `wait_for_config` and `wait_for_client_config`, and the system's
+//! graceful stop.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use super::config::Configuration;
+use super::system::{Inner, State, System};
+use crate::engine::NodeId;
+
+/// The system stopped while something waited on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the system stopped")]
+pub struct Stopped;
+
+impl System {
+    /// Waits until the configuration of connected known peers (this process included)
+    /// satisfies `pred`, and returns it. Returns at once if it already does; fails with
+    /// [`Stopped`] if the system stops first. Dropping the future stops waiting.
+    pub async fn wait_for_config(
+        &self,
+        pred: impl Fn(&Configuration) -> bool,
+    ) -> Result<Configuration, Stopped> {
+        wait_for(self.inner(), |st| st.ep.connected_peers(), pred).await
+    }
+
+    /// Waits until the configuration of connected anonymous clients satisfies `pred`.
+    pub async fn wait_for_client_config(
+        &self,
+        pred: impl Fn(&Configuration) -> bool,
+    ) -> Result<Configuration, Stopped> {
+        wait_for(self.inner(), |st| st.ep.clients(), pred).await
+    }
+
+    /// Stops gracefully: stops accepting connections, lets running handlers finish for
+    /// up to `grace`, then closes every connection (as [`stop`](Self::stop)).
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = self.inner().clone();
+        super::driver::stop_listening(&inner);
+        let deadline = inner.rt.now() + grace;
+        let step = Duration::from_millis(5);
+        // Handlers first, then the replies they queued, then the writers' last bytes.
+        while (inner.handlers.running() > 0
+            || inner.lock().ep.queued_bytes() > 0
+            || inner.writes_in_flight() > 0)
+            && inner.rt.now() < deadline
+        {
+            inner
+                .rt
+                .sleep_until((inner.rt.now() + step).min(deadline))
+                .await;
+        }
+        self.stop();
+    }
+}
+
+async fn wait_for(
+    inner: &Arc<Inner>,
+    members: impl Fn(&State) -> Vec<NodeId>,
+    pred: impl Fn(&Configuration) -> bool,
+) -> Result<Configuration, Stopped> {
+    poll_fn(|cx| {
+        let st = inner.lock();
+        if st.stopped {
+            return Poll::Ready(Err(Stopped));
+        }
+        let ids = members(&st);
+        let version = st.membership_version;
+        drop(st);
+        let config = Configuration::from_ids(inner.clone(), ids);
+        if pred(&config) {
+            return Poll::Ready(Ok(config));
+        }
+        let mut st = inner.lock();
+        if st.membership_version != version {
+            // Changed while the predicate ran: look again at once.
+            cx.waker().wake_by_ref();
+        } else {
+            st.membership_waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await
+}
