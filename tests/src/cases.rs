@@ -1117,3 +1117,64 @@ pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
         .unwrap_err();
     assert_eq!(err.node_errors.len(), 1, "no longer accepting: {err}");
 }
+
+/// CONFORMANCE: client interceptors: logging, filtering, chaining; each sees the method,
+/// the configuration and the request; a filtered-out reply is that node's failure.
+pub async fn client_interceptors_log_filter_and_chain(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let logging = move |info: &gorums_core::api::CallInfo,
+                        r: gorums_core::api::NodeResponse<Msg>| {
+        l.lock().unwrap().push((
+            info.method.clone(),
+            info.config.len(),
+            info.request.len(),
+            r.node.0,
+        ));
+        Some(r)
+    };
+    let drop_node_2 = |_: &gorums_core::api::CallInfo, r: gorums_core::api::NodeResponse<Msg>| {
+        (r.node != NodeId(2)).then_some(r)
+    };
+    let outcomes = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(3))
+        .intercept(logging)
+        .intercept(drop_node_2)
+        .collect_all()
+        .await;
+    assert_eq!(outcomes.len(), 3);
+    for r in &outcomes {
+        assert_eq!(r.result.is_ok(), r.node != NodeId(2), "{r:?}");
+    }
+    {
+        let log = log.lock().unwrap();
+        assert_eq!(
+            log.len(),
+            3,
+            "the logging interceptor saw every reply, node 2's too"
+        );
+        assert!(
+            log.iter()
+                .all(|(m, n, len, _)| m == method::ECHO && *n == 3 && *len > 0)
+        );
+    }
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(3))
+        .intercept(drop_node_2)
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(2)]);
+    assert!(err.has_kind(FailureKind::Rejected));
+    let reply = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(4))
+        .intercept(drop_node_2)
+        .majority()
+        .await
+        .unwrap();
+    assert_ne!(reply.node, 2);
+}

@@ -72,6 +72,7 @@ macro_rules! conformance_suite {
             deadlines_and_unknown_methods,
             async_calls_reach_every_node_in_issue_order,
             map_request_and_map_response,
+            client_interceptors_log_filter_and_chain,
             server_interceptors_run_outermost_first,
             configuration_creation_and_algebra,
             waiting_for_peers_and_callbacks,

@@ -31,6 +31,18 @@ pub struct NodeResponse<T> {
 
 type RequestMapper = Arc<dyn Fn(&Node) -> Option<Bytes> + Send + Sync>;
 type ResponseMapper<T> = Arc<dyn Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync>;
+type Interceptor<T> = Box<dyn FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send>;
+
+/// What a client interceptor knows of the call it watches.
+#[derive(Clone, Debug)]
+pub struct CallInfo {
+    /// The full method name.
+    pub method: String,
+    /// The configuration the call goes to.
+    pub config: Configuration,
+    /// The encoded request (before any per-node mapping).
+    pub request: Bytes,
+}
 
 /// What a call sends, before it starts.
 struct Pending {
@@ -63,6 +75,8 @@ pub struct Responses<T> {
     /// Outcomes known at start (send failures), given out before the engine's events.
     early: VecDeque<NodeResponse<Bytes>>,
     map_response: Option<ResponseMapper<T>>,
+    interceptors: Vec<Interceptor<T>>,
+    info: Option<CallInfo>,
     skipped: usize,
     finished: Option<Result<(), QuorumCallError>>,
     met: bool,
@@ -240,6 +254,8 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             call: None,
             early: VecDeque::new(),
             map_response: None,
+            interceptors: Vec::new(),
+            info: None,
             skipped: 0,
             finished: None,
             met: false,
@@ -276,6 +292,18 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         self
     }
 
+    /// Adds a client interceptor: it sees every node's outcome (after decoding and
+    /// `map_response`) with the call's method, configuration and request, and passes it
+    /// on, changes it, or filters it out (`None`), which counts as that node's failure
+    /// ([`NodeFailure::Rejected`]). Interceptors run in the order added.
+    pub fn intercept(
+        mut self,
+        interceptor: impl FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send + 'static,
+    ) -> Self {
+        self.interceptors.push(Box::new(interceptor));
+        self
+    }
+
     /// Adds a metadata entry sent with the request. Only before the call starts.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         if let Some(p) = &mut self.pending {
@@ -304,6 +332,13 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Sends the requests now, if not sent yet.
     pub fn start(&mut self) {
         let Some(p) = self.pending.take() else { return };
+        if !self.interceptors.is_empty() {
+            self.info = Some(CallInfo {
+                method: p.method.clone(),
+                config: self.config.clone(),
+                request: p.request.clone(),
+            });
+        }
         let nodes = self.config.nodes();
         let payload = match &p.map_request {
             None => Payload::Shared(p.request.clone()),
@@ -393,7 +428,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         }
     }
 
-    fn decode(&self, raw: NodeResponse<Bytes>) -> NodeResponse<T> {
+    fn decode(&mut self, raw: NodeResponse<Bytes>) -> NodeResponse<T> {
         let node = raw.node;
         let result = raw.result.and_then(|bytes| {
             let reply = T::decode(bytes).map_err(|e| NodeFailure::InvalidReply(e.to_string()))?;
@@ -402,7 +437,19 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                 None => Ok(reply),
             }
         });
-        NodeResponse { node, result }
+        let mut response = NodeResponse { node, result };
+        if let Some(info) = &self.info {
+            for interceptor in &mut self.interceptors {
+                response = match interceptor(info, response) {
+                    Some(r) => r,
+                    None => NodeResponse {
+                        node,
+                        result: Err(NodeFailure::Rejected(String::from("filtered out"))),
+                    },
+                };
+            }
+        }
+        response
     }
 
     /// Marks the call as having served its purpose: dropping it now lets requests not

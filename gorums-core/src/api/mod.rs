@@ -17,7 +17,7 @@ mod server;
 mod system;
 mod watch;
 
-pub use call::{NodeResponse, Responses};
+pub use call::{CallInfo, NodeResponse, Responses};
 pub use config::{ConfigError, Configuration, Node, NodeList};
 pub use correctable::Correctable;
 pub use local::local_systems;

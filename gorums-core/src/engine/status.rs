@@ -128,6 +128,9 @@ pub enum NodeFailure {
     /// The reply did not decode as the method's reply type.
     #[error("invalid reply: {0}")]
     InvalidReply(String),
+    /// A client interceptor filtered the reply out or rejected it.
+    #[error("rejected by a client interceptor: {0}")]
+    Rejected(String),
 }
 
 /// The kind of a [`NodeFailure`], for matching without its details (as
@@ -147,6 +150,8 @@ pub enum FailureKind {
     Encode,
     /// [`NodeFailure::InvalidReply`].
     InvalidReply,
+    /// [`NodeFailure::Rejected`].
+    Rejected,
 }
 
 impl NodeFailure {
@@ -159,6 +164,7 @@ impl NodeFailure {
             NodeFailure::SendQueueFull => FailureKind::SendQueueFull,
             NodeFailure::Encode(_) => FailureKind::Encode,
             NodeFailure::InvalidReply(_) => FailureKind::InvalidReply,
+            NodeFailure::Rejected(_) => FailureKind::Rejected,
         }
     }
 }
