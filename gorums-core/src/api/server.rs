@@ -78,8 +78,17 @@ impl std::fmt::Debug for ServerOptions {
 
 type Handler = Arc<dyn Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync>;
 
+/// How many handlers are being polled inline, one inside another, on this thread. An
+/// answer can hand out the sender's next request, whose handler is polled inline in
+/// turn; past this depth a handler goes to a task instead, so the stack stays bounded.
+const MAX_INLINE_DEPTH: u32 = 4;
+
+thread_local! {
+    static INLINE_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 pub(crate) struct Handlers {
-    map: RwLock<BTreeMap<String, Handler>>,
+    map: RwLock<BTreeMap<String, (Arc<str>, Handler)>>,
     running: std::sync::atomic::AtomicUsize,
     options: ServerOptions,
     last_config: std::sync::Mutex<Vec<NodeId>>,
@@ -100,7 +109,7 @@ impl Handlers {
         self.running.load(Ordering::Acquire)
     }
 
-    fn get(&self, method: &str) -> Option<Handler> {
+    fn get(&self, method: &str) -> Option<(Arc<str>, Handler)> {
         self.map
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -112,26 +121,31 @@ impl Handlers {
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(method.to_owned(), handler);
+            .insert(method.to_owned(), (Arc::from(method), handler));
     }
 }
 
 /// What a handler knows of the request it serves, and what it can do besides replying.
 #[derive(Clone)]
 pub struct ServerCtx {
+    shared: Arc<CtxShared>,
+}
+
+/// One allocation per request holds everything a handler's context knows.
+struct CtxShared {
     inner: Arc<Inner>,
     request: RequestId,
     from: NodeId,
     method: Arc<str>,
-    metadata: Arc<[MetadataEntry]>,
-    released: Arc<AtomicBool>,
+    metadata: Vec<MetadataEntry>,
+    released: AtomicBool,
 }
 
 impl std::fmt::Debug for ServerCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerCtx")
-            .field("from", &self.from)
-            .field("method", &self.method)
+            .field("from", &self.shared.from)
+            .field("method", &self.shared.method)
             .finish_non_exhaustive()
     }
 }
@@ -139,22 +153,23 @@ impl std::fmt::Debug for ServerCtx {
 impl ServerCtx {
     /// The sender's node id (the id given to it if it is an anonymous client).
     pub fn peer(&self) -> NodeId {
-        self.from
+        self.shared.from
     }
 
     /// The full method name of the request.
     pub fn method(&self) -> &str {
-        &self.method
+        &self.shared.method
     }
 
     /// The request's per-message metadata.
     pub fn metadata(&self) -> &[MetadataEntry] {
-        &self.metadata
+        &self.shared.metadata
     }
 
     /// The value of metadata entry `key`, if present.
     pub fn metadata_value(&self, key: &str) -> Option<&str> {
-        self.metadata
+        self.shared
+            .metadata
             .iter()
             .find(|e| e.key == key)
             .map(|e| e.value.as_str())
@@ -162,40 +177,43 @@ impl ServerCtx {
 
     /// The sender's address and hello metadata, as its connection announced them.
     pub fn peer_hello(&self) -> Option<(String, Vec<MetadataEntry>)> {
-        let st = self.inner.lock();
+        let st = self.shared.inner.lock();
         st.ep
-            .peer_of(self.request.conn)
+            .peer_of(self.shared.request.conn)
             .map(|(_, md, addr)| (addr.to_owned(), md.to_vec()))
     }
 
     /// Lets the sender's next request start before this handler returns. Call it
     /// before making nested calls, so the server keeps serving this sender meanwhile.
     pub fn release(&self) {
-        if !self.released.swap(true, Ordering::AcqRel) {
-            let request = self.request;
-            self.inner.with(|st, now| st.ep.release(now, request));
+        if !self.shared.released.swap(true, Ordering::AcqRel) {
+            let request = self.shared.request;
+            self.shared
+                .inner
+                .with(|st, now| st.ep.release(now, request));
         }
     }
 
     /// The known peers connected now, this process included: the configuration for
     /// nested calls.
     pub fn config(&self) -> Configuration {
-        let ids = self.inner.lock().ep.connected_peers();
-        Configuration::from_ids(self.inner.clone(), ids)
+        let ids = self.shared.inner.lock().ep.connected_peers();
+        Configuration::from_ids(self.shared.inner.clone(), ids)
     }
 
     /// The anonymous clients connected now, reached back over the connections they
     /// opened.
     pub fn client_config(&self) -> Configuration {
-        let ids = self.inner.lock().ep.clients();
-        Configuration::from_ids(self.inner.clone(), ids)
+        let ids = self.shared.inner.lock().ep.clients();
+        Configuration::from_ids(self.shared.inner.clone(), ids)
     }
 
     /// Sends one item of this stream request's replies (a correctable call).
     pub fn send_item<M: prost::Message>(&self, item: &M) -> Result<(), Status> {
-        let request = self.request;
+        let request = self.shared.request;
         let payload = System::encode(item);
-        self.inner
+        self.shared
+            .inner
             .with(|st, now| st.ep.send_item(now, request, payload))
             .map_err(|e| Status::new(Code::FailedPrecondition, e.to_string()))
     }
@@ -289,7 +307,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
         metadata,
         payload,
     } = request;
-    let Some(handler) = inner.handlers.get(&method) else {
+    let Some((name, handler)) = inner.handlers.get(&method) else {
         let status = Status::new(Code::Unimplemented, format!("unknown method {method}"));
         let outcome = match kind {
             RequestKind::Unary => Outcome::Reply(Err(status)),
@@ -299,32 +317,53 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
         return answer(inner, id, outcome);
     };
     let ctx = ServerCtx {
-        inner: inner.clone(),
-        request: id,
-        from,
-        method: Arc::from(method.as_str()),
-        metadata: metadata.into(),
-        released: Arc::new(AtomicBool::new(false)),
+        shared: Arc::new(CtxShared {
+            inner: inner.clone(),
+            request: id,
+            from,
+            method: name,
+            metadata,
+            released: AtomicBool::new(false),
+        }),
     };
-    let chain = chain(&inner.handlers.options.interceptors, handler);
+    let interceptors = &inner.handlers.options.interceptors;
+    let call = if interceptors.is_empty() {
+        handler(ctx, payload)
+    } else {
+        chain(interceptors, handler)(ctx, payload)
+    };
     let task_inner = inner.clone();
     inner.handlers.running.fetch_add(1, Ordering::AcqRel);
-    inner.rt.spawn(Box::pin(async move {
-        let outcome = CatchUnwind(chain(ctx, payload))
-            .await
-            .unwrap_or_else(|panic| {
-                let what = panic_message(&panic);
-                tracing::error!(%method, %what, "handler panicked");
-                let status = Status::new(Code::Internal, format!("handler panicked: {what}"));
-                match kind {
-                    RequestKind::Unary => Outcome::Reply(Err(status)),
-                    RequestKind::Stream => Outcome::StreamEnd(Err(status)),
-                    RequestKind::OneWay => Outcome::Done,
-                }
-            });
+    let mut task: BoxFuture<'static, ()> = Box::pin(async move {
+        let outcome = CatchUnwind(call).await.unwrap_or_else(|panic| {
+            let what = panic_message(&panic);
+            tracing::error!(%method, %what, "handler panicked");
+            let status = Status::new(Code::Internal, format!("handler panicked: {what}"));
+            match kind {
+                RequestKind::Unary => Outcome::Reply(Err(status)),
+                RequestKind::Stream => Outcome::StreamEnd(Err(status)),
+                RequestKind::OneWay => Outcome::Done,
+            }
+        });
         task_inner.handlers.running.fetch_sub(1, Ordering::AcqRel);
         answer(&task_inner, id, outcome);
-    }));
+    });
+    // Most handlers finish without waiting: poll once here, and answer without a task
+    // of their own or a wake-up. One that waits goes on in a task, whose first poll
+    // registers the real waker (a future wakes only the waker of its latest poll).
+    let depth = INLINE_DEPTH.with(|d| d.get());
+    if depth < MAX_INLINE_DEPTH {
+        INLINE_DEPTH.with(|d| d.set(depth + 1));
+        let done = task
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+            .is_ready();
+        INLINE_DEPTH.with(|d| d.set(depth));
+        if done {
+            return;
+        }
+    }
+    inner.rt.spawn(task);
 }
 
 fn chain(interceptors: &[Arc<dyn ServerInterceptor>], handler: Handler) -> Next {

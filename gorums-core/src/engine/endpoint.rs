@@ -14,7 +14,7 @@ use super::{
     StartedCall, Status, Tally, Verdict,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
-use crate::wire::{self, DEFAULT_MAX_FRAME_LEN, PROTOCOL_VERSION};
+use crate::wire::{self, DEFAULT_MAX_FRAME_LEN, EnvelopeRef, PROTOCOL_VERSION};
 
 /// How an [`Endpoint`] behaves; every field has a sensible default.
 #[derive(Clone, Debug)]
@@ -931,16 +931,17 @@ impl Endpoint {
         &mut self,
         conn: ConnId,
         call: Option<CallId>,
-        msg: proto::Message,
+        envelope: &EnvelopeRef<'_>,
     ) -> Result<(), NodeFailure> {
         if Some(conn) == self.local {
-            self.local_inbox.push_back(msg);
+            self.local_inbox.push_back(envelope.to_message());
             return Ok(());
         }
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(NodeFailure::NotConnected(format!("{conn} is closed")));
         };
-        let len = wire::encode_frame(&msg, self.config.max_frame_len, &mut self.scratch)
+        let len = envelope
+            .encode_frame(self.config.max_frame_len, &mut self.scratch)
             .map_err(|e| NodeFailure::Encode(e.to_string()))?;
         if c.out_bytes + len > self.config.send_queue_limit {
             self.scratch.clear();
@@ -1012,15 +1013,15 @@ impl Endpoint {
             };
             let sent = self.route(node).and_then(|conn| {
                 let wire_id = self.conns.get(&conn).map_or(id.0, |c| c.wire_id(id));
-                let msg = proto::Message {
-                    message_seq_no: wire_id,
-                    method: spec.method.clone(),
+                let envelope = EnvelopeRef {
+                    id: wire_id,
+                    method: &spec.method,
                     status: None,
-                    metadata: spec.metadata.clone(),
-                    payload,
-                    kind: kind as i32,
+                    metadata: &spec.metadata,
+                    payload: &payload,
+                    kind,
                 };
-                self.enqueue(conn, Some(id), msg).map(|()| conn)
+                self.enqueue(conn, Some(id), &envelope).map(|()| conn)
             });
             let info = self.info.entry(node).or_default();
             match sent {
@@ -1194,25 +1195,18 @@ impl Endpoint {
         kind: Kind,
         result: Result<Bytes, Status>,
     ) -> Result<(), UsageError> {
-        let (status, payload) = match result {
-            Ok(payload) => (None, payload),
-            Err(status) => (
-                Some(proto::Status {
-                    code: status.code.as_i32(),
-                    message: status.message,
-                }),
-                Bytes::new(),
-            ),
+        let envelope = EnvelopeRef {
+            id: request.msg.0,
+            method: "",
+            status: result
+                .as_ref()
+                .err()
+                .map(|s| (s.code.as_i32(), s.message.as_str())),
+            metadata: &[],
+            payload: result.as_ref().map_or(&[][..], |p| &p[..]),
+            kind,
         };
-        let msg = proto::Message {
-            message_seq_no: request.msg.0,
-            method: String::new(),
-            status,
-            metadata: Vec::new(),
-            payload,
-            kind: kind as i32,
-        };
-        match self.enqueue(request.conn, None, msg) {
+        match self.enqueue(request.conn, None, &envelope) {
             Ok(()) => Ok(()),
             Err(failure) => {
                 // A reply that cannot be queued (the requester is not reading) ends that

@@ -13,12 +13,14 @@
 
 mod decoder;
 mod encoder;
+mod envelope;
 mod error;
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod proto;
 
 pub use decoder::FrameDecoder;
 pub use encoder::{encode_frame, encode_preface};
+pub use envelope::EnvelopeRef;
 pub use error::{ByteString, WireError};
 
 /// The magic bytes that open every connection.

@@ -71,6 +71,26 @@ proptest! {
         prop_assert_eq!(decoded, messages);
     }
 
+    /// An envelope encoded from borrowed parts is byte for byte what prost encodes.
+    #[test]
+    fn borrowed_envelopes_encode_as_prost_does(m in arb_message()) {
+        let kind = proto::Kind::try_from(m.kind).unwrap_or(proto::Kind::Request);
+        let m = proto::Message { kind: kind as i32, ..m };
+        let parts = EnvelopeRef {
+            id: m.message_seq_no,
+            method: &m.method,
+            status: m.status.as_ref().map(|s| (s.code, s.message.as_str())),
+            metadata: &m.metadata,
+            payload: &m.payload,
+            kind,
+        };
+        let (mut ours, mut theirs) = (BytesMut::new(), BytesMut::new());
+        parts.encode_frame(DEFAULT_MAX_FRAME_LEN, &mut ours).unwrap();
+        encode_frame(&m, DEFAULT_MAX_FRAME_LEN, &mut theirs).unwrap();
+        prop_assert_eq!(&ours[..], &theirs[..]);
+        prop_assert_eq!(parts.to_message(), m);
+    }
+
     /// Frame level: every frame decoded re-encodes to the same bytes.
     #[test]
     fn frames_reencode_to_the_same_bytes(bodies in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
