@@ -1,6 +1,7 @@
 //! Calls: starting them through the engine, and [`Responses`], the replies of a quorum
 //! call as a stream and through its terminal methods.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::marker::PhantomData;
@@ -47,7 +48,7 @@ pub struct CallInfo {
 /// What a call sends, before it starts.
 struct Pending {
     kind: CallKind,
-    method: String,
+    method: Cow<'static, str>,
     request: Bytes,
     map_request: Option<RequestMapper>,
     metadata: Vec<MetadataEntry>,
@@ -96,7 +97,7 @@ impl Configuration {
     /// A quorum call of `method` with `request` to every node; lazy until polled.
     pub fn quorum_call<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Responses<Resp> {
         Responses::new(
@@ -111,7 +112,7 @@ impl Configuration {
     /// [`Responses::correctable`].
     pub fn correctable_call<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Responses<Resp> {
         Responses::new(
@@ -126,7 +127,7 @@ impl Configuration {
     /// be sent to (as a `SendFailure`); it never waits for the servers.
     pub fn multicast<Req: prost::Message>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Result<(), QuorumCallError> {
         self.one_way(
@@ -141,7 +142,7 @@ impl Configuration {
     /// (`None` skips the node).
     pub fn multicast_mapped<Req: prost::Message>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         map: impl Fn(&Node) -> Option<Req>,
     ) -> Result<(), QuorumCallError> {
         let payloads = self
@@ -160,11 +161,11 @@ impl Configuration {
     pub(crate) fn one_way(
         &self,
         kind: CallKind,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         payload: Payload,
         metadata: Vec<MetadataEntry>,
     ) -> Result<(), QuorumCallError> {
-        let mut spec = CallSpec::new(kind, method, self.ids().to_vec(), payload);
+        let mut spec = CallSpec::new(kind, method, self.set.shared_ids(), payload);
         spec.metadata = metadata;
         let started = self.inner.with(|st, now| st.ep.start_call(now, spec));
         match started {
@@ -188,7 +189,7 @@ impl Node {
     /// future before the reply cancels the call.
     pub fn rpc<Req: prost::Message, Resp: prost::Message + Default + 'static>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> impl std::future::Future<Output = Result<Resp, NodeError>> + Send + 'static {
         let mut responses = Responses::<Resp>::new(
@@ -224,7 +225,7 @@ impl Node {
     /// A one-way message to this node, sent at once.
     pub fn unicast<Req: prost::Message>(
         &self,
-        method: &str,
+        method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Result<(), NodeError> {
         self.config
@@ -239,13 +240,18 @@ impl Node {
 }
 
 impl<T: prost::Message + Default + 'static> Responses<T> {
-    fn new(config: Configuration, kind: CallKind, method: &str, request: Bytes) -> Responses<T> {
+    fn new(
+        config: Configuration,
+        kind: CallKind,
+        method: impl Into<Cow<'static, str>>,
+        request: Bytes,
+    ) -> Responses<T> {
         let timeout = config.timeout;
         Responses {
             config,
             pending: Some(Pending {
                 kind,
-                method: method.to_owned(),
+                method: method.into(),
                 request,
                 map_request: None,
                 metadata: Vec::new(),
@@ -334,20 +340,19 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         let Some(p) = self.pending.take() else { return };
         if !self.interceptors.is_empty() {
             self.info = Some(CallInfo {
-                method: p.method.clone(),
+                method: p.method.to_string(),
                 config: self.config.clone(),
                 request: p.request.clone(),
             });
         }
-        let nodes = self.config.nodes();
         let payload = match &p.map_request {
             None => Payload::Shared(p.request.clone()),
-            Some(map) => Payload::PerNode(nodes.iter().map(|n| map(n)).collect()),
+            Some(map) => Payload::PerNode(self.config.nodes().iter().map(|n| map(n)).collect()),
         };
         if let Payload::PerNode(list) = &payload {
             self.skipped = list.iter().filter(|p| p.is_none()).count();
         }
-        let mut spec = CallSpec::new(p.kind, p.method, self.config.ids().to_vec(), payload);
+        let mut spec = CallSpec::new(p.kind, p.method, self.config.set.shared_ids(), payload);
         spec.metadata = p.metadata;
         let inner = self.config.inner.clone();
         let started = inner.with(|st, now| {
@@ -395,10 +400,11 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             let Some(slot) = st.calls.get_mut(&call) else {
                 return Poll::Ready(None);
             };
-            let Some(event) = slot.events.pop_front() else {
+            if slot.events.is_empty() {
                 slot.waker = Some(cx.waker().clone());
                 return Poll::Pending;
-            };
+            }
+            let event = slot.events.remove(0);
             drop(st);
             match event {
                 CallEvent::Reply { node, result } => {

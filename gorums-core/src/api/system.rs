@@ -7,6 +7,7 @@ use std::task::Waker;
 use std::time::Duration;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::driver::{self, ConnSignal};
 use super::server::{Handlers, ServerOptions};
@@ -62,9 +63,9 @@ impl Default for SystemOptions {
 /// wake-ups never run under the lock.
 #[derive(Default)]
 pub(crate) struct Effects {
-    pub(crate) wakers: Vec<Waker>,
-    pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
-    pub(crate) requests: Vec<Request>,
+    pub(crate) wakers: SmallVec<[Waker; 4]>,
+    pub(crate) tasks: SmallVec<[BoxFuture<'static, ()>; 1]>,
+    pub(crate) requests: SmallVec<[Request; 2]>,
     pub(crate) connected: Vec<PeerInfo>,
     pub(crate) membership_changed: bool,
 }
@@ -72,7 +73,8 @@ pub(crate) struct Effects {
 /// The progress of one call, as its future sees it.
 #[derive(Default)]
 pub(crate) struct CallSlot {
-    pub(crate) events: std::collections::VecDeque<CallEvent>,
+    /// Events not yet taken, oldest first (a few at most: inline, no allocation).
+    pub(crate) events: SmallVec<[CallEvent; 3]>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -169,7 +171,7 @@ impl State {
                 }
                 Event::Call { call, event } => {
                     if let Some(slot) = self.calls.get_mut(&call) {
-                        slot.events.push_back(event);
+                        slot.events.push(event);
                         fx.wakers.extend(slot.waker.take());
                     }
                 }
@@ -185,7 +187,7 @@ impl State {
         }
         if fx.membership_changed {
             self.membership_version += 1;
-            fx.wakers.append(&mut self.membership_waiters);
+            fx.wakers.extend(self.membership_waiters.drain(..));
         }
         let next = self.ep.poll_timeout();
         if let Some(next) = next

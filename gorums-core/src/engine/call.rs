@@ -1,6 +1,9 @@
 //! What a caller asks for, and the engine's state of one call in flight.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 use bytes::Bytes;
 
@@ -46,11 +49,11 @@ pub struct CallSpec {
     /// The call type.
     pub kind: CallKind,
     /// The full method name, such as `proto.Storage.ReadQC`.
-    pub method: String,
+    pub method: Cow<'static, str>,
     /// Per-message metadata sent with every request.
     pub metadata: Vec<MetadataEntry>,
     /// The nodes to call, each once.
-    pub nodes: Vec<NodeId>,
+    pub nodes: Arc<[NodeId]>,
     /// What to send them.
     pub payload: Payload,
     /// When the engine gives up on the call (`DeadlineExceeded`).
@@ -66,15 +69,15 @@ impl CallSpec {
     /// A spec with no metadata, no deadline and no quorum.
     pub fn new(
         kind: CallKind,
-        method: impl Into<String>,
-        nodes: Vec<NodeId>,
+        method: impl Into<Cow<'static, str>>,
+        nodes: impl Into<Arc<[NodeId]>>,
         payload: Payload,
     ) -> CallSpec {
         CallSpec {
             kind,
             method: method.into(),
             metadata: Vec::new(),
-            nodes,
+            nodes: nodes.into(),
             payload,
             deadline: None,
             quorum: None,
@@ -107,7 +110,7 @@ pub(crate) struct Call {
     pub(crate) kind: CallKind,
     pub(crate) started: Instant,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) shares: BTreeMap<NodeId, Share>,
+    pub(crate) shares: Shares,
     pub(crate) waiting: usize,
     pub(crate) tally: Option<Tally>,
     pub(crate) errors: Vec<NodeError>,
@@ -116,5 +119,34 @@ pub(crate) struct Call {
 impl Call {
     pub(crate) fn streaming(&self) -> bool {
         self.kind == CallKind::Correctable
+    }
+}
+
+/// Each node's share of a call, sorted by node id; inline for up to seven nodes, so a
+/// call allocates nothing for them.
+#[derive(Debug, Default)]
+pub(crate) struct Shares(SmallVec<[(NodeId, Share); 7]>);
+
+impl Shares {
+    pub(crate) fn get(&self, node: &NodeId) -> Option<&Share> {
+        self.0
+            .binary_search_by_key(node, |(n, _)| *n)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub(crate) fn insert(&mut self, node: NodeId, share: Share) {
+        match self.0.binary_search_by_key(&node, |(n, _)| *n) {
+            Ok(i) => self.0[i].1 = share,
+            Err(i) => self.0.insert(i, (node, share)),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&NodeId, &Share)> {
+        self.0.iter().map(|(n, s)| (n, s))
     }
 }

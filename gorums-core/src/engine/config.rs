@@ -45,6 +45,11 @@ pub struct Configuration {
 }
 
 impl Configuration {
+    /// The ids, shared (a reference-count increment, no copy).
+    pub fn shared_ids(&self) -> Arc<[NodeId]> {
+        self.ids.clone()
+    }
+
     /// A configuration of `ids`, in any order.
     ///
     /// Fails with [`ConfigError::Empty`] if no ids are given, else with

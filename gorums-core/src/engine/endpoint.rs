@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::call::{Call, Share};
+use super::call::{Call, Share, Shares};
 use super::conn::{Conn, Phase, Side};
 use super::rng::SeededRng;
 use super::{
@@ -998,7 +998,7 @@ impl Endpoint {
             CallKind::Correctable => Kind::StreamRequest,
             CallKind::Unicast | CallKind::Multicast => Kind::OneWay,
         };
-        let mut shares = BTreeMap::new();
+        let mut shares = Shares::default();
         let mut failures = Vec::new();
         for (i, &node) in spec.nodes.iter().enumerate() {
             let payload = match &spec.payload {
@@ -1249,7 +1249,7 @@ fn validate(spec: &CallSpec) -> Result<(), UsageError> {
         });
     }
     let mut seen = BTreeSet::new();
-    for &node in &spec.nodes {
+    for &node in spec.nodes.iter() {
         if node.is_anonymous() {
             return Err(UsageError::ReservedNodeId);
         }
