@@ -6,14 +6,14 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use super::system::Inner;
 use crate::engine::ConnId;
-use crate::runtime::{Connection, Listener, ReadHalf, WriteHalf};
+use crate::runtime::{Connection, Listener};
 
 /// How big a chunk the reader asks the socket for.
 const READ_CHUNK: usize = 64 * 1024;
@@ -128,95 +128,78 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// Serves one connection: a writer task, and the reader here.
+/// How many read-or-write rounds a connection task makes before it lets other tasks
+/// run (it asks to be polled again at once).
+const ROUNDS_PER_POLL: usize = 16;
+
+/// Serves one connection in one task: it writes everything the engine has queued for
+/// the connection in one write, and feeds what it reads to the engine. One task for
+/// both directions means a reply produced while handling a read leaves from the same
+/// task, with no wake-up of another.
 async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: Arc<ConnSignal>) {
-    let Connection { reader, writer, .. } = connection;
-    inner.rt.spawn(Box::pin(write_loop(
-        inner.clone(),
-        conn,
-        writer,
-        signal.clone(),
-    )));
-    read_loop(inner, conn, reader, signal).await;
-}
-
-async fn read_loop(inner: Arc<Inner>, conn: ConnId, mut reader: ReadHalf, signal: Arc<ConnSignal>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let reason = loop {
-        let read = poll_fn(|cx| Pin::new(&mut reader).poll_read(cx, &mut buf));
-        match until_closed(&signal, Role::Reader, read).await {
-            None => return,
-            Some(Ok(0)) => break String::from("connection closed by peer"),
-            Some(Ok(n)) => inner.with(|st, now| st.ep.handle_bytes(now, conn, &buf[..n])),
-            Some(Err(err)) => break err.to_string(),
-        }
-    };
-    closed_by_transport(&inner, conn, &reason);
-}
-
-async fn write_loop(
-    inner: Arc<Inner>,
-    conn: ConnId,
-    mut writer: WriteHalf,
-    signal: Arc<ConnSignal>,
-) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    loop {
-        let has_bytes = poll_fn(|cx| take_transmit(&inner, conn, &signal, &mut buf, cx)).await;
-        if !has_bytes {
-            let _ = poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await;
-            return;
-        }
-        let result = write_all(&mut writer, &buf, &signal).await;
-        inner.writing.fetch_sub(1, Ordering::AcqRel);
-        match result {
-            None => return,
-            Some(Ok(())) => {}
-            Some(Err(reason)) => return closed_by_transport(&inner, conn, &reason),
-        }
-        buf.clear();
-    }
-}
-
-/// Writes all of `buf`, unless the connection closes first (`None`).
-async fn write_all(
-    writer: &mut WriteHalf,
-    buf: &[u8],
-    signal: &ConnSignal,
-) -> Option<Result<(), String>> {
+    let Connection { mut reader, mut writer, .. } = connection;
+    let mut read_buf = vec![0u8; READ_CHUNK];
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut written = 0;
-    while written < buf.len() {
-        let write = poll_fn(|cx| Pin::new(&mut *writer).poll_write(cx, &buf[written..]));
-        match until_closed(signal, Role::Writer, write).await? {
-            Ok(0) => return Some(Err(String::from("write returned zero"))),
-            Ok(n) => written += n,
-            Err(err) => return Some(Err(format!("write failed: {err}"))),
+    let ended = poll_fn(|cx| {
+        for _ in 0..ROUNDS_PER_POLL {
+            if signal.is_closed() {
+                return Poll::Ready(None);
+            }
+            // Parked before looking for bytes: a Transmit after the look wakes this task.
+            signal.park(Role::Writer, cx.waker());
+            let mut progressed = false;
+            if written == out.len() && take_transmit(&inner, conn, &mut out, &mut written) {
+                inner.writing.fetch_add(1, Ordering::AcqRel);
+            }
+            if written < out.len() {
+                match Pin::new(&mut writer).poll_write(cx, &out[written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Some(String::from("write returned zero"))),
+                    Poll::Ready(Ok(n)) => {
+                        written += n;
+                        progressed = true;
+                        if written == out.len() {
+                            inner.writing.fetch_sub(1, Ordering::AcqRel);
+                        }
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Some(format!("write failed: {err}"))),
+                    Poll::Pending => {}
+                }
+            }
+            match Pin::new(&mut reader).poll_read(cx, &mut read_buf) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Some(String::from("connection closed by peer"))),
+                Poll::Ready(Ok(n)) => {
+                    inner.with(|st, now| st.ep.handle_bytes(now, conn, &read_buf[..n]));
+                    progressed = true;
+                }
+                Poll::Ready(Err(err)) => return Poll::Ready(Some(err.to_string())),
+                Poll::Pending => {}
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+    if written < out.len() {
+        inner.writing.fetch_sub(1, Ordering::AcqRel);
+    }
+    match ended {
+        Some(reason) => closed_by_transport(&inner, conn, &reason),
+        None => {
+            let _ = poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await;
         }
     }
-    Some(Ok(()))
 }
 
-/// Takes every byte the engine has for `conn` (all frames queued since the last write,
-/// so they leave in one syscall), or parks the writer until there are some.
-fn take_transmit(
-    inner: &Inner,
-    conn: ConnId,
-    signal: &ConnSignal,
-    buf: &mut BytesMut,
-    cx: &mut Context<'_>,
-) -> Poll<bool> {
-    if signal.is_closed() {
-        return Poll::Ready(false);
-    }
-    let mut st = inner.lock();
-    if st.ep.poll_transmit(conn, buf) > 0 {
-        inner.writing.fetch_add(1, Ordering::AcqRel);
-        return Poll::Ready(true);
-    }
-    // Parked under the state lock: a Transmit event is drained under the same lock,
-    // so it cannot slip between the check above and this registration.
-    signal.park(Role::Writer, cx.waker());
-    Poll::Pending
+/// Moves every byte the engine has queued for `conn` into `out` (emptied first); says
+/// whether there were any.
+fn take_transmit(inner: &Inner, conn: ConnId, out: &mut BytesMut, written: &mut usize) -> bool {
+    out.clear();
+    *written = 0;
+    inner.lock().ep.poll_transmit(conn, out) > 0
 }
 
 fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, reason: &str) {
