@@ -1,5 +1,191 @@
-//! gorums-rs code generation: used from a `build.rs`, it compiles `.proto` services with
-//! Gorums method options (no `protoc` needed) into typed clients and server traits.
+//! `gorums-build` turns `.proto` services with Gorums method options into a typed
+//! gorums-rs API, from a `build.rs`, with no `protoc` on the machine.
 //!
-//! Not yet built: this crate holds only its place in the workspace until the code
-//! generator lands.
+//! It reads the same options as Go Gorums (`import "gorums.proto";` then
+//! `option (gorums.quorumcall) = true;` on a method), so one `.proto` file serves both.
+//! Messages become prost types (through prost-build); each service `Foo` becomes:
+//!
+//! | generated | what it is |
+//! |---|---|
+//! | `foo_methods::READ_QC`, ... | the full method names on the wire (`package.Foo.ReadQC`) |
+//! | `FooConfiguration` | a [`Configuration`] wrapper with one function per quorum call (returns `Responses<T>`), correctable call (a `Responses<T>` to call `correctable(k)` on) and multicast (plus `*_mapped`, a request per node) |
+//! | `FooNode` | a `Node` wrapper with one function per RPC (a future of the reply) and unicast |
+//! | `FooServer` | a trait with one `async`-style handler per method, taking a `ServerCtx` |
+//! | `register_foo_server(&system, Arc<impl FooServer>)` | registers every handler |
+//!
+//! Both wrappers dereference to the untyped type, as Go Gorums' generated
+//! `Configuration` embeds its raw configuration. Which call a method is follows from its
+//! option: none or `rpc` → RPC; `unicast`; `multicast`; `quorumcall` → quorum call, or a
+//! correctable call if its reply is a `stream`. A method with two options, a client
+//! stream, a streamed reply without `quorumcall`, or a message named `Configuration`,
+//! `Node`, `NodeContext` or `ConfigContext` is an [`Error`] that names the method or
+//! message.
+//!
+//! [`Configuration`]: https://docs.rs/gorums-core
+//!
+//! What it is not: a runtime dependency. The generated code names the API through one
+//! path ([`Builder::gorums_path`], `::gorums_core::api` by default; `::gorums_tokio` or
+//! `::gorums_smol` when you depend on an adapter only), so the same output runs on tokio,
+//! smol and the simulator.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     gorums_build::Builder::new().compile(&["proto/storage.proto"], &["proto"])?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! and in the crate, with the package `proto`:
+//!
+//! ```ignore
+//! pub mod proto {
+//!     #![allow(missing_docs)] // prost's message types carry the .proto comments only
+//!     include!(concat!(env!("OUT_DIR"), "/proto.rs"));
+//! }
+//! ```
+
+mod call_type;
+mod error;
+mod resolver;
+mod service;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use protox::file::{ChainFileResolver, GoogleFileResolver, IncludeFileResolver};
+use protox::prost_reflect::DescriptorPool;
+
+pub use error::Error;
+/// prost-build, re-exported for [`Builder::prost_config`].
+pub use prost_build;
+
+/// Compiles `.proto` files into prost messages and the typed Gorums API.
+#[derive(Debug)]
+pub struct Builder {
+    gorums_path: String,
+    out_dir: Option<PathBuf>,
+    emit_rerun_if_changed: bool,
+    prost_config: Option<ProstConfig>,
+}
+
+/// A prost-build configuration supplied by the user (prost-build's own type is not `Debug`).
+struct ProstConfig(prost_build::Config);
+
+impl std::fmt::Debug for ProstConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("prost_build::Config")
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: API path `::gorums_core::api`, output in `OUT_DIR`,
+    /// `cargo:rerun-if-changed` lines for every `.proto` file read.
+    pub fn new() -> Builder {
+        Builder {
+            gorums_path: String::from("::gorums_core::api"),
+            out_dir: None,
+            emit_rerun_if_changed: true,
+            prost_config: None,
+        }
+    }
+
+    /// The path through which generated code names the gorums API, e.g.
+    /// `::gorums_tokio` for a crate that depends on the tokio adapter only.
+    pub fn gorums_path(mut self, path: impl Into<String>) -> Builder {
+        self.gorums_path = path.into();
+        self
+    }
+
+    /// Where to write the generated files (one per package, `<package>.rs`), instead of
+    /// `OUT_DIR`.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` for each `.proto` file read (on by
+    /// default; turn it off outside build scripts).
+    pub fn emit_rerun_if_changed(mut self, emit: bool) -> Builder {
+        self.emit_rerun_if_changed = emit;
+        self
+    }
+
+    /// A prost-build configuration for the message types (e.g. `bytes(["."])` for
+    /// `Bytes` fields, extra derives). Its service generator and output directory are
+    /// set by this builder.
+    pub fn prost_config(mut self, config: prost_build::Config) -> Builder {
+        self.prost_config = Some(ProstConfig(config));
+        self
+    }
+
+    /// Compiles `protos`, resolving imports under `includes` (and `gorums.proto` and the
+    /// Google well-known types, which are built in), and writes `<package>.rs` files.
+    pub fn compile(
+        self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| {
+                Error::Io(std::io::Error::other(
+                    "OUT_DIR is not set: call gorums-build from a build script, or set \
+                     Builder::out_dir",
+                ))
+            })?,
+        };
+        let mut resolver = ChainFileResolver::new();
+        for include in includes {
+            resolver.add(IncludeFileResolver::new(include.as_ref().to_owned()));
+        }
+        resolver.add(resolver::EmbeddedGorumsProto);
+        resolver.add(GoogleFileResolver::new());
+        let mut compiler = protox::Compiler::with_file_resolver(resolver);
+        compiler.include_imports(true).include_source_info(true);
+        compiler.open_files(protos)?;
+
+        if self.emit_rerun_if_changed {
+            for file in compiler.files() {
+                if let Some(path) = file.path() {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
+            }
+        }
+
+        // prost-types' descriptors drop custom options; prost-reflect decoding the
+        // encoded set keeps them as extensions (checked in DESIGN §5).
+        let pool = DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice())
+            .map_err(|e| Error::Generate(format!("reading the compiled descriptors: {e}")))?;
+        let call_types = call_type::call_types(&pool)?;
+
+        let errors = Rc::new(RefCell::new(Vec::new()));
+        let generator = service::Generator {
+            api: self.gorums_path.clone(),
+            call_types,
+            errors: errors.clone(),
+        };
+        let mut config = self
+            .prost_config
+            .map(|c| c.0)
+            .unwrap_or_default();
+        config
+            .service_generator(Box::new(generator))
+            .out_dir(&out_dir)
+            .compile_fds(compiler.file_descriptor_set())
+            .map_err(|e| Error::Generate(format!("writing to {}: {e}", out_dir.display())))?;
+        let mut errors = errors.take();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    }
+}

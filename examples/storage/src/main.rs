@@ -1,13 +1,243 @@
-//! The storage example: four replicas of a key/value store and a REPL that reads and
-//! writes them with RPCs, unicasts, multicasts, quorum calls and correctable calls.
+//! The storage example: replicas of a key/value store, and a REPL that reads and writes
+//! them with RPCs, unicasts, multicasts, quorum calls and correctable calls.
 //!
-//! Not yet built: it lands with the code generator. Until then this program says so.
+//! ```text
+//! storage                                   four local servers, then the REPL
+//! storage --connect a,b,c                   the REPL against servers elsewhere
+//! storage --serve ADDR --peers a,b,c        one server as its own process
+//! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
+//! ```
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use gorums_core::api::{Configuration, NodeId, NodeList, ServerOptions, System, SystemOptions};
+use gorums_core::runtime::RuntimeHandle;
+
+use storage::proto::{StorageConfiguration, register_storage_server};
+use storage::server::Storage;
+use storage::{interceptors, repl};
+
+/// What the command line asked for.
+struct Args {
+    mode: Mode,
+    interceptors: Vec<String>,
+    runtime: String,
+}
+
+enum Mode {
+    Local,
+    Connect(Vec<String>),
+    Serve { addr: String, peers: Vec<String> },
+}
+
+fn list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut connect, mut serve, mut peers) = (None, None, None);
+    let mut interceptors = Vec::new();
+    let mut runtime = String::from("tokio");
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--connect" => connect = Some(list(&value()?)),
+            "--serve" => serve = Some(value()?),
+            "--peers" => peers = Some(list(&value()?)),
+            "--interceptors" => interceptors = list(&value()?),
+            "--runtime" => runtime = value()?,
+            "-h" | "--help" => {
+                println!(
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let mode = match (connect, serve, peers) {
+        (Some(addrs), None, None) => Mode::Connect(addrs),
+        (None, Some(addr), Some(peers)) => Mode::Serve { addr, peers },
+        (None, None, None) => Mode::Local,
+        (None, Some(_), None) => return Err(String::from("--serve needs --peers")),
+        _ => {
+            return Err(String::from(
+                "use --connect, or --serve with --peers, not both",
+            ));
+        }
+    };
+    if !matches!(runtime.as_str(), "tokio" | "smol") {
+        return Err(format!("unknown runtime {runtime:?}: tokio or smol"));
+    }
+    Ok(Args {
+        mode,
+        interceptors,
+        runtime,
+    })
+}
+
+/// Runs futures to completion on the chosen runtime; servers keep running on its
+/// threads between REPL commands.
+enum Executor {
+    Tokio(tokio::runtime::Runtime),
+    Smol,
+}
+
+impl Executor {
+    fn new(name: &str) -> Executor {
+        match name {
+            "smol" => Executor::Smol,
+            _ => Executor::Tokio(
+                tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime"),
+            ),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        match self {
+            Executor::Tokio(rt) => rt.block_on(fut),
+            Executor::Smol => smol::block_on(fut),
+        }
+    }
+
+    fn gorums(&self) -> RuntimeHandle {
+        match self {
+            Executor::Tokio(rt) => rt.block_on(async { gorums_tokio::runtime() }),
+            Executor::Smol => gorums_smol::runtime(),
+        }
+    }
+}
+
+fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System {
+    let options = ServerOptions {
+        interceptors: interceptors::by_names(interceptors, rt.clone()),
+        ..ServerOptions::default()
+    };
+    let system = System::with_server(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(id),
+            ..SystemOptions::default()
+        },
+        options,
+    );
+    register_storage_server(&system, Storage::new());
+    system
+}
 
 fn main() {
-    println!(
-        "gorums-rs storage example: not built yet.\n\
-         It arrives with the code generator (gorums-build): four local replicas and a REPL.\n\
-         Today the workspace holds the wire codec (gorums_core::wire); run the tests with\n\
-         `cargo test --workspace`."
-    );
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(2);
+        }
+    };
+    let exec = Executor::new(&args.runtime);
+    let rt = exec.gorums();
+    let result = match args.mode {
+        Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
+        Mode::Local => local(&exec, &rt, &args.interceptors),
+        Mode::Connect(addrs) => {
+            Configuration::new(rt.clone(), NodeList::addrs(addrs), SystemOptions::default())
+                .map_err(|e| e.to_string())
+                .map(|config| repl(&exec, &config))
+        }
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        std::process::exit(1);
+    }
+}
+
+/// Four servers on loopback that know each other, then the REPL against them.
+fn local(exec: &Executor, rt: &RuntimeHandle, interceptors: &[String]) -> Result<(), String> {
+    let mut systems = Vec::new();
+    let mut addrs = Vec::new();
+    for id in 1..=4 {
+        let system = serve_system(rt, id, interceptors);
+        addrs.push(
+            exec.block_on(system.listen("127.0.0.1:0"))
+                .map_err(|e| e.to_string())?,
+        );
+        systems.push(system);
+    }
+    let mut peer_configs = Vec::new();
+    for system in &systems {
+        peer_configs.push(
+            system
+                .configuration(NodeList::addrs(addrs.clone()))
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    println!("started 4 local storage servers: {}", addrs.join(", "));
+    let config = Configuration::new(rt.clone(), NodeList::addrs(addrs), SystemOptions::default())
+        .map_err(|e| e.to_string())?;
+    repl(exec, &config);
+    drop(peer_configs);
+    Ok(())
+}
+
+/// One server as its own process: its id is its address's place in the peer list.
+fn serve(
+    exec: &Executor,
+    rt: &RuntimeHandle,
+    addr: &str,
+    peers: &[String],
+    interceptors: &[String],
+) -> Result<(), String> {
+    let position = peers
+        .iter()
+        .position(|p| p == addr)
+        .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
+    let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
+    let system = serve_system(rt, id, interceptors);
+    let bound = exec
+        .block_on(system.listen(addr))
+        .map_err(|e| format!("listen on {addr}: {e}"))?;
+    let _peers = system
+        .configuration(NodeList::addrs(peers.to_vec()))
+        .map_err(|e| e.to_string())?;
+    println!("storage server {id} serving on {bound}");
+    let _ = std::io::stdout().flush();
+    exec.block_on(std::future::pending::<()>());
+    Ok(())
+}
+
+fn repl(exec: &Executor, config: &Configuration) {
+    let interactive = std::io::stdin().is_terminal();
+    let stdout = std::io::stdout();
+    let config = Arc::new(StorageConfiguration::new(config.clone()));
+    let mut lines = std::io::stdin().lock().lines();
+    loop {
+        if interactive {
+            print!("> ");
+            let _ = stdout.lock().flush();
+        }
+        let Some(Ok(line)) = lines.next() else { break };
+        let mut out = stdout.lock();
+        match exec.block_on(repl::run_line(&config, &line, &mut out)) {
+            Ok(repl::Step::Continue) => {}
+            Ok(repl::Step::Exit) => break,
+            Err(err) => {
+                let _ = writeln!(out, "error: {err}");
+            }
+        }
+        let _ = out.flush();
+    }
 }

@@ -1,0 +1,199 @@
+//! The storage server: an in-memory key/value map where the newest timestamp wins.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use gorums_core::api::{Code, QuorumCallError, Responses, ServerCtx, Status};
+use gorums_core::engine::{Tally, Verdict};
+use prost_types::Timestamp;
+
+use crate::proto::{
+    ReadRequest, ReadResponse, StorageConfiguration, StorageServer, WriteRequest, WriteResponse,
+};
+
+/// One replica's state.
+#[derive(Debug, Default)]
+pub struct Storage {
+    data: Mutex<BTreeMap<String, (String, Timestamp)>>,
+}
+
+fn key_of(t: &Option<Timestamp>) -> (i64, i32) {
+    t.as_ref()
+        .map_or((i64::MIN, i32::MIN), |t| (t.seconds, t.nanos))
+}
+
+impl Storage {
+    /// A new, empty replica.
+    pub fn new() -> Arc<Storage> {
+        Arc::new(Storage::default())
+    }
+
+    fn read(&self, key: &str) -> ReadResponse {
+        let data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        match data.get(key) {
+            Some((value, time)) => ReadResponse {
+                ok: true,
+                value: value.clone(),
+                time: Some(*time),
+            },
+            None => ReadResponse::default(),
+        }
+    }
+
+    /// Stores the value if it is newer than what is there; says whether it was.
+    fn write(&self, req: &WriteRequest) -> bool {
+        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = data
+            .get(&req.key)
+            .is_none_or(|(_, t)| key_of(&req.time) > key_of(&Some(*t)));
+        if newer {
+            data.insert(
+                req.key.clone(),
+                (req.value.clone(), req.time.unwrap_or_default()),
+            );
+        }
+        newer
+    }
+}
+
+/// The newest of the first `quorum` successful replies, or the error once `quorum`
+/// successes cannot happen.
+pub async fn newest(
+    mut replies: Responses<ReadResponse>,
+    quorum: usize,
+) -> Result<ReadResponse, QuorumCallError> {
+    replies.start();
+    let n = replies.config().len();
+    let mut tally = Tally::new(quorum, n);
+    let mut best: Option<ReadResponse> = None;
+    let mut errors = Vec::new();
+    loop {
+        match tally.verdict() {
+            Verdict::Met => return Ok(best.unwrap_or_default()),
+            Verdict::Impossible => {
+                return Err(QuorumCallError::new(
+                    gorums_core::api::Cause::Incomplete,
+                    errors,
+                ));
+            }
+            Verdict::Pending => {}
+        }
+        let next = std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(std::pin::Pin::new(&mut replies), cx)
+        })
+        .await;
+        match next {
+            Some(r) => match r.result {
+                Ok(reply) => {
+                    tally.success();
+                    if best
+                        .as_ref()
+                        .is_none_or(|b| key_of(&reply.time) > key_of(&b.time))
+                    {
+                        best = Some(reply);
+                    }
+                }
+                Err(failure) => {
+                    tally.failure();
+                    errors.push(gorums_core::api::NodeError {
+                        node: r.node,
+                        failure,
+                    });
+                }
+            },
+            None => {
+                return Err(QuorumCallError::new(
+                    gorums_core::api::Cause::Incomplete,
+                    errors,
+                ));
+            }
+        }
+    }
+}
+
+fn unavailable(e: QuorumCallError) -> Status {
+    Status::new(Code::Unavailable, e.to_string())
+}
+
+impl StorageServer for Storage {
+    async fn read_rpc(
+        &self,
+        _ctx: ServerCtx,
+        request: ReadRequest,
+    ) -> Result<ReadResponse, Status> {
+        Ok(self.read(&request.key))
+    }
+
+    async fn write_rpc(
+        &self,
+        _ctx: ServerCtx,
+        request: WriteRequest,
+    ) -> Result<WriteResponse, Status> {
+        Ok(WriteResponse {
+            new: self.write(&request),
+        })
+    }
+
+    async fn read_qc(&self, _ctx: ServerCtx, request: ReadRequest) -> Result<ReadResponse, Status> {
+        Ok(self.read(&request.key))
+    }
+
+    async fn write_qc(
+        &self,
+        _ctx: ServerCtx,
+        request: WriteRequest,
+    ) -> Result<WriteResponse, Status> {
+        Ok(WriteResponse {
+            new: self.write(&request),
+        })
+    }
+
+    async fn read_correctable(&self, ctx: ServerCtx, request: ReadRequest) -> Result<(), Status> {
+        ctx.send_item(&self.read(&request.key))
+    }
+
+    async fn read_nested_qc(
+        &self,
+        ctx: ServerCtx,
+        request: ReadRequest,
+    ) -> Result<ReadResponse, Status> {
+        let config = StorageConfiguration::new(ctx.config());
+        if config.len() < 2 {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "read_nested_qc: requires a server peer configuration",
+            ));
+        }
+        // Let this sender's next request start while the nested call runs.
+        ctx.release();
+        let quorum = config.majority();
+        newest(config.read_qc(&request), quorum)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn write_nested_multicast(
+        &self,
+        ctx: ServerCtx,
+        request: WriteRequest,
+    ) -> Result<WriteResponse, Status> {
+        let config = StorageConfiguration::new(ctx.config());
+        if config.len() < 2 {
+            return Err(Status::new(
+                Code::FailedPrecondition,
+                "write_nested_multicast: requires a server peer configuration",
+            ));
+        }
+        ctx.release();
+        config.write_multicast(&request).map_err(unavailable)?;
+        Ok(WriteResponse { new: true })
+    }
+
+    async fn write_unicast(&self, _ctx: ServerCtx, request: WriteRequest) {
+        self.write(&request);
+    }
+
+    async fn write_multicast(&self, _ctx: ServerCtx, request: WriteRequest) {
+        self.write(&request);
+    }
+}

@@ -1,0 +1,133 @@
+//! The storage binary, run for real: a script of REPL commands piped in, and separate
+//! server processes, one of them killed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_storage");
+
+/// Runs the binary with `args`, feeds it `script` on stdin, returns its stdout lines.
+fn run_script(args: &[&str], script: &str) -> Vec<String> {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("storage starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("script written");
+    let out = child
+        .wait_with_output()
+        .expect("storage exits at end of input");
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+const SESSION: &str = "\
+qc write greeting hello
+qc read greeting
+ucast 1 greeting world
+mcast greeting gorums
+cfg 0,1 read greeting
+qc cread greeting
+qc nread greeting
+";
+
+const EXPECTED: [&str; 9] = [
+    "Write OK",
+    "greeting = hello",
+    "Unicast OK",
+    "Multicast OK",
+    "greeting = gorums",
+    "greeting = gorums (level 1)",
+    "greeting = gorums (level 2)",
+    "Correctable read finished",
+    "greeting = gorums",
+];
+
+fn session_output(lines: Vec<String>) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter(|l| !l.starts_with("started "))
+        .collect()
+}
+
+#[test]
+fn the_documented_session_prints_what_go_gorums_prints() {
+    // The unicast and the multicast are one-way, yet the reads after them see them: each
+    // server runs one sender's requests in the order sent.
+    let out = session_output(run_script(&[], SESSION));
+    assert_eq!(out, EXPECTED);
+}
+
+#[test]
+fn the_same_session_on_smol() {
+    let out = session_output(run_script(&["--runtime", "smol"], SESSION));
+    assert_eq!(out, EXPECTED);
+}
+
+#[test]
+fn bad_commands_print_one_line_and_the_repl_goes_on() {
+    let out = session_output(run_script(
+        &[],
+        "bogus\nrpc 9 read x\nqc write \"unterminated\nqc write k \"a b\"\nqc read k\nexit\nqc read k\n",
+    ));
+    assert_eq!(out.len(), 5, "{out:?}");
+    assert!(out[0].starts_with("error: unknown command"));
+    assert!(out[1].starts_with("error: no node with index 9"));
+    assert!(out[2].starts_with("error: unterminated quote"));
+    assert_eq!(out[3..], ["Write OK", "k = a b"]);
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    listener.local_addr().expect("addr").to_string()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(addr: &str, peers: &str) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["--serve", addr, "--peers", peers])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("banner");
+    assert!(line.contains("serving on"), "{line}");
+    Server(child)
+}
+
+#[test]
+fn killing_one_of_three_servers_leaves_quorum_calls_working() {
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    let peers = addrs.join(",");
+    let mut servers: Vec<Server> = addrs.iter().map(|a| start_server(a, &peers)).collect();
+    let connect = ["--connect", peers.as_str()];
+    let out = run_script(&connect, "qc write k one\nqc read k\n");
+    assert_eq!(out, ["Write OK", "k = one"]);
+
+    drop(servers.remove(2));
+    std::thread::sleep(Duration::from_millis(100));
+    let out = run_script(&connect, "qc write k two\nqc read k\nqc nread k\n");
+    assert_eq!(out, ["Write OK", "k = two", "k = two"]);
+}

@@ -1,0 +1,106 @@
+//! Reads each method's Gorums option from the compiled descriptors and checks the rules
+//! Go Gorums enforces, so that one `.proto` file means the same thing in both.
+
+use std::collections::BTreeMap;
+
+use protox::prost_reflect::{DescriptorPool, MethodDescriptor, Value};
+
+use crate::Error;
+
+/// How a method is called, from its Gorums option and the shape of its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CallType {
+    /// No option, or `gorums.rpc`: an ordered RPC to one node.
+    Rpc,
+    /// `gorums.unicast`: a one-way message to one node.
+    Unicast,
+    /// `gorums.multicast`: a one-way message to every node of a configuration.
+    Multicast,
+    /// `gorums.quorumcall` with a single reply.
+    QuorumCall,
+    /// `gorums.quorumcall` with a `stream` reply: a correctable call.
+    Correctable,
+}
+
+impl CallType {
+    /// Whether the call is made on a node (`true`) or on a configuration.
+    pub(crate) fn is_node_level(self) -> bool {
+        matches!(self, CallType::Rpc | CallType::Unicast)
+    }
+}
+
+/// The Gorums options, by their name in `gorums.proto`.
+const OPTIONS: [&str; 4] = [
+    "gorums.rpc",
+    "gorums.unicast",
+    "gorums.multicast",
+    "gorums.quorumcall",
+];
+
+/// Message names the Gorums API reserves (Go Gorums generates types of these names).
+const RESERVED_MESSAGE_NAMES: [&str; 4] = ["Configuration", "Node", "NodeContext", "ConfigContext"];
+
+/// The call type of every method of every service, by full method name
+/// (`package.Service.Method`). Errors name the first offending file and method.
+pub(crate) fn call_types(pool: &DescriptorPool) -> Result<BTreeMap<String, CallType>, Error> {
+    for message in pool.all_messages() {
+        let is_top_level = message.parent_message().is_none();
+        if is_top_level && RESERVED_MESSAGE_NAMES.contains(&message.name()) {
+            return Err(Error::ReservedName {
+                message: message.full_name().to_owned(),
+                file: message.parent_file().name().to_owned(),
+            });
+        }
+    }
+    let mut types = BTreeMap::new();
+    for service in pool.services() {
+        for method in service.methods() {
+            let call_type = call_type(&method)?;
+            types.insert(method.full_name().to_owned(), call_type);
+        }
+    }
+    Ok(types)
+}
+
+fn call_type(method: &MethodDescriptor) -> Result<CallType, Error> {
+    let invalid = |reason: String| Error::Method {
+        method: method.full_name().to_owned(),
+        file: method.parent_file().name().to_owned(),
+        reason,
+    };
+    let options = method.options();
+    let set: Vec<&str> = options
+        .extensions()
+        .filter(|(_, value)| matches!(value, Value::Bool(true)))
+        .filter_map(|(ext, _)| OPTIONS.iter().copied().find(|o| *o == ext.full_name()))
+        .collect();
+    if set.len() > 1 {
+        return Err(invalid(format!(
+            "has {} call-type options ({}); a method takes at most one",
+            set.len(),
+            set.join(", ")
+        )));
+    }
+    if method.is_client_streaming() {
+        return Err(invalid(
+            "client streaming is not supported by Gorums; send a single request message".into(),
+        ));
+    }
+    let option = set.first().copied();
+    if method.is_server_streaming() {
+        return if option == Some("gorums.quorumcall") {
+            Ok(CallType::Correctable)
+        } else {
+            Err(invalid(
+                "a streamed reply needs `option (gorums.quorumcall) = true;` (a correctable call)"
+                    .into(),
+            ))
+        };
+    }
+    Ok(match option {
+        Some("gorums.unicast") => CallType::Unicast,
+        Some("gorums.multicast") => CallType::Multicast,
+        Some("gorums.quorumcall") => CallType::QuorumCall,
+        _ => CallType::Rpc,
+    })
+}

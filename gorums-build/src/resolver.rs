@@ -1,0 +1,20 @@
+//! Makes `import "gorums.proto";` work without the user copying the file.
+
+use protox::file::{File, FileResolver};
+
+/// The Gorums method options, as shipped with this crate.
+pub(crate) const GORUMS_PROTO: &str = include_str!("../../proto/gorums.proto");
+
+/// Resolves `gorums.proto` to the embedded copy. Placed after the user's include paths,
+/// so a `gorums.proto` of their own takes precedence.
+pub(crate) struct EmbeddedGorumsProto;
+
+impl FileResolver for EmbeddedGorumsProto {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if name == "gorums.proto" {
+            File::from_source(name, GORUMS_PROTO)
+        } else {
+            Err(protox::Error::file_not_found(name))
+        }
+    }
+}
