@@ -36,7 +36,12 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Proto(err) => write!(f, "gorums-build: {err}"),
+            Error::Proto(err) => match err.file() {
+                Some(file) if !err.to_string().contains(file) => {
+                    write!(f, "gorums-build: {file}: {err}")
+                }
+                _ => write!(f, "gorums-build: {err}"),
+            },
             Error::Method {
                 method,
                 file,

@@ -135,12 +135,14 @@ impl Builder {
     ) -> Result<(), Error> {
         let out_dir = match &self.out_dir {
             Some(dir) => dir.clone(),
-            None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or_else(|| {
-                Error::Io(std::io::Error::other(
-                    "OUT_DIR is not set: call gorums-build from a build script, or set \
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| {
+                    Error::Io(std::io::Error::other(
+                        "OUT_DIR is not set: call gorums-build from a build script, or set \
                      Builder::out_dir",
-                ))
-            })?,
+                    ))
+                })?,
         };
         let mut resolver = ChainFileResolver::new();
         for include in includes {
@@ -172,10 +174,7 @@ impl Builder {
             call_types,
             errors: errors.clone(),
         };
-        let mut config = self
-            .prost_config
-            .map(|c| c.0)
-            .unwrap_or_default();
+        let mut config = self.prost_config.map(|c| c.0).unwrap_or_default();
         config
             .service_generator(Box::new(generator))
             .out_dir(&out_dir)

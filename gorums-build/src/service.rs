@@ -13,7 +13,13 @@ use crate::Error;
 use crate::call_type::CallType;
 
 /// Names the generated configuration type defines itself; a method may not take them.
-const CONFIG_OWN_NAMES: [&str; 5] = ["new", "configuration", "into_configuration", "nodes", "node"];
+const CONFIG_OWN_NAMES: [&str; 5] = [
+    "new",
+    "configuration",
+    "into_configuration",
+    "nodes",
+    "node",
+];
 /// Names the generated node type defines itself.
 const NODE_OWN_NAMES: [&str; 3] = ["new", "node", "into_node"];
 
@@ -179,7 +185,10 @@ impl ServiceWriter<'_> {
         let _ = writeln!(buf, "#[derive(Clone)]");
         let _ = writeln!(buf, "pub struct {ty}({api}::Configuration);");
         let _ = writeln!(buf, "impl {ty} {{");
-        let _ = writeln!(buf, "    /// Gives `config` the typed calls of this service.");
+        let _ = writeln!(
+            buf,
+            "    /// Gives `config` the typed calls of this service."
+        );
         let _ = writeln!(
             buf,
             "    pub fn new(config: {api}::Configuration) -> Self {{ Self(config) }}"
@@ -305,7 +314,10 @@ impl ServiceWriter<'_> {
         let _ = writeln!(buf, "    /// The untyped node.");
         let _ = writeln!(buf, "    pub fn node(&self) -> &{api}::Node {{ &self.0 }}");
         let _ = writeln!(buf, "    /// Unwraps the untyped node.");
-        let _ = writeln!(buf, "    pub fn into_node(self) -> {api}::Node {{ self.0 }}");
+        let _ = writeln!(
+            buf,
+            "    pub fn into_node(self) -> {api}::Node {{ self.0 }}"
+        );
         for call in self.calls.iter().filter(|c| c.call_type.is_node_level()) {
             let m = call.method;
             let (input, output) = (&m.input_type, &m.output_type);
