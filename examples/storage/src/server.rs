@@ -111,6 +111,20 @@ pub async fn newest(
     }
 }
 
+/// The server's known peers for a nested call, after releasing the sender's next
+/// request so it can run while the nested call does.
+fn peers_released(ctx: &ServerCtx) -> Result<StorageConfiguration, Status> {
+    let config = StorageConfiguration::new(ctx.config());
+    if config.len() < 2 {
+        return Err(Status::new(
+            Code::FailedPrecondition,
+            format!("{}: requires a server peer configuration", ctx.method()),
+        ));
+    }
+    ctx.release();
+    Ok(config)
+}
+
 fn unavailable(e: QuorumCallError) -> Status {
     Status::new(Code::Unavailable, e.to_string())
 }
@@ -157,15 +171,7 @@ impl StorageServer for Storage {
         ctx: ServerCtx,
         request: ReadRequest,
     ) -> Result<ReadResponse, Status> {
-        let config = StorageConfiguration::new(ctx.config());
-        if config.len() < 2 {
-            return Err(Status::new(
-                Code::FailedPrecondition,
-                "read_nested_qc: requires a server peer configuration",
-            ));
-        }
-        // Let this sender's next request start while the nested call runs.
-        ctx.release();
+        let config = peers_released(&ctx)?;
         let quorum = config.majority();
         newest(config.read_qc(&request), quorum)
             .await
@@ -177,14 +183,7 @@ impl StorageServer for Storage {
         ctx: ServerCtx,
         request: WriteRequest,
     ) -> Result<WriteResponse, Status> {
-        let config = StorageConfiguration::new(ctx.config());
-        if config.len() < 2 {
-            return Err(Status::new(
-                Code::FailedPrecondition,
-                "write_nested_multicast: requires a server peer configuration",
-            ));
-        }
-        ctx.release();
+        let config = peers_released(&ctx)?;
         config.write_multicast(&request).map_err(unavailable)?;
         Ok(WriteResponse { new: true })
     }
