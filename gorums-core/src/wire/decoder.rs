@@ -18,7 +18,7 @@ use super::{ByteString, FRAME_HEADER_LEN, MAGIC, PREFACE, PROTOCOL_VERSION, Wire
 pub struct FrameDecoder {
     buf: BytesMut,
     max_frame_len: usize,
-    awaiting_preface: bool,
+    preface_pending: bool,
     failed: Option<WireError>,
 }
 
@@ -28,7 +28,7 @@ impl FrameDecoder {
         FrameDecoder {
             buf: BytesMut::new(),
             max_frame_len,
-            awaiting_preface: true,
+            preface_pending: true,
             failed: None,
         }
     }
@@ -36,7 +36,7 @@ impl FrameDecoder {
     /// A decoder for a bare sequence of frames, with no preface.
     pub fn without_preface(max_frame_len: usize) -> Self {
         FrameDecoder {
-            awaiting_preface: false,
+            preface_pending: false,
             ..Self::new(max_frame_len)
         }
     }
@@ -85,7 +85,7 @@ impl FrameDecoder {
         if buffered == 0 {
             return Ok(());
         }
-        let what = if self.awaiting_preface {
+        let what = if self.preface_pending {
             "preface"
         } else if buffered < FRAME_HEADER_LEN {
             "frame header"
@@ -96,7 +96,7 @@ impl FrameDecoder {
     }
 
     fn decode(&mut self) -> Result<Option<Bytes>, WireError> {
-        if self.awaiting_preface && !self.take_preface()? {
+        if self.preface_pending && !self.take_preface()? {
             return Ok(None);
         }
         if self.buf.len() < FRAME_HEADER_LEN {
@@ -139,7 +139,7 @@ impl FrameDecoder {
             return Err(WireError::UnsupportedVersion(version));
         }
         self.buf.advance(PREFACE.len());
-        self.awaiting_preface = false;
+        self.preface_pending = false;
         Ok(true)
     }
 }
