@@ -1,6 +1,74 @@
-//! gorums-rs in simulation: the third runtime, a deterministic discrete-event simulator
-//! that runs the gorums-core engine and API with virtual time, in-memory links and
-//! seeded faults in one OS thread.
+//! gorums-rs in simulation: the third [`Runtime`](gorums_core::runtime::Runtime), a
+//! deterministic discrete-event simulator that runs the gorums-core engine and API (and
+//! so any protocol written with quorum calls) with virtual time, in-memory links and
+//! seeded faults, many processes in one OS thread.
 //!
-//! Not yet built: this crate holds only its place in the workspace until the simulator
-//! lands.
+//! ```
+//! use gorums_sim::{ProcessOptions, Sim, SimConfig};
+//! use std::time::Duration;
+//!
+//! let mut sim = Sim::new(SimConfig::new(42));
+//! let p = sim.add_process(ProcessOptions::new("client"));
+//! let rt = sim.runtime(p);
+//! let waited = sim
+//!     .run(p, async move {
+//!         let start = rt.now();
+//!         rt.sleep_until(start + Duration::from_secs(3600)).await;
+//!         rt.now() - start
+//!     })
+//!     .unwrap();
+//! assert_eq!(waited, Duration::from_secs(3600)); // an hour of virtual time, at once
+//! ```
+//!
+//! What it is:
+//! - **Virtual time** that jumps to the next event when nothing is runnable; each
+//!   process reads it through its own clock (offset and drift: clock skew).
+//! - **A single-threaded deterministic executor**: tasks are polled in wake order from
+//!   one queue, woken by std [`Waker`](std::task::Waker)s; no threads, no tokio, no smol,
+//!   no `block_on`.
+//! - **In-memory links**: a connection is two FIFO byte pipes, each write delivered
+//!   after the link latency plus jitter; listeners bind virtual `host:port` addresses.
+//! - **Processes**: each [`Sim::runtime`] handle belongs to one process, so a crash
+//!   drops that process's tasks, listeners and connections together; a restart calls its
+//!   boot function again with the state the test chose to keep.
+//! - **Faults** ([`Fault`]): partitions both ways and one way, healing, connection
+//!   resets (in-flight bytes lost, both ends see an error; the engine redials by
+//!   itself), crash, restart, pause; scripted at given times ([`Sim::schedule`]) or drawn
+//!   from the seed ([`FaultPlan`]).
+//! - **One seeded RNG** ([`SimRng`]) for every choice, and a running hash of every
+//!   event ([`Sim::event_hash`]): the same seed gives the same run.
+//! - **Checkers**: a [`History`] recorder and a linearizability checker for a
+//!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
+//!
+//! What it is not: a model of TCP's congestion control or of real time. A partition
+//! holds bytes until it heals (as TCP keeps retransmitting) rather than timing the
+//! connection out; a process's CPU time is zero (only timers and links take time).
+//! Code that blocks a thread or reads the OS clock escapes the simulation.
+//!
+//! # Environment variables
+//!
+//! - `GORUMS_SIM_SEED=<seed>`: [`run_seeds`] runs only that seed (to replay a failure;
+//!   a failing seed prints this line).
+//! - `GORUMS_SIM_SEEDS=<n>`: [`run_seeds`] runs `n` seeds instead of the test's default
+//!   (long opt-in runs), and prints seeds per second.
+//! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
+
+mod history;
+mod linearizability;
+mod net;
+mod rng;
+mod runtime;
+mod seeds;
+mod sim;
+mod world;
+
+pub use history::{History, OpId, Operation, RegisterOp};
+pub use linearizability::{CheckResult, check_register};
+pub use rng::SimRng;
+pub use runtime::SimRuntime;
+pub use seeds::{SeedReport, run_seeds};
+pub use sim::{Fault, FaultPlan, ProcessId, ProcessOptions, Sim, SimConfig, SimError};
+
+pub use gorums_core::api::*;
+pub use gorums_core::runtime::{Runtime, RuntimeHandle};
+pub use gorums_core::{engine, wire};

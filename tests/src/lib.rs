@@ -119,3 +119,33 @@ impl Adapter for Smol {
         });
     }
 }
+
+/// The simulator (`gorums-sim`): one simulated process on host `127.0.0.1` runs the
+/// whole case, servers and clients alike, over in-memory links in virtual time. The
+/// seed is 1, or `GORUMS_SIM_SEED`.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Adapter for Sim {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let seed = std::env::var("GORUMS_SIM_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        let config = gorums_sim::SimConfig {
+            // The same bound as the other adapters' wall-clock timeout, in virtual time.
+            time_limit: std::time::Duration::from_secs(30),
+            ..gorums_sim::SimConfig::new(seed)
+        };
+        let mut sim = gorums_sim::Sim::new(config);
+        let process = sim.add_process(gorums_sim::ProcessOptions::new("test"));
+        let fut = test(sim.runtime(process));
+        if let Err(err) = sim.run(process, fut) {
+            panic!("conformance case on the simulator: {err}; replay with GORUMS_SIM_SEED={seed}");
+        }
+    }
+}

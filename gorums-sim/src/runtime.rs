@@ -1,0 +1,138 @@
+//! [`SimRuntime`]: one simulated process's view of the simulator, as a gorums-core
+//! [`Runtime`]. Its clock is the process's (skewed) clock; its tasks, listeners and
+//! connections belong to the process and die with it.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use gorums_core::engine::Instant;
+use gorums_core::runtime::{BoxFuture, Connection, Listener, Runtime};
+
+use crate::net::{Dial, SimListener};
+use crate::sim::ProcessId;
+use crate::world::{Event, Note, Shared};
+
+/// One incarnation of one simulated process, as a gorums runtime. After the process
+/// crashes, this handle's spawns are dropped, its dials and binds fail and its timers
+/// never fire; a restart hands out a new handle.
+pub struct SimRuntime {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pid: ProcessId,
+    pub(crate) incarnation: u64,
+}
+
+impl std::fmt::Debug for SimRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimRuntime")
+            .field("pid", &self.pid)
+            .field("incarnation", &self.incarnation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimRuntime {
+    /// The process this runtime belongs to.
+    pub fn process(&self) -> ProcessId {
+        self.pid
+    }
+}
+
+impl Runtime for SimRuntime {
+    fn now(&self) -> Instant {
+        let pid = self.pid;
+        self.shared.with(|w| {
+            let clock = w.procs.get(pid.0).map(|p| p.clock).unwrap_or_default();
+            Instant::from_nanos(clock.local(w.now))
+        })
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
+        let pid = self.pid;
+        let at = self.shared.with(|w| {
+            let clock = w.procs.get(pid.0).map(|p| p.clock).unwrap_or_default();
+            clock.global(deadline.as_nanos())
+        });
+        Box::pin(Sleep {
+            shared: self.shared.clone(),
+            pid,
+            at,
+            key: None,
+        })
+    }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) {
+        self.shared
+            .with(|w| w.spawn(self.pid, self.incarnation, task));
+    }
+
+    fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
+        let slot = self
+            .shared
+            .with(|w| w.dial(self.pid, self.incarnation, addr));
+        Box::pin(Dial(slot))
+    }
+
+    fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
+        let bound = self
+            .shared
+            .with(|w| w.bind(self.pid, self.incarnation, addr));
+        let shared = self.shared.clone();
+        Box::pin(std::future::ready(bound.map(|(id, addr)| {
+            Box::new(SimListener { shared, id, addr }) as Box<dyn Listener>
+        })))
+    }
+}
+
+/// A timer on the world's event queue.
+struct Sleep {
+    shared: Arc<Shared>,
+    pid: ProcessId,
+    at: u64,
+    key: Option<(u64, u64)>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.shared.with(|w| {
+            if w.now >= this.at {
+                if let Some(key) = this.key.take()
+                    && let Some(event) = w.events.remove(&key)
+                {
+                    w.garbage.push(Box::new(event));
+                }
+                return Poll::Ready(());
+            }
+            match this.key.and_then(|key| w.events.get_mut(&key)) {
+                Some(Event::Wake(waker)) => {
+                    if !waker.will_wake(cx.waker()) {
+                        let old = std::mem::replace(waker, cx.waker().clone());
+                        w.garbage.push(Box::new(old));
+                    }
+                }
+                _ => {
+                    this.key = Some(w.schedule(this.at, Event::Wake(cx.waker().clone())));
+                    w.note(Note::Timer, this.pid, this.at, 0);
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            self.shared.with(|w| {
+                if let Some(event) = w.events.remove(&key) {
+                    w.garbage.push(Box::new(event));
+                }
+            });
+        }
+    }
+}

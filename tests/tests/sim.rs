@@ -1,0 +1,3 @@
+//! The conformance suite on the simulator: the same cases, in virtual time.
+
+gorums_tests::conformance_suite!(gorums_tests::Sim);
