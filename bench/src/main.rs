@@ -1,7 +1,222 @@
-//! The gorums-rs benchmark program (`gorums-bench`).
+//! `gorums-bench`: Go Gorums' benchmark program (`cmd/benchmark`) reproduced on
+//! gorums-rs, with a tonic peer to compare against.
 //!
-//! Not yet built: it lands once both adapters and the code generator exist.
+//! The same workloads (`QuorumCall`, `AsyncQuorumCall`, `SlowServer`, `Multicast`), the
+//! same flags with Rust's double dash, client and servers in one process by default, and
+//! the same columns (throughput, mean latency, std. dev., B/op, allocs/op) plus p50, p99
+//! and CPU time per call. `--compare` runs the fixed comparison of `bench/README.md`.
+//! This is a program that measures; nothing here is a timed test.
+
+mod alloc;
+mod compare;
+mod exec;
+mod grpc;
+mod report;
+mod run;
+mod service;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::exec::{Exec, RuntimeKind};
+use crate::run::{Spec, SystemKind, Workload};
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
+/// Go Gorums' benchmark program on gorums-rs (and a tonic peer).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "gorums-bench", version)]
+pub(crate) struct Args {
+    /// Run the benchmarks whose names match this regular expression.
+    #[arg(long, default_value = ".*")]
+    benchmarks: String,
+    /// Number of servers in the configuration (n).
+    #[arg(long, default_value_t = 4)]
+    config_size: usize,
+    /// Replies a quorum call waits for (q); 0 means a majority, n/2+1.
+    #[arg(long, default_value_t = 0)]
+    quorum_size: usize,
+    /// Concurrent callers (c).
+    #[arg(long, default_value_t = 1)]
+    concurrent: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 0)]
+    payload: usize,
+    /// How long each benchmark is measured (e.g. 1s, 500ms).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    time: Duration,
+    /// How long each benchmark runs before it is measured.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Async quorum calls one caller keeps in flight (AsyncQuorumCall).
+    #[arg(long, default_value_t = 1000)]
+    max_async: usize,
+    /// List the benchmarks and exit.
+    #[arg(long)]
+    list: bool,
+    /// Run one benchmark server on this address and serve until killed.
+    #[arg(long)]
+    server: Option<String>,
+    /// The node id the `--server` announces.
+    #[arg(long, default_value_t = 1)]
+    server_id: u32,
+    /// Use these running servers (`--server`) instead of in-process ones.
+    #[arg(long, value_delimiter = ',')]
+    remotes: Vec<String>,
+    /// The async runtime gorums-rs runs on.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    runtime: RuntimeKind,
+    /// Executor threads: 1 is tokio's current-thread runtime (or smol on one thread).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// What to measure: gorums-rs, or tonic with a fan-out client (tokio only).
+    #[arg(long, value_enum, default_value_t = SystemKind::Gorums)]
+    system: SystemKind,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Fixed work: this many calls in all, no warm-up (for callgrind), instead of --time.
+    #[arg(long)]
+    calls: Option<u64>,
+    /// Run the comparison: gorums-rs on tokio and smol against tonic (see README).
+    #[arg(long)]
+    compare: bool,
+    /// With --compare: short runs, one round (under a minute).
+    #[arg(long)]
+    quick: bool,
+    /// With --compare: where compare.json, compare.md and compare.svg go.
+    #[arg(long, default_value = "bench-results")]
+    out_dir: PathBuf,
+}
+
+/// Parses `1s`, `500ms`, `250us`, `2m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("not a duration: {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit in {s:?} (use s, ms, us, ns or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
 
 fn main() {
-    println!("gorums-bench: not built yet; see bench/ once the adapters land");
+    let args = Args::parse();
+    if let Err(e) = real_main(&args) {
+        eprintln!("gorums-bench: {e}");
+        std::process::exit(1);
+    }
 }
+
+fn real_main(args: &Args) -> Result<(), String> {
+    let filter = regex::Regex::new(&args.benchmarks).map_err(|e| e.to_string())?;
+    if args.list {
+        for w in Workload::ALL {
+            println!("{:<16} {}", w.name(), w.description());
+        }
+        return Ok(());
+    }
+    if let Some(addr) = &args.server {
+        return serve(args, addr);
+    }
+    if args.compare {
+        return compare::run(args);
+    }
+    let rows = run_selected(args, &filter, |_| {})?;
+    if let Some(path) = &args.json {
+        report::write_json(path, &rows)?;
+    }
+    Ok(())
+}
+
+/// Runs every workload `filter` selects with the flags given, printing rows as they come.
+fn run_selected(
+    args: &Args,
+    filter: &regex::Regex,
+    mut each: impl FnMut(&run::Outcome),
+) -> Result<Vec<run::Outcome>, String> {
+    let mut rows = Vec::new();
+    report::print_header();
+    for w in Workload::ALL {
+        if !filter.is_match(w.name()) {
+            continue;
+        }
+        let spec = spec_from(args, w);
+        let row = run::run(&spec)?;
+        report::print_row(&row);
+        each(&row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// The run the flags describe, for workload `w`.
+fn spec_from(args: &Args, w: Workload) -> Spec {
+    let n = if args.remotes.is_empty() {
+        args.config_size
+    } else {
+        args.remotes.len()
+    };
+    Spec {
+        workload: w,
+        system: args.system,
+        runtime: args.runtime,
+        threads: args.threads,
+        n,
+        q: if args.quorum_size == 0 {
+            n / 2 + 1
+        } else {
+            args.quorum_size
+        },
+        concurrent: args.concurrent,
+        payload: args.payload,
+        time: args.time,
+        warmup: args.warmup,
+        max_async: args.max_async,
+        calls: args.calls,
+        remotes: args.remotes.clone(),
+    }
+}
+
+/// `--server ADDR`: one benchmark server until the process is killed.
+fn serve(args: &Args, addr: &str) -> Result<(), String> {
+    let kind = if args.system == SystemKind::Tonic {
+        RuntimeKind::Tokio
+    } else {
+        args.runtime
+    };
+    let exec = Exec::new(kind, args.threads).map_err(|e| e.to_string())?;
+    let rt = exec.gorums();
+    exec.block_on(async {
+        let bound = match args.system {
+            SystemKind::Gorums => {
+                let (system, bound) = run::gorums_server(&rt, args.server_id, addr).await?;
+                std::mem::forget(system);
+                bound
+            }
+            SystemKind::Tonic => {
+                let sock = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+                grpc::serve(sock).map_err(|e| e.to_string())?.to_string()
+            }
+        };
+        println!(
+            "gorums-bench: {:?} server listening on {bound}",
+            args.system
+        );
+        std::future::pending::<Result<(), String>>().await
+    })
+}
+
+#[cfg(test)]
+mod tests;

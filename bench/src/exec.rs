@@ -1,0 +1,127 @@
+//! The executors a run uses: tokio (multi-thread with `threads` workers, or
+//! current-thread for one) or smol (an executor run on `threads` threads, the main
+//! thread among them). A fresh one per run, so runs do not share warm state.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use gorums_core::runtime::RuntimeHandle;
+
+/// Which async runtime a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RuntimeKind {
+    /// tokio: multi-thread with `--threads` workers, current-thread with one.
+    Tokio,
+    /// smol: one executor run on `--threads` threads.
+    Smol,
+}
+
+impl RuntimeKind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Tokio => "tokio",
+            RuntimeKind::Smol => "smol",
+        }
+    }
+}
+
+/// A running executor.
+pub(crate) enum Exec {
+    Tokio(Option<tokio::runtime::Runtime>),
+    Smol {
+        ex: Arc<smol::Executor<'static>>,
+        stop: Option<smol::channel::Sender<()>>,
+        threads: Vec<std::thread::JoinHandle<()>>,
+    },
+}
+
+impl Exec {
+    pub(crate) fn new(kind: RuntimeKind, threads: usize) -> std::io::Result<Exec> {
+        let threads = threads.max(1);
+        Ok(match kind {
+            RuntimeKind::Tokio => {
+                let rt = if threads == 1 {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?
+                } else {
+                    tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(threads)
+                        .enable_all()
+                        .build()?
+                };
+                Exec::Tokio(Some(rt))
+            }
+            RuntimeKind::Smol => {
+                let ex = Arc::new(smol::Executor::new());
+                let (stop, stopped) = smol::channel::bounded::<()>(1);
+                // The main thread runs the executor in `block_on`; the rest here.
+                let handles = (1..threads)
+                    .map(|i| {
+                        let ex = ex.clone();
+                        let stopped = stopped.clone();
+                        std::thread::Builder::new()
+                            .name(format!("smol-{i}"))
+                            .spawn(move || {
+                                let _ = smol::block_on(ex.run(stopped.recv()));
+                            })
+                    })
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                Exec::Smol {
+                    ex,
+                    stop: Some(stop),
+                    threads: handles,
+                }
+            }
+        })
+    }
+
+    /// gorums' runtime on this executor.
+    pub(crate) fn gorums(&self) -> RuntimeHandle {
+        match self {
+            Exec::Tokio(rt) => Arc::new(gorums_tokio::TokioRuntime::with_handle(
+                rt.as_ref()
+                    .map(|r| r.handle().clone())
+                    .unwrap_or_else(|| unreachable!()),
+            )),
+            Exec::Smol { ex, .. } => Arc::new(gorums_smol::SmolRuntime::with_executor(ex.clone())),
+        }
+    }
+
+    /// Runs `fut` to completion, the calling thread helping to run the executor.
+    pub(crate) fn block_on<F: Future>(&self, fut: F) -> F::Output {
+        match self {
+            Exec::Tokio(rt) => rt.as_ref().unwrap_or_else(|| unreachable!()).block_on(fut),
+            Exec::Smol { ex, .. } => smol::block_on(ex.run(fut)),
+        }
+    }
+
+    /// Spawns `fut` in the background.
+    pub(crate) fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        match self {
+            Exec::Tokio(rt) => {
+                drop(rt.as_ref().unwrap_or_else(|| unreachable!()).spawn(fut));
+            }
+            Exec::Smol { ex, .. } => ex.spawn(fut).detach(),
+        }
+    }
+}
+
+impl Drop for Exec {
+    fn drop(&mut self) {
+        match self {
+            Exec::Tokio(rt) => {
+                if let Some(rt) = rt.take() {
+                    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+                }
+            }
+            Exec::Smol { stop, threads, .. } => {
+                drop(stop.take());
+                for t in threads.drain(..) {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}

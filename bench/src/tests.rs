@@ -1,0 +1,59 @@
+//! A tiny workload of each kind, on each system, runs and checks its replies; nothing
+//! is timed and nothing asserts speed.
+
+use super::*;
+
+fn tiny(w: Workload, system: SystemKind, runtime: RuntimeKind, threads: usize) -> Spec {
+    Spec {
+        workload: w,
+        system,
+        runtime,
+        threads,
+        n: 3,
+        q: 2,
+        concurrent: 2,
+        payload: 16,
+        time: Duration::ZERO,
+        warmup: Duration::ZERO,
+        max_async: 8,
+        calls: Some(50),
+        remotes: Vec::new(),
+    }
+}
+
+#[test]
+fn every_workload_runs_fifty_calls_on_both_adapters() {
+    for (runtime, threads) in [
+        (RuntimeKind::Tokio, 2),
+        (RuntimeKind::Tokio, 1),
+        (RuntimeKind::Smol, 2),
+    ] {
+        for w in [
+            Workload::QuorumCall,
+            Workload::AsyncQuorumCall,
+            Workload::Multicast,
+        ] {
+            let row = run::run(&tiny(w, SystemKind::Gorums, runtime, threads)).expect("runs");
+            assert_eq!(
+                (row.ops, row.errors),
+                (50, 0),
+                "{w:?} on {runtime:?}/{threads}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_tonic_peer_runs_fifty_calls() {
+    for w in [Workload::QuorumCall, Workload::AsyncQuorumCall] {
+        let row = run::run(&tiny(w, SystemKind::Tonic, RuntimeKind::Tokio, 2)).expect("runs");
+        assert_eq!((row.ops, row.errors), (50, 0), "{w:?}");
+    }
+}
+
+#[test]
+fn durations_parse_like_go_flags() {
+    assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert!(parse_duration("3 parsecs").is_err());
+}
