@@ -13,11 +13,11 @@
 //! let waited = sim
 //!     .run(p, async move {
 //!         let start = rt.now();
-//!         rt.sleep_until(start + Duration::from_secs(3600)).await;
+//!         rt.sleep_until(start + Duration::from_secs(300)).await;
 //!         rt.now() - start
 //!     })
 //!     .unwrap();
-//! assert_eq!(waited, Duration::from_secs(3600)); // an hour of virtual time, at once
+//! assert_eq!(waited, Duration::from_secs(300)); // five virtual minutes, at once
 //! ```
 //!
 //! What it is:

@@ -374,7 +374,7 @@ impl Sim {
         let until = duration_nanos(until);
         loop {
             self.poll_ready()?;
-            if !self.next_event(until)? {
+            if let Step::Idle | Step::Beyond = self.next_event(until) {
                 self.shared.with(|w| w.now = w.now.max(until));
                 return Ok(());
             }
@@ -407,14 +407,16 @@ impl Sim {
             if let Some(v) = take(&out) {
                 return Ok(v);
             }
-            if !self.next_event(limit)? {
-                let now = self.shared.lock().now;
-                let at = Duration::from_nanos(now);
-                return Err(if now >= limit {
-                    SimError::TimeLimit { at }
-                } else {
-                    SimError::Stalled { at }
-                });
+            match self.next_event(limit) {
+                Step::Idle => {
+                    let at = self.now();
+                    return Err(SimError::Stalled { at });
+                }
+                Step::Beyond => {
+                    let at = Duration::from_nanos(limit);
+                    return Err(SimError::TimeLimit { at });
+                }
+                Step::Done | Step::Restart(_) => {}
             }
         }
     }
@@ -468,9 +470,9 @@ impl Sim {
         Ok(())
     }
 
-    /// Advances time to the next event (not past `limit`) and fires it; false if there
-    /// is none before `limit`.
-    fn next_event(&mut self, limit: u64) -> Result<bool, SimError> {
+    /// Advances time to the next event (not past `limit`) and fires it; `Idle` if there
+    /// is none at all, `Beyond` if the next one is past `limit`.
+    fn next_event(&mut self, limit: u64) -> Step {
         let shared = self.shared.clone();
         let plan = self.config.faults.clone();
         let step = shared.with(|w| {
@@ -478,7 +480,7 @@ impl Sim {
                 return Step::Idle;
             };
             if at > limit {
-                return Step::Idle;
+                return Step::Beyond;
             }
             let Some(event) = w.events.remove(&(at, seq)) else {
                 return Step::Idle;
@@ -519,19 +521,17 @@ impl Sim {
             self.instant = now;
             self.polls_at_instant = 0;
         }
-        match step {
-            Step::Idle => Ok(false),
-            Step::Done => Ok(true),
-            Step::Restart(pid) => {
-                self.restart(pid);
-                Ok(true)
-            }
+        if let Step::Restart(pid) = step {
+            self.restart(pid);
+            return Step::Done;
         }
+        step
     }
 }
 
 enum Step {
     Idle,
+    Beyond,
     Done,
     Restart(ProcessId),
 }
