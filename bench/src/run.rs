@@ -151,7 +151,7 @@ fn histogram() -> Histogram<u64> {
 /// Who a caller calls.
 #[derive(Clone)]
 enum Target {
-    Gorums(Configuration),
+    Gorums(service::proto::BenchmarkConfiguration),
     Tonic(FanOut),
 }
 
@@ -237,7 +237,8 @@ async fn connect(spec: &Spec, rt: &RuntimeHandle, addrs: &[String]) -> Result<Ta
                 NodeList::addrs(addrs.iter().cloned()),
                 SystemOptions::default(),
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .into();
             // Connect before the clock starts: one echo from every node.
             service::echo_call(&config, EchoMethod::QuorumCall, &proto::Echo::default())
                 .all()

@@ -1,72 +1,32 @@
 //! The benchmark service of `proto/benchmark.proto` on gorums-rs: the server
 //! ([`BenchServer`]) and the client calls the workloads make.
 //!
-//! The messages and method names are bound by hand here, exactly as the `.proto` file
-//! declares them, until `gorums-build` generates them; nothing outside this module
-//! depends on how they are bound.
+//! Everything here is written against the code gorums-build generates from the
+//! `.proto` file; the workloads call only the functions of this module.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gorums_core::api::{Configuration, QuorumCallError, Responses, ServerCtx, Status, System};
+use std::future::Future;
+
+use gorums_core::api::{QuorumCallError, Responses, ServerCtx, Status, System};
 use gorums_core::runtime::RuntimeHandle;
 use hdrhistogram::Histogram;
 
 use crate::alloc::AllocSnapshot;
 
-/// The messages of `proto/benchmark.proto`.
+/// The messages, typed client ([`proto::BenchmarkConfiguration`]) and server trait
+/// ([`proto::BenchmarkServer`]) that gorums-build generates from `proto/benchmark.proto`.
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub(crate) mod proto {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Echo {
-        #[prost(bytes = "bytes", tag = "1")]
-        pub payload: ::bytes::Bytes,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimedMsg {
-        #[prost(int64, tag = "1")]
-        pub send_time: i64,
-        #[prost(bytes = "bytes", tag = "2")]
-        pub payload: ::bytes::Bytes,
-    }
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct StartRequest {}
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct StopRequest {}
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct Empty {}
-    #[derive(Clone, Copy, PartialEq, prost::Message)]
-    pub struct ServerStats {
-        #[prost(uint64, tag = "1")]
-        pub multicasts: u64,
-        #[prost(uint64, tag = "2")]
-        pub latency_sum_ns: u64,
-        #[prost(double, tag = "3")]
-        pub latency_sq_sum_ns: f64,
-        #[prost(uint64, tag = "4")]
-        pub latency_p50_ns: u64,
-        #[prost(uint64, tag = "5")]
-        pub latency_p99_ns: u64,
-        #[prost(uint64, tag = "6")]
-        pub alloc_bytes: u64,
-        #[prost(uint64, tag = "7")]
-        pub allocs: u64,
-    }
+    include!(concat!(env!("OUT_DIR"), "/gorums/benchmark.rs"));
 }
 
-use proto::{Echo, Empty, ServerStats, StartRequest, StopRequest, TimedMsg};
-
-/// Full method names, `<package>.<Service>.<Method>`.
-mod method {
-    pub(super) const START: &str = "benchmark.Benchmark.StartBenchmark";
-    pub(super) const STOP: &str = "benchmark.Benchmark.StopBenchmark";
-    pub(super) const QUORUM_CALL: &str = "benchmark.Benchmark.QuorumCall";
-    pub(super) const ASYNC_QUORUM_CALL: &str = "benchmark.Benchmark.AsyncQuorumCall";
-    pub(super) const SLOW_SERVER: &str = "benchmark.Benchmark.SlowServer";
-    pub(super) const MULTICAST: &str = "benchmark.Benchmark.Multicast";
-}
+use proto::{
+    BenchmarkConfiguration, Echo, Empty, ServerStats, StartRequest, StopRequest, TimedMsg,
+};
 
 /// How long `SlowServer`'s handler sleeps after releasing.
 pub(crate) const SLOW_SERVER_DELAY: Duration = Duration::from_millis(10);
@@ -116,7 +76,7 @@ impl BenchServer {
         self.window.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn start_benchmark(&self) -> Empty {
+    fn start_window(&self) -> Empty {
         let mut w = self.lock();
         w.hist.reset();
         w.sum = 0;
@@ -126,7 +86,7 @@ impl BenchServer {
         Empty {}
     }
 
-    fn stop_benchmark(&self) -> ServerStats {
+    fn stop_window(&self) -> ServerStats {
         self.active.store(false, Ordering::Release);
         let w = self.lock();
         let allocs = AllocSnapshot::now().since(w.allocs_at_start);
@@ -141,7 +101,7 @@ impl BenchServer {
         }
     }
 
-    fn multicast(&self, msg: &TimedMsg) {
+    fn record_multicast(&self, msg: &TimedMsg) {
         if !self.active.load(Ordering::Acquire) {
             return;
         }
@@ -156,38 +116,60 @@ impl BenchServer {
 
     /// Registers every method of the service on `system`.
     pub(crate) fn register(self: &Arc<Self>, system: &System) {
-        let s = self.clone();
-        system.register_unary(method::START, move |_ctx: ServerCtx, _req: StartRequest| {
-            let reply = s.start_benchmark();
-            async move { Ok::<_, Status>(reply) }
-        });
-        let s = self.clone();
-        system.register_unary(method::STOP, move |_ctx: ServerCtx, _req: StopRequest| {
-            let reply = s.stop_benchmark();
-            async move { Ok::<_, Status>(reply) }
-        });
-        system.register_unary(
-            method::QUORUM_CALL,
-            |_ctx: ServerCtx, req: Echo| async move { Ok::<_, Status>(req) },
-        );
-        system.register_unary(
-            method::ASYNC_QUORUM_CALL,
-            |_ctx: ServerCtx, req: Echo| async move { Ok::<_, Status>(req) },
-        );
+        proto::register_benchmark_server(system, self.clone());
+    }
+}
+
+impl proto::BenchmarkServer for BenchServer {
+    fn start_benchmark(
+        &self,
+        _ctx: ServerCtx,
+        _req: StartRequest,
+    ) -> impl Future<Output = Result<Empty, Status>> + Send {
+        std::future::ready(Ok(self.start_window()))
+    }
+
+    fn stop_benchmark(
+        &self,
+        _ctx: ServerCtx,
+        _req: StopRequest,
+    ) -> impl Future<Output = Result<ServerStats, Status>> + Send {
+        std::future::ready(Ok(self.stop_window()))
+    }
+
+    fn quorum_call(
+        &self,
+        _ctx: ServerCtx,
+        req: Echo,
+    ) -> impl Future<Output = Result<Echo, Status>> + Send {
+        std::future::ready(Ok(req))
+    }
+
+    fn async_quorum_call(
+        &self,
+        _ctx: ServerCtx,
+        req: Echo,
+    ) -> impl Future<Output = Result<Echo, Status>> + Send {
+        std::future::ready(Ok(req))
+    }
+
+    fn slow_server(
+        &self,
+        ctx: ServerCtx,
+        req: Echo,
+    ) -> impl Future<Output = Result<Echo, Status>> + Send {
         let rt = self.rt.clone();
-        system.register_unary(method::SLOW_SERVER, move |ctx: ServerCtx, req: Echo| {
-            let rt = rt.clone();
-            async move {
-                ctx.release();
-                rt.sleep_until(rt.now() + SLOW_SERVER_DELAY).await;
-                Ok::<_, Status>(req)
-            }
-        });
-        let s = self.clone();
-        system.register_one_way(method::MULTICAST, move |_ctx: ServerCtx, req: TimedMsg| {
-            s.multicast(&req);
-            async {}
-        });
+        async move {
+            // Let the sender's next message start, then sleep on the runtime's timer.
+            ctx.release();
+            rt.sleep_until(rt.now() + SLOW_SERVER_DELAY).await;
+            Ok(req)
+        }
+    }
+
+    fn multicast(&self, _ctx: ServerCtx, req: TimedMsg) -> impl Future<Output = ()> + Send {
+        self.record_multicast(&req);
+        std::future::ready(())
     }
 }
 
@@ -200,33 +182,41 @@ pub(crate) enum EchoMethod {
 }
 
 /// A call of `method` with `req` to every node of `config`; lazy until polled.
-pub(crate) fn echo_call(config: &Configuration, method: EchoMethod, req: &Echo) -> Responses<Echo> {
-    let name = match method {
-        EchoMethod::QuorumCall => method::QUORUM_CALL,
-        EchoMethod::AsyncQuorumCall => method::ASYNC_QUORUM_CALL,
-        EchoMethod::SlowServer => method::SLOW_SERVER,
-    };
-    config.quorum_call(name, req)
+pub(crate) fn echo_call(
+    config: &BenchmarkConfiguration,
+    method: EchoMethod,
+    req: &Echo,
+) -> Responses<Echo> {
+    match method {
+        EchoMethod::QuorumCall => config.quorum_call(req),
+        EchoMethod::AsyncQuorumCall => config.async_quorum_call(req),
+        EchoMethod::SlowServer => config.slow_server(req),
+    }
 }
 
 /// Sends `msg` one-way to every node of `config`.
-pub(crate) fn multicast(config: &Configuration, msg: &TimedMsg) -> Result<(), QuorumCallError> {
-    config.multicast(method::MULTICAST, msg)
+pub(crate) fn multicast(
+    config: &BenchmarkConfiguration,
+    msg: &TimedMsg,
+) -> Result<(), QuorumCallError> {
+    config.multicast(msg)
 }
 
 /// Opens a measurement window on every server.
-pub(crate) async fn start_benchmark(config: &Configuration) -> Result<(), QuorumCallError> {
+pub(crate) async fn start_benchmark(
+    config: &BenchmarkConfiguration,
+) -> Result<(), QuorumCallError> {
     config
-        .quorum_call::<_, Empty>(method::START, &StartRequest {})
+        .start_benchmark(&StartRequest {})
         .all()
         .await
         .map(|_| ())
 }
 
 /// Closes the window on every server and returns what each measured.
-pub(crate) async fn stop_benchmark(config: &Configuration) -> Vec<ServerStats> {
+pub(crate) async fn stop_benchmark(config: &BenchmarkConfiguration) -> Vec<ServerStats> {
     config
-        .quorum_call::<_, ServerStats>(method::STOP, &StopRequest {})
+        .stop_benchmark(&StopRequest {})
         .collect_all()
         .await
         .into_iter()
