@@ -51,6 +51,8 @@
 //!   a failing seed prints this line).
 //! - `GORUMS_SIM_SEEDS=<n>`: [`run_seeds`] runs `n` seeds instead of the test's default
 //!   (long opt-in runs), and prints seeds per second.
+//! - `GORUMS_SIM_THREADS=<n>`: how many seeds [`run_seeds_parallel`] runs side by side
+//!   (default: the machine's cores; each simulation itself stays on one thread).
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
 mod history;
@@ -66,7 +68,7 @@ pub use history::{History, OpId, Operation, RegisterOp};
 pub use linearizability::{CheckResult, check_register};
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
-pub use seeds::{SeedReport, run_seeds};
+pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
 pub use sim::{Fault, FaultPlan, ProcessId, ProcessOptions, Sim, SimConfig, SimError};
 
 pub use gorums_core::api::*;

@@ -44,19 +44,7 @@ pub fn run_seeds(
     };
     for seed in seeds {
         report.seeds += 1;
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| check(seed)));
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(why)) => Some(why),
-            Err(panic) => Some(
-                panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| String::from("panicked")),
-            ),
-        };
-        if let Some(why) = failure {
+        if let Some(why) = run_one(&mut check, seed) {
             println!("{name}: seed {seed} failed: {why}");
             println!("{name}: replay with GORUMS_SIM_SEED={seed}");
             report.failure = Some((seed, why));
@@ -71,6 +59,91 @@ pub fn run_seeds(
         report.seeds_per_second()
     );
     report
+}
+
+/// [`run_seeds`] spread over `GORUMS_SIM_THREADS` OS threads (default: the machine's
+/// cores), one whole simulation per thread at a time: each simulation stays
+/// single-threaded and deterministic; only independent seeds run side by side. Seeds are
+/// claimed in increasing order and the report names the smallest failing seed, so the
+/// outcome does not depend on the thread count.
+pub fn run_seeds_parallel(
+    name: &str,
+    default_seeds: u64,
+    check: impl Fn(u64) -> Result<(), String> + Sync,
+) -> SeedReport {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    let seeds: Vec<u64> = match env_u64("GORUMS_SIM_SEED") {
+        Some(seed) => vec![seed],
+        None => (0..env_u64("GORUMS_SIM_SEEDS").unwrap_or(default_seeds)).collect(),
+    };
+    let threads = env_u64("GORUMS_SIM_THREADS")
+        .map(|t| t.max(1) as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(seeds.len().max(1));
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let ran = AtomicU64::new(0);
+    let lowest_failure = AtomicU64::new(u64::MAX);
+    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::AcqRel);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    if seed > lowest_failure.load(Ordering::Acquire) {
+                        break;
+                    }
+                    ran.fetch_add(1, Ordering::AcqRel);
+                    if let Some(why) = run_one(&check, seed) {
+                        lowest_failure.fetch_min(seed, Ordering::AcqRel);
+                        failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push((seed, why));
+                    }
+                }
+            });
+        }
+    });
+    let failure = failures
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .min_by_key(|(seed, _)| *seed);
+    if let Some((seed, why)) = &failure {
+        println!("{name}: seed {seed} failed: {why}");
+        println!("{name}: replay with GORUMS_SIM_SEED={seed}");
+    }
+    let report = SeedReport {
+        seeds: ran.into_inner(),
+        elapsed: started.elapsed(),
+        failure,
+    };
+    println!(
+        "{name}: {} seeds in {:.2?} on {threads} threads ({:.0} seeds/s)",
+        report.seeds,
+        report.elapsed,
+        report.seeds_per_second()
+    );
+    report
+}
+
+/// Runs one seed; its failure (an `Err` or a panic's message), if any.
+fn run_one(mut check: impl FnMut(u64) -> Result<(), String>, seed: u64) -> Option<String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| check(seed))) {
+        Ok(Ok(())) => None,
+        Ok(Err(why)) => Some(why),
+        Err(panic) => Some(
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| String::from("panicked")),
+        ),
+    }
 }
 
 fn env_u64(name: &str) -> Option<u64> {

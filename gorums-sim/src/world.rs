@@ -190,26 +190,26 @@ pub(crate) enum Note {
 }
 
 impl Note {
-    fn name(self) -> &'static str {
+    fn describe(self, a: u64, b: u64) -> String {
         match self {
-            Note::Spawn => "spawn task",
-            Note::Poll => "poll task",
-            Note::Timer => "timer set for",
-            Note::Write => "write conn/bytes",
-            Note::Deliver => "deliver conn/bytes",
-            Note::Held => "held by partition conn/dir",
-            Note::Close => "close conn/dir",
-            Note::Reset => "reset conn",
-            Note::Connect => "connect",
-            Note::Accept => "accept conn",
-            Note::Refused => "connection refused",
-            Note::Listen => "listen",
-            Note::Crash => "crash",
-            Note::Restart => "restart",
-            Note::Pause => "pause",
-            Note::Resume => "resume",
-            Note::Partition => "block link from/to",
-            Note::Heal => "heal link from/to",
+            Note::Spawn => format!("spawn task {a}"),
+            Note::Poll => format!("poll task {a}"),
+            Note::Timer => format!("timer set for {:.6} ms", a as f64 / 1e6),
+            Note::Write => format!("write conn {a}: {b} bytes"),
+            Note::Deliver => format!("deliver conn {a}: {b} bytes"),
+            Note::Held => format!("held by partition: conn {a} direction {b}"),
+            Note::Close => format!("close conn {a} direction {b}"),
+            Note::Reset => format!("reset conn {a}"),
+            Note::Connect => format!("dial conn {a}"),
+            Note::Accept => format!("accept conn {a}"),
+            Note::Refused => format!("conn {a} refused"),
+            Note::Listen => format!("listen (listener {a})"),
+            Note::Crash => String::from("CRASH"),
+            Note::Restart => format!("RESTART (incarnation {a})"),
+            Note::Pause => String::from("PAUSE"),
+            Note::Resume => String::from("RESUME"),
+            Note::Partition => format!("BLOCK link to process {a}"),
+            Note::Heal => format!("HEAL link to process {a}"),
         }
     }
 }
@@ -288,12 +288,10 @@ impl World {
         if self.trace {
             let name = self.procs.get(pid.0).map_or("-", |p| p.name.as_str());
             println!(
-                "{:>14.6} ms  {:<8} {} {} {}",
+                "{:>14.6} ms  {:<8} {}",
                 self.now as f64 / 1e6,
                 name,
-                note.name(),
-                a,
-                b
+                note.describe(a, b)
             );
         }
     }

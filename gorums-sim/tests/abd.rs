@@ -6,12 +6,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_sim::{
     Configuration, FaultPlan, History, NodeId, NodeList, ProcessOptions, RegisterOp, RuntimeHandle,
     ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions, check_register, run_seeds,
+    run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -220,12 +222,13 @@ fn linearizable(run: &Run) -> Result<(), String> {
 
 #[test]
 fn abd_register_is_linearizable_under_faults() {
-    let mut completed = 0;
-    let report = run_seeds("abd", 200, |seed| {
+    let completed = AtomicUsize::new(0);
+    let report = run_seeds_parallel("abd", 200, |seed| {
         let run = run_abd(seed, Variant::Abd);
-        completed += run.history.completed();
+        completed.fetch_add(run.history.completed(), Ordering::Relaxed);
         linearizable(&run)
     });
+    let completed = completed.into_inner();
     assert!(report.failure.is_none(), "{:?}", report.failure);
     let total = report.seeds as usize * (CLIENTS * OPS_PER_CLIENT) as usize;
     assert!(

@@ -9,19 +9,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_sim::{
     Configuration, FaultPlan, NodeId, NodeList, ProcessOptions, RuntimeHandle, ServerCtx, Sim,
-    SimConfig, SimRng, System, SystemOptions, run_seeds,
+    SimConfig, SimRng, System, SystemOptions, run_seeds, run_seeds_parallel,
 };
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
 const ACCEPT: &str = "paxos.Acceptor.Accept";
 const ACCEPTORS: u32 = 3;
-const PROPOSERS: u64 = 2;
-const ATTEMPTS: u64 = 5;
+const PROPOSERS: u64 = 3;
+const ATTEMPTS: u64 = 6;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct Prepare {
@@ -275,12 +276,13 @@ fn run_paxos(seed: u64, variant: Variant) -> Run {
 
 #[test]
 fn paxos_agreement_holds_over_many_seeds() {
-    let mut decided = 0;
-    let report = run_seeds("paxos", 200, |seed| {
+    let decided = AtomicUsize::new(0);
+    let report = run_seeds_parallel("paxos", 200, |seed| {
         let run = run_paxos(seed, Variant::Correct);
-        decided += usize::from(!run.decisions.is_empty());
+        decided.fetch_add(usize::from(!run.decisions.is_empty()), Ordering::Relaxed);
         run.agreement()
     });
+    let decided = decided.into_inner();
     assert!(report.failure.is_none(), "{:?}", report.failure);
     assert!(
         decided * 10 >= report.seeds as usize * 8,

@@ -1,0 +1,276 @@
+//! The simulator's faults as a user of the API sees them: partitions one way and both
+//! ways, resets (the engine redials by itself), crash and restart with kept state, pause,
+//! clock skew. Each scenario is scripted at given virtual times.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gorums_sim::{
+    Configuration, Fault, NodeFailure, NodeId, NodeList, ProcessId, ProcessOptions, RuntimeHandle,
+    ServerCtx, Sim, SimConfig, System, SystemOptions,
+};
+
+const GET: &str = "count.Counter.Get";
+const ADDR: &str = "10.0.0.1:7000";
+
+/// Request and reply: two counters.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Counts {
+    /// Calls since the counter's first start (kept across restarts).
+    #[prost(uint64, tag = "1")]
+    durable: u64,
+    /// Calls since the last start (lost in a crash).
+    #[prost(uint64, tag = "2")]
+    volatile: u64,
+}
+
+/// A sim with a counter server (restartable, `durable` on its disk) and a client process.
+fn setup(seed: u64) -> (Sim, ProcessId, ProcessId) {
+    let mut sim = Sim::new(SimConfig::new(seed));
+    let disk = Arc::new(AtomicU64::new(0));
+    let server = sim.add_process_with_boot(
+        ProcessOptions {
+            host: String::from("10.0.0.1"),
+            ..ProcessOptions::new("server")
+        },
+        move |rt: RuntimeHandle| {
+            let disk = disk.clone();
+            async move {
+                let system = System::new(
+                    rt.clone(),
+                    SystemOptions {
+                        node_id: NodeId(1),
+                        ..SystemOptions::default()
+                    },
+                );
+                let volatile = Arc::new(AtomicU64::new(0));
+                system.register_unary(GET, move |_ctx: ServerCtx, _req: Counts| {
+                    let reply = Counts {
+                        durable: disk.fetch_add(1, Ordering::SeqCst) + 1,
+                        volatile: volatile.fetch_add(1, Ordering::SeqCst) + 1,
+                    };
+                    std::future::ready(Ok(reply))
+                });
+                system.listen(ADDR).await.unwrap();
+                std::future::pending::<()>().await;
+            }
+        },
+    );
+    let client = sim.add_process(ProcessOptions {
+        host: String::from("10.0.1.1"),
+        ..ProcessOptions::new("client")
+    });
+    (sim, server, client)
+}
+
+fn client_config(rt: &RuntimeHandle) -> Configuration {
+    Configuration::new(
+        rt.clone(),
+        NodeList::map([(1, ADDR)]),
+        SystemOptions {
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            ..SystemOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn sleep(rt: &RuntimeHandle, d: Duration) {
+    rt.sleep_until(rt.now() + d).await;
+}
+
+async fn get(config: &Configuration) -> Result<Counts, NodeFailure> {
+    config.nodes()[0]
+        .rpc::<Counts, Counts>(GET, &Counts::default())
+        .await
+        .map_err(|e| e.failure)
+}
+
+#[test]
+fn a_one_way_partition_holds_replies_until_it_heals() {
+    let (mut sim, server, client) = setup(1);
+    sim.schedule(
+        Duration::from_millis(10),
+        Fault::Block {
+            from: server,
+            to: client,
+        },
+    );
+    sim.schedule(
+        Duration::from_millis(300),
+        Fault::Unblock {
+            from: server,
+            to: client,
+        },
+    );
+    let rt = sim.runtime(client);
+    let (first, waited) = sim
+        .run(client, async move {
+            let config = client_config(&rt);
+            sleep(&rt, Duration::from_millis(20)).await;
+            let start = rt.now();
+            let reply = get(&config).await.unwrap();
+            (reply, rt.now() - start)
+        })
+        .unwrap();
+    assert_eq!(
+        first.durable, 1,
+        "the request got through; the reply waited"
+    );
+    assert!(waited >= Duration::from_millis(270), "{waited:?}");
+}
+
+#[test]
+fn an_isolated_server_times_out_and_is_used_again_after_it_rejoins() {
+    let (mut sim, server, client) = setup(2);
+    sim.schedule(Duration::from_millis(10), Fault::Isolate(server));
+    sim.schedule(Duration::from_millis(200), Fault::Rejoin(server));
+    let rt = sim.runtime(client);
+    let (during, after) = sim
+        .run(client, async move {
+            let config = client_config(&rt);
+            get(&config).await.unwrap();
+            sleep(&rt, Duration::from_millis(20)).await;
+            let during = config
+                .with_timeout(Duration::from_millis(50))
+                .quorum_call::<Counts, Counts>(GET, &Counts::default())
+                .all()
+                .await;
+            sleep(&rt, Duration::from_millis(300)).await;
+            (during, get(&config).await)
+        })
+        .unwrap();
+    assert_eq!(
+        during.unwrap_err().cause,
+        gorums_sim::Cause::DeadlineExceeded
+    );
+    assert!(after.is_ok(), "{after:?}");
+}
+
+#[test]
+fn a_reset_fails_the_call_in_flight_and_the_engine_redials() {
+    let (mut sim, server, client) = setup(3);
+    let rt = sim.runtime(client);
+    // Reset the server's connections while the second call is on the wire.
+    sim.schedule(
+        Duration::from_micros(50_150),
+        Fault::ResetConnections(server),
+    );
+    let (lost, later) = sim
+        .run(client, async move {
+            let config = client_config(&rt);
+            get(&config).await.unwrap();
+            let at = gorums_sim::engine::Instant::from_nanos(50_000_000);
+            rt.sleep_until(at).await;
+            let lost = get(&config).await;
+            let mut later = None;
+            for _ in 0..50 {
+                sleep(&rt, Duration::from_millis(10)).await;
+                if let Ok(reply) = get(&config).await {
+                    later = Some(reply);
+                    break;
+                }
+            }
+            (lost, later)
+        })
+        .unwrap();
+    assert!(
+        matches!(lost, Err(NodeFailure::ConnectionLost(_))),
+        "{lost:?}"
+    );
+    assert!(later.is_some(), "reconnected by itself");
+}
+
+#[test]
+fn a_restart_keeps_what_the_boot_function_kept_and_loses_the_rest() {
+    let (mut sim, server, client) = setup(4);
+    sim.schedule(Duration::from_millis(100), Fault::Crash(server));
+    sim.schedule(Duration::from_millis(150), Fault::Restart(server));
+    let rt = sim.runtime(client);
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    let r = replies.clone();
+    sim.run(client, async move {
+        let config = client_config(&rt);
+        for _ in 0..3 {
+            let reply = get(&config).await.unwrap();
+            r.lock().unwrap().push(reply);
+        }
+        sleep(&rt, Duration::from_millis(110)).await;
+        let down = get(&config).await;
+        assert!(down.is_err(), "crashed: {down:?}");
+        sleep(&rt, Duration::from_millis(200)).await;
+        let reply = get(&config).await.unwrap();
+        r.lock().unwrap().push(reply);
+    })
+    .unwrap();
+    let last = replies.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        (last.durable, last.volatile),
+        (4, 1),
+        "the disk survived, memory did not"
+    );
+}
+
+#[test]
+fn a_paused_server_answers_late_and_skewed_clocks_run_at_their_rate() {
+    let (mut sim, server, client) = setup(5);
+    sim.schedule(Duration::from_millis(10), Fault::Pause(server));
+    sim.schedule(Duration::from_millis(110), Fault::Resume(server));
+    let rt = sim.runtime(client);
+    let waited = sim
+        .run(client, async move {
+            let config = client_config(&rt);
+            get(&config).await.unwrap();
+            sleep(&rt, Duration::from_millis(20)).await;
+            let start = rt.now();
+            get(&config).await.unwrap();
+            rt.now() - start
+        })
+        .unwrap();
+    assert!(waited >= Duration::from_millis(85), "{waited:?}");
+
+    // A clock one second ahead and 10 % fast: 100 ms of its time pass in ~91 ms.
+    let skewed = sim.add_process(ProcessOptions {
+        clock_offset: Duration::from_secs(1),
+        clock_drift_ppm: 100_000,
+        ..ProcessOptions::new("skewed")
+    });
+    let srt = sim.runtime(skewed);
+    let start_global = sim.now();
+    let local_start = srt.now();
+    let global_start_nanos = u64::try_from(start_global.as_nanos()).unwrap();
+    assert!(local_start.as_nanos() >= 1_000_000_000 + global_start_nanos);
+    let srt2 = srt.clone();
+    sim.run(skewed, async move {
+        srt2.sleep_until(srt2.now() + Duration::from_millis(100))
+            .await;
+    })
+    .unwrap();
+    let global = sim.now() - start_global;
+    assert!(
+        global >= Duration::from_micros(90_800) && global <= Duration::from_micros(91_000),
+        "{global:?}"
+    );
+}
+
+#[test]
+fn a_trace_hash_differs_with_the_seed_and_repeats_with_it() {
+    let hash = |seed| {
+        let (mut sim, _server, client) = setup(seed);
+        let rt = sim.runtime(client);
+        sim.run(client, async move {
+            let config = client_config(&rt);
+            for _ in 0..5 {
+                get(&config).await.unwrap();
+            }
+        })
+        .unwrap();
+        sim.event_hash()
+    };
+    assert_eq!(hash(11), hash(11));
+    assert_ne!(hash(11), hash(12));
+}
