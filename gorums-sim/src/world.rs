@@ -277,12 +277,12 @@ impl World {
 
     /// Folds one event into the running hash, and prints it when tracing.
     pub(crate) fn note(&mut self, note: Note, pid: ProcessId, a: u64, b: u64) {
+        // FNV-1a over whole words rather than bytes: as deterministic, 8 times fewer
+        // multiplications (this runs for every event).
         let mut h = self.hash;
         for word in [self.now, note as u64, pid.0 as u64, a, b] {
-            for byte in word.to_le_bytes() {
-                h ^= u64::from(byte);
-                h = h.wrapping_mul(FNV_PRIME);
-            }
+            h ^= word;
+            h = h.wrapping_mul(FNV_PRIME);
         }
         self.hash = h;
         if self.trace {
