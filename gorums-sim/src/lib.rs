@@ -1,4 +1,4 @@
-//! gorums-rs in simulation: the third [`Runtime`](gorums_core::runtime::Runtime), a
+//! gorums-rs in simulation: the third [`Runtime`], a
 //! deterministic discrete-event simulator that runs the gorums-core engine and API (and
 //! so any protocol written with quorum calls) with virtual time, in-memory links and
 //! seeded faults, many processes in one OS thread.
