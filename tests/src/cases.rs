@@ -13,6 +13,9 @@ use gorums_core::runtime::RuntimeHandle;
 
 use crate::service::{self, Msg, Seen, method};
 
+// The cases of `more_cases` run through the same suite list.
+pub use crate::more_cases::*;
+
 /// A cluster of servers that know each other, and a client configuration of all of them.
 struct Cluster {
     rt: RuntimeHandle,

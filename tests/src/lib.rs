@@ -4,11 +4,16 @@
 //! Each case in [`cases`] is an `async fn(RuntimeHandle)`; [`conformance_suite!`] turns
 //! the list of cases into `#[test]` functions for one [`Adapter`]. `tests/tokio.rs` runs
 //! it on tokio; later adapters add one file each, not a copy of the tests.
+//!
+//! Stress run (opt in): `GORUMS_STRESS_SECS=5 cargo test -p gorums-tests ordering_stress`
+//! loops the ordering cases for 5 s (at most 25, under the 30 s limit per case); unset,
+//! `ordering_stress_run_opt_in` makes one short ordering round.
 
 // This crate is a test suite: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 pub mod cases;
+pub mod more_cases;
 pub mod service;
 
 use std::future::Future;
@@ -78,6 +83,18 @@ macro_rules! conformance_suite {
             waiting_for_peers_and_callbacks,
             watch_yields_on_change_only,
             graceful_shutdown_lets_running_handlers_finish,
+            a_reply_of_the_wrong_type_is_an_invalid_reply,
+            a_connection_lost_mid_call_fails_that_share_at_once,
+            cancel_before_and_during_send,
+            a_thousand_multicasts_leave_no_call_state,
+            a_thousand_sends_on_one_node_and_a_full_send_queue,
+            sort_by_id_extend_and_without_errors,
+            node_id_in_the_hello,
+            a_reconnecting_peer_replaces_its_old_connection,
+            handlers_multicast_and_call_themselves,
+            a_dropped_wait_for_config_leaves_nothing_behind,
+            a_custom_client_interceptor_with_map_request,
+            ordering_stress_run_opt_in,
         );
     };
     (@cases $adapter:ty; $($case:ident,)*) => {

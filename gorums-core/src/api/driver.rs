@@ -274,7 +274,7 @@ pub(crate) fn shutdown(inner: &Arc<Inner>) {
     let mut wakers = Vec::new();
     inner.with(|st, now| {
         st.stopped = true;
-        wakers.append(&mut st.membership_waiters);
+        wakers.extend(std::mem::take(&mut st.membership_waiters).into_values());
         let conns: Vec<ConnId> = st.conns.keys().copied().collect();
         for conn in conns {
             st.ep.close_connection(now, conn, "system stopped");

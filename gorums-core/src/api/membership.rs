@@ -61,6 +61,7 @@ async fn wait_for(
     members: impl Fn(&State) -> Vec<NodeId>,
     pred: impl Fn(&Configuration) -> bool,
 ) -> Result<Configuration, Stopped> {
+    let mut slot = WaiterSlot { inner, id: None };
     poll_fn(|cx| {
         let st = inner.lock();
         if st.stopped {
@@ -78,9 +79,29 @@ async fn wait_for(
             // Changed while the predicate ran: look again at once.
             cx.waker().wake_by_ref();
         } else {
-            st.membership_waiters.push(cx.waker().clone());
+            // One entry per future, replaced on every poll: polling often adds nothing.
+            let id = *slot.id.get_or_insert_with(|| {
+                st.next_waiter += 1;
+                st.next_waiter
+            });
+            st.membership_waiters.insert(id, cx.waker().clone());
         }
         Poll::Pending
     })
     .await
+}
+
+/// A waiting future's entry among the system's membership waiters, removed when the
+/// future is dropped: a cancelled wait leaves no waker behind.
+struct WaiterSlot<'a> {
+    inner: &'a Arc<Inner>,
+    id: Option<u64>,
+}
+
+impl Drop for WaiterSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.inner.lock().membership_waiters.remove(&id);
+        }
+    }
 }

@@ -87,7 +87,10 @@ pub(crate) struct State {
     pub(crate) calls: BTreeMap<CallId, CallSlot>,
     pub(crate) timer_waker: Option<Waker>,
     pub(crate) timer_armed: Option<Instant>,
-    pub(crate) membership_waiters: Vec<Waker>,
+    /// Wakers of pending `wait_for_config` futures, by waiter id; a future removes its
+    /// own entry when dropped.
+    pub(crate) membership_waiters: BTreeMap<u64, Waker>,
+    pub(crate) next_waiter: u64,
     pub(crate) membership_version: u64,
     pub(crate) stopped: bool,
 }
@@ -187,7 +190,8 @@ impl State {
         }
         if fx.membership_changed {
             self.membership_version += 1;
-            fx.wakers.extend(self.membership_waiters.drain(..));
+            fx.wakers
+                .extend(std::mem::take(&mut self.membership_waiters).into_values());
         }
         let next = self.ep.poll_timeout();
         if let Some(next) = next
@@ -267,7 +271,8 @@ impl System {
             calls: BTreeMap::new(),
             timer_waker: None,
             timer_armed: None,
-            membership_waiters: Vec::new(),
+            membership_waiters: BTreeMap::new(),
+            next_waiter: 0,
             membership_version: 0,
             stopped: false,
         };
