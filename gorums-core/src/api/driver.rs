@@ -137,7 +137,11 @@ const ROUNDS_PER_POLL: usize = 16;
 /// both directions means a reply produced while handling a read leaves from the same
 /// task, with no wake-up of another.
 async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: Arc<ConnSignal>) {
-    let Connection { mut reader, mut writer, .. } = connection;
+    let Connection {
+        mut reader,
+        mut writer,
+        ..
+    } = connection;
     let mut read_buf = vec![0u8; READ_CHUNK];
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut written = 0;
@@ -154,7 +158,9 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
             }
             if written < out.len() {
                 match Pin::new(&mut writer).poll_write(cx, &out[written..]) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Some(String::from("write returned zero"))),
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Some(String::from("write returned zero")));
+                    }
                     Poll::Ready(Ok(n)) => {
                         written += n;
                         progressed = true;
@@ -162,12 +168,16 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                             inner.writing.fetch_sub(1, Ordering::AcqRel);
                         }
                     }
-                    Poll::Ready(Err(err)) => return Poll::Ready(Some(format!("write failed: {err}"))),
+                    Poll::Ready(Err(err)) => {
+                        return Poll::Ready(Some(format!("write failed: {err}")));
+                    }
                     Poll::Pending => {}
                 }
             }
             match Pin::new(&mut reader).poll_read(cx, &mut read_buf) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Some(String::from("connection closed by peer"))),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Some(String::from("connection closed by peer")));
+                }
                 Poll::Ready(Ok(n)) => {
                     inner.with(|st, now| st.ep.handle_bytes(now, conn, &read_buf[..n]));
                     progressed = true;
