@@ -628,6 +628,36 @@ fn anonymous_clients_get_ids_and_can_be_called_back_over_their_own_connection() 
 }
 
 #[test]
+fn a_peer_claiming_an_anonymous_clients_id_is_refused() {
+    let mut w = World::new();
+    let server = w.add(1, "s1");
+    let client = w.add(0, "c1");
+    w.connect(client, &[server]);
+    assert_eq!(w.ep(server).clients(), vec![NodeId(2)]);
+    let impostor = w.add(2, "p2");
+    w.connect(impostor, &[server]);
+    assert_eq!(
+        w.ep(server).clients(),
+        vec![NodeId(2)],
+        "the client keeps its id"
+    );
+    assert!(
+        !w.procs[server]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::PeerDisconnected { .. })),
+        "the client's connection was not taken away"
+    );
+    assert!(
+        !w.procs[server]
+            .log
+            .iter()
+            .any(|e| matches!(e, Event::PeerConnected(info) if !info.anonymous)),
+        "the impostor was not admitted"
+    );
+}
+
+#[test]
 fn a_process_calls_itself_without_a_socket() {
     let (mut w, _client, servers) = cluster(2);
     let s1 = servers[0];

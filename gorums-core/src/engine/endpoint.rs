@@ -654,6 +654,19 @@ impl Endpoint {
             return self.close(conn, format!("peer claims our own id {}", me.0));
         }
         let anonymous = claimed.is_anonymous();
+        // An id this server gave an anonymous client is that client's while it is
+        // connected: a peer claiming it must not take its connection away.
+        let held_by_client = self
+            .inbound
+            .get(&claimed)
+            .and_then(|held| self.conns.get(held))
+            .is_some_and(|held| held.anonymous_peer);
+        if !anonymous && held_by_client {
+            return self.close(
+                conn,
+                format!("peer claims id {}, held by an anonymous client", claimed.0),
+            );
+        }
         let node = if anonymous {
             self.assign_client_id()
         } else {
