@@ -276,11 +276,11 @@ fn plot(path: &std::path::Path, rows: &[Outcome]) -> Result<(), String> {
                     (i, pts)
                 })
                 .collect();
-            let ymax = series
-                .iter()
-                .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
-                .fold(1.0f64, f64::max)
-                * 1.1;
+            let ys = || series.iter().flat_map(|(_, p)| p.iter().map(|&(_, y)| y));
+            let ymax = ys().fold(1.0f64, f64::max) * 1.5;
+            let ymin = ys().filter(|&y| y > 0.0).fold(ymax, f64::min) / 1.5;
+            // Log scales on both axes: callers grow 16x a step, and ratios between
+            // systems read as distances.
             let mut chart = ChartBuilder::on(area)
                 .caption(
                     format!("QuorumCall n={n} q={q}: {title}"),
@@ -289,12 +289,17 @@ fn plot(path: &std::path::Path, rows: &[Outcome]) -> Result<(), String> {
                 .margin(10)
                 .x_label_area_size(35)
                 .y_label_area_size(70)
-                .build_cartesian_2d((0.8f64..320f64).log_scale(), 0f64..ymax)
+                .build_cartesian_2d(
+                    (0.8f64..320f64).log_scale(),
+                    (ymin.max(0.1)..ymax).log_scale(),
+                )
                 .map_err(|e| err(&e))?;
             chart
                 .configure_mesh()
-                .x_desc("callers")
+                .x_desc("callers (log)")
                 .x_labels(6)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| format!("{y:.0}"))
                 .y_labels(8)
                 .draw()
                 .map_err(|e| err(&e))?;
