@@ -586,7 +586,8 @@ fn anonymous_clients_get_ids_and_can_be_called_back_over_their_own_connection() 
     w.connect(c1, &[server]);
     w.connect(c2, &[server]);
     let clients = w.ep(server).clients();
-    assert_eq!(clients, vec![NodeId(2), NodeId(3)]);
+    let first = NodeId::FIRST_CLIENT.0;
+    assert_eq!(clients, vec![NodeId(first), NodeId(first + 1)]);
     let call = start(
         &mut w,
         server,
@@ -617,11 +618,11 @@ fn anonymous_clients_get_ids_and_can_be_called_back_over_their_own_connection() 
     assert_eq!(finished(&w.call_events(server, call.id)), Some(&Ok(())));
     // A client that leaves leaves the client configuration.
     w.sever(c1, server);
-    assert_eq!(w.ep(server).clients(), vec![NodeId(3)]);
+    assert_eq!(w.ep(server).clients(), vec![NodeId(first + 1)]);
     assert!(w.procs[server].log.iter().any(|e| matches!(
         e,
         Event::PeerDisconnected {
-            node: NodeId(2),
+            node: NodeId(first),
             anonymous: true
         }
     )));
@@ -633,12 +634,13 @@ fn a_peer_claiming_an_anonymous_clients_id_is_refused() {
     let server = w.add(1, "s1");
     let client = w.add(0, "c1");
     w.connect(client, &[server]);
-    assert_eq!(w.ep(server).clients(), vec![NodeId(2)]);
-    let impostor = w.add(2, "p2");
+    let first = NodeId::FIRST_CLIENT;
+    assert_eq!(w.ep(server).clients(), vec![first]);
+    let impostor = w.add(first.0, "p");
     w.connect(impostor, &[server]);
     assert_eq!(
         w.ep(server).clients(),
-        vec![NodeId(2)],
+        vec![first],
         "the client keeps its id"
     );
     assert!(

@@ -703,17 +703,21 @@ impl Endpoint {
     }
 
     fn assign_client_id(&mut self) -> NodeId {
-        let highest = [
-            self.config.node_id.0,
-            self.last_assigned,
-            self.nodes.keys().next_back().map_or(0, |n| n.0),
-            self.inbound.keys().next_back().map_or(0, |n| n.0),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
-        self.last_assigned = highest.saturating_add(1);
-        NodeId(self.last_assigned)
+        let first = NodeId::FIRST_CLIENT.0;
+        let mut id = self.last_assigned.max(first - 1);
+        // Ids are handed out in order and reused only after the whole range has wrapped,
+        // skipping any still in use; far fewer than 2^31 connections exist at once.
+        loop {
+            id = id.checked_add(1).unwrap_or(first);
+            let taken = NodeId(id) == self.config.node_id
+                || self.inbound.contains_key(&NodeId(id))
+                || self.nodes.contains_key(&NodeId(id));
+            if !taken {
+                break;
+            }
+        }
+        self.last_assigned = id;
+        NodeId(id)
     }
 
     fn on_message(&mut self, conn: ConnId, msg: proto::Message) {

@@ -3,13 +3,18 @@
 use std::fmt;
 
 /// A node's id in a configuration. Id 0 is reserved: an anonymous client announces 0 in
-/// its hello and is given an id by the server.
+/// its hello and is given an id by the server, from [`NodeId::FIRST_CLIENT`] up.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct NodeId(pub u32);
 
 impl NodeId {
     /// The reserved id an anonymous client announces.
     pub const ANONYMOUS: NodeId = NodeId(0);
+
+    /// The first id a server gives an anonymous client. Clients get ids from the top
+    /// half of the range so that they never take the id of a peer that joins later
+    /// (node lists number their nodes from 1).
+    pub const FIRST_CLIENT: NodeId = NodeId(1 << 31);
 
     /// Whether this is the reserved anonymous id.
     pub fn is_anonymous(self) -> bool {
