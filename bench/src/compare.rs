@@ -39,6 +39,11 @@ const GORUMS_SMOL: Sys = Sys {
     runtime: RuntimeKind::Smol,
     threads: 2,
 };
+const GORUMS_SMOL_1T: Sys = Sys {
+    system: SystemKind::Gorums,
+    runtime: RuntimeKind::Smol,
+    threads: 1,
+};
 const TONIC: Sys = Sys {
     system: SystemKind::Tonic,
     runtime: RuntimeKind::Tokio,
@@ -51,11 +56,18 @@ const TONIC_1T: Sys = Sys {
 };
 
 /// The quorum-call matrix: every system at every (n, q) and c.
-const QC_SYSTEMS: [Sys; 5] = [GORUMS_TOKIO, GORUMS_TOKIO_1T, GORUMS_SMOL, TONIC, TONIC_1T];
+const QC_SYSTEMS: [Sys; 6] = [
+    GORUMS_TOKIO,
+    GORUMS_TOKIO_1T,
+    GORUMS_SMOL,
+    GORUMS_SMOL_1T,
+    TONIC,
+    TONIC_1T,
+];
 const SIZES: [(usize, usize); 2] = [(3, 2), (4, 3)];
 const CALLERS: [usize; 3] = [1, 16, 256];
 /// The other workloads, on gorums-rs only, at n = 3, q = 2, c = 1.
-const OTHER_SYSTEMS: [Sys; 3] = [GORUMS_TOKIO, GORUMS_TOKIO_1T, GORUMS_SMOL];
+const OTHER_SYSTEMS: [Sys; 4] = [GORUMS_TOKIO, GORUMS_TOKIO_1T, GORUMS_SMOL, GORUMS_SMOL_1T];
 const OTHERS: [Workload; 3] = [
     Workload::AsyncQuorumCall,
     Workload::Multicast,
@@ -249,7 +261,7 @@ fn plot(path: &std::path::Path, rows: &[Outcome]) -> Result<(), String> {
             .label()
         })
         .collect();
-    let colors = [BLUE, CYAN, GREEN, RED, MAGENTA];
+    let colors = [BLUE, CYAN, GREEN, RGBColor(0, 110, 0), RED, MAGENTA];
     for (row, (n, q)) in SIZES.iter().enumerate() {
         for (col, (title, metric)) in [
             (
