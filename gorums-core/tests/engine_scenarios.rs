@@ -622,9 +622,9 @@ fn anonymous_clients_get_ids_and_can_be_called_back_over_their_own_connection() 
     assert!(w.procs[server].log.iter().any(|e| matches!(
         e,
         Event::PeerDisconnected {
-            node: NodeId(first),
+            node,
             anonymous: true
-        }
+        } if node.0 == first
     )));
 }
 
