@@ -332,38 +332,58 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
     } else {
         chain(interceptors, handler)(ctx, payload)
     };
-    let task_inner = inner.clone();
     inner.handlers.running.fetch_add(1, Ordering::AcqRel);
-    let mut task: BoxFuture<'static, ()> = Box::pin(async move {
-        let outcome = CatchUnwind(call).await.unwrap_or_else(|panic| {
-            let what = panic_message(&panic);
-            tracing::error!(%method, %what, "handler panicked");
-            let status = Status::new(Code::Internal, format!("handler panicked: {what}"));
-            match kind {
-                RequestKind::Unary => Outcome::Reply(Err(status)),
-                RequestKind::Stream => Outcome::StreamEnd(Err(status)),
-                RequestKind::OneWay => Outcome::Done,
-            }
-        });
-        task_inner.handlers.running.fetch_sub(1, Ordering::AcqRel);
-        answer(&task_inner, id, outcome);
-    });
+    let mut call = call;
     // Most handlers finish without waiting: poll once here, and answer without a task
-    // of their own or a wake-up. One that waits goes on in a task, whose first poll
-    // registers the real waker (a future wakes only the waker of its latest poll).
+    // of their own, an allocation for one, or a wake-up. One that waits goes on in a
+    // task, whose first poll registers the real waker (a future wakes only the waker of
+    // its latest poll).
     let depth = INLINE_DEPTH.with(|d| d.get());
     if depth < MAX_INLINE_DEPTH {
         INLINE_DEPTH.with(|d| d.set(depth + 1));
-        let done = task
-            .as_mut()
-            .poll(&mut Context::from_waker(std::task::Waker::noop()))
-            .is_ready();
+        let first = Pin::new(&mut CatchUnwind(&mut call))
+            .poll(&mut Context::from_waker(std::task::Waker::noop()));
+        // Answered at this depth too: answering releases the sender's next request,
+        // which is dispatched (and maybe polled inline) from inside `finish`.
+        let done = match first {
+            Poll::Ready(result) => {
+                finish(inner, id, kind, &method, result);
+                true
+            }
+            Poll::Pending => false,
+        };
         INLINE_DEPTH.with(|d| d.set(depth));
         if done {
             return;
         }
     }
-    inner.rt.spawn(task);
+    let task_inner = inner.clone();
+    inner.rt.spawn(Box::pin(async move {
+        let result = CatchUnwind(call).await;
+        finish(&task_inner, id, kind, &method, result);
+    }));
+}
+
+/// Answers a request with its handler's outcome, or with `Internal` if it panicked.
+fn finish(
+    inner: &Arc<Inner>,
+    id: RequestId,
+    kind: RequestKind,
+    method: &str,
+    result: Result<Outcome, Box<dyn std::any::Any + Send>>,
+) {
+    let outcome = result.unwrap_or_else(|panic| {
+        let what = panic_message(&panic);
+        tracing::error!(%method, %what, "handler panicked");
+        let status = Status::new(Code::Internal, format!("handler panicked: {what}"));
+        match kind {
+            RequestKind::Unary => Outcome::Reply(Err(status)),
+            RequestKind::Stream => Outcome::StreamEnd(Err(status)),
+            RequestKind::OneWay => Outcome::Done,
+        }
+    });
+    inner.handlers.running.fetch_sub(1, Ordering::AcqRel);
+    answer(inner, id, outcome);
 }
 
 fn chain(interceptors: &[Arc<dyn ServerInterceptor>], handler: Handler) -> Next {

@@ -74,7 +74,7 @@ pub(crate) struct Effects {
 #[derive(Default)]
 pub(crate) struct CallSlot {
     /// Events not yet taken, oldest first (a few at most: inline, no allocation).
-    pub(crate) events: SmallVec<[CallEvent; 3]>,
+    pub(crate) events: SmallVec<[CallEvent; 4]>,
     pub(crate) waker: Option<Waker>,
 }
 

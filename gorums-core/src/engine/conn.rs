@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::{Bytes, BytesMut};
 
-use super::{CallId, Instant, MsgId, NodeId, Request, RequestKind};
-use crate::wire::FrameDecoder;
+use super::{CallId, Instant, MsgId, NodeFailure, NodeId, Request, RequestKind};
+use crate::wire::{EnvelopeRef, FrameDecoder};
 use crate::wire::proto::MetadataEntry;
 
 /// Which side opened the connection.
@@ -38,6 +38,12 @@ pub(crate) struct OutFrame {
     pub(crate) bytes: Bytes,
 }
 
+/// Frames are cut from a per-connection buffer of at least this size: small frames then
+/// cost no allocation each (one per chunk instead of two per frame), and the frames
+/// queued on a stalled connection keep only that connection's chunks alive, so its
+/// memory stays bounded by its send queue.
+const FRAME_CHUNK: usize = 4 * 1024;
+
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) side: Side,
@@ -51,6 +57,8 @@ pub(crate) struct Conn {
     pub(crate) decoder: FrameDecoder,
     pub(crate) out: VecDeque<OutFrame>,
     pub(crate) out_bytes: usize,
+    /// The buffer frames are encoded into and cut from (see [`FRAME_CHUNK`]).
+    chunk: BytesMut,
     /// A `Transmit` event is outstanding: the driver has not taken the queue since.
     pub(crate) transmit_signalled: bool,
     /// When a connect or handshake still under way gives up.
@@ -70,6 +78,7 @@ impl Conn {
             decoder: FrameDecoder::new(max_frame_len),
             out: VecDeque::new(),
             out_bytes: 0,
+            chunk: BytesMut::new(),
             transmit_signalled: false,
             open_deadline: None,
             server: ServerQueue::default(),
@@ -94,6 +103,33 @@ impl Conn {
     pub(crate) fn call_of_reply(&self, wire_id: u64) -> Option<CallId> {
         let marked = wire_id & MsgId::ACCEPTOR_BIT != 0;
         (marked == self.we_accepted()).then_some(CallId(wire_id & !MsgId::ACCEPTOR_BIT))
+    }
+
+    /// Encodes `envelope` as a frame and queues it, unless the queue would pass
+    /// `send_queue_limit` bytes.
+    pub(crate) fn queue_envelope(
+        &mut self,
+        call: Option<CallId>,
+        envelope: &EnvelopeRef<'_>,
+        max_frame_len: usize,
+        send_queue_limit: usize,
+    ) -> Result<(), NodeFailure> {
+        let need = envelope.frame_len();
+        if self.out_bytes + need > send_queue_limit {
+            return Err(NodeFailure::SendQueueFull);
+        }
+        if self.chunk.capacity() - self.chunk.len() < need {
+            self.chunk.reserve(need.max(FRAME_CHUNK));
+        }
+        let len = envelope
+            .encode_frame(max_frame_len, &mut self.chunk)
+            .map_err(|e| NodeFailure::Encode(e.to_string()))?;
+        self.out_bytes += len;
+        self.out.push_back(OutFrame {
+            call,
+            bytes: self.chunk.split().freeze(),
+        });
+        Ok(())
     }
 
     pub(crate) fn push_frame(&mut self, call: Option<CallId>, mut bytes: BytesMut) {

@@ -957,14 +957,12 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Err(NodeFailure::NotConnected(format!("{conn} is closed")));
         };
-        let len = envelope
-            .encode_frame(self.config.max_frame_len, &mut self.scratch)
-            .map_err(|e| NodeFailure::Encode(e.to_string()))?;
-        if c.out_bytes + len > self.config.send_queue_limit {
-            self.scratch.clear();
-            return Err(NodeFailure::SendQueueFull);
-        }
-        c.push_frame(call, self.scratch.split());
+        c.queue_envelope(
+            call,
+            envelope,
+            self.config.max_frame_len,
+            self.config.send_queue_limit,
+        )?;
         Self::signal_transmit(&mut self.events, conn, c);
         Ok(())
     }
@@ -1265,13 +1263,16 @@ fn validate(spec: &CallSpec) -> Result<(), UsageError> {
             payloads: list.len(),
         });
     }
-    let mut seen = BTreeSet::new();
-    for &node in spec.nodes.iter() {
-        if node.is_anonymous() {
-            return Err(UsageError::ReservedNodeId);
-        }
-        if !seen.insert(node) {
-            return Err(UsageError::DuplicateNode(node));
+    if spec.nodes.iter().any(|n| n.is_anonymous()) {
+        return Err(UsageError::ReservedNodeId);
+    }
+    // Configurations list their nodes in id order, so duplicates are neighbours; other
+    // lists are sorted in a copy first.
+    if !spec.nodes.windows(2).all(|w| w[0] < w[1]) {
+        let mut sorted: smallvec::SmallVec<[NodeId; 8]> = spec.nodes.iter().copied().collect();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(UsageError::DuplicateNode(w[0]));
         }
     }
     Ok(())

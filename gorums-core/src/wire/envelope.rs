@@ -109,6 +109,11 @@ impl EnvelopeRef<'_> {
         }
     }
 
+    /// The length of this envelope's frame, header included.
+    pub fn frame_len(&self) -> usize {
+        FRAME_HEADER_LEN + self.encoded_len()
+    }
+
     /// Appends this envelope to `dst` as one frame; the same bytes as
     /// [`encode_frame`](super::encode_frame) of the equivalent [`proto::Message`].
     pub fn encode_frame(
