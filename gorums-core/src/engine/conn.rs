@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::{Bytes, BytesMut};
 
 use super::{CallId, Instant, MsgId, NodeFailure, NodeId, Request, RequestKind};
-use crate::wire::{EnvelopeRef, FrameDecoder};
 use crate::wire::proto::MetadataEntry;
+use crate::wire::{EnvelopeRef, FrameDecoder};
 
 /// Which side opened the connection.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
