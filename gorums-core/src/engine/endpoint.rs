@@ -1297,6 +1297,10 @@ fn record_reply(info: &mut BTreeMap<NodeId, NodeInfo>, node: NodeId, sample: Dur
     info.replied += 1;
     info.latency = Some(match info.latency {
         None => sample,
-        Some(old) => old.mul_f64(0.8) + sample.mul_f64(0.2),
+        // 0.8 old + 0.2 sample, in integer nanoseconds (no float conversion per reply).
+        Some(old) => {
+            let nanos = (old.as_nanos() * 4 + sample.as_nanos()) / 5;
+            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        }
     });
 }
