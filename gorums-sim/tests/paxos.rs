@@ -9,14 +9,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gorums_sim::{
-    Configuration, FaultPlan, NodeId, NodeList, ProcessOptions, RuntimeHandle, ServerCtx, Sim,
-    SimConfig, SimRng, System, SystemOptions, run_seeds, run_seeds_parallel,
-};
+use common::{add_acceptor, add_proposer, next};
+use gorums_sim::{RuntimeHandle, ServerCtx, SimRng, System, run_seeds_parallel};
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
 const ACCEPT: &str = "paxos.Acceptor.Accept";
@@ -115,49 +115,12 @@ fn register_acceptor(system: &System, state: Arc<Mutex<AcceptorState>>) {
     });
 }
 
-fn acceptor_addr(id: u32) -> String {
-    format!("10.0.0.{id}:7000")
-}
-
-/// Serves as acceptor `id` until the process crashes.
-async fn acceptor(rt: RuntimeHandle, id: u32, state: Arc<Mutex<AcceptorState>>) {
-    let system = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(id),
-            ..SystemOptions::default()
-        },
-    );
-    register_acceptor(&system, state);
-    // The old incarnation's address is free at once in the simulator; retry anyway.
-    while system.listen(&acceptor_addr(id)).await.is_err() {
-        rt.sleep_until(rt.now() + Duration::from_millis(5)).await;
-    }
-    std::future::pending::<()>().await;
-}
-
-async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
-}
-
 /// A decision: (proposer, ballot, value).
 type Decisions = Arc<Mutex<Vec<(u64, u64, u64)>>>;
 
 /// Proposes `100 + id` (or what it must adopt) `ATTEMPTS` times with rising ballots.
 async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, decisions: Decisions) {
-    let config = Configuration::new(
-        rt.clone(),
-        NodeList::map((1..=ACCEPTORS).map(|i| (i, acceptor_addr(i)))),
-        SystemOptions {
-            seed: rng.next_u64(),
-            connect_timeout: Duration::from_millis(50),
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(40),
-            ..SystemOptions::default()
-        },
-    )
-    .unwrap()
-    .with_timeout(Duration::from_millis(60));
+    let config = common::acceptors(rt.clone(), ACCEPTORS, &mut rng);
     let majority = config.majority();
     let mut round = 0u64;
     for _ in 0..ATTEMPTS {
@@ -228,43 +191,21 @@ impl Run {
 }
 
 fn run_paxos(seed: u64, variant: Variant) -> Run {
-    let mut sim = Sim::new(SimConfig {
-        latency: Duration::from_micros(500),
-        jitter: Duration::from_millis(3),
-        faults: Some(FaultPlan {
-            mean_interval: Duration::from_millis(40),
-            until: Duration::from_millis(800),
-            min_outage: Duration::from_millis(5),
-            max_outage: Duration::from_millis(150),
-            max_crashed: 1,
-            ..FaultPlan::default()
-        }),
-        ..SimConfig::new(seed)
-    });
+    let mut sim = common::faulty_sim(seed, Duration::from_millis(800));
     for id in 1..=ACCEPTORS {
         let disk = Arc::new(Mutex::new(AcceptorState::default()));
-        let options = ProcessOptions {
-            host: format!("10.0.0.{id}"),
-            ..ProcessOptions::new(format!("acc{id}")).faulty()
-        };
-        sim.add_process_with_boot(options, move |rt| {
+        add_acceptor(&mut sim, id, move |rt| {
             let state = match variant {
                 Variant::Correct => disk.clone(),
                 Variant::Amnesia => Arc::new(Mutex::new(AcceptorState::default())),
             };
-            acceptor(rt, id, state)
+            common::serve(rt, id, move |system| register_acceptor(system, state))
         });
     }
     let decisions: Decisions = Arc::default();
     for id in 1..=PROPOSERS {
-        let options = ProcessOptions {
-            host: format!("10.0.1.{id}"),
-            ..ProcessOptions::new(format!("prop{id}"))
-        };
-        let p = sim.add_process(options);
-        let rng = sim.rng();
         let d = decisions.clone();
-        sim.spawn(p, proposer(sim.runtime(p), id, rng, d));
+        add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, d));
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
     let decisions = decisions.lock().unwrap().clone();
@@ -293,19 +234,10 @@ fn paxos_agreement_holds_over_many_seeds() {
 
 #[test]
 fn paxos_with_amnesiac_acceptors_is_caught_and_the_seed_replays() {
-    let mut hashes = std::collections::BTreeMap::new();
-    let report = run_seeds("paxos-amnesia", 2000, |seed| {
+    common::assert_caught_and_replays("paxos-amnesia", 2000, |seed| {
         let run = run_paxos(seed, Variant::Amnesia);
-        hashes.insert(seed, run.hash);
-        run.agreement()
+        (run.agreement(), run.hash)
     });
-    let (seed, why) = report
-        .failure
-        .expect("the broken Paxos is caught within the seeds tried");
-    println!("caught after {} seeds: {why}", report.seeds);
-    let replay = run_paxos(seed, Variant::Amnesia);
-    assert_eq!(replay.agreement(), Err(why), "the seed replays the failure");
-    assert_eq!(Some(&replay.hash), hashes.get(&seed), "event for event");
 }
 
 #[test]

@@ -1,0 +1,134 @@
+//! What the Paxos tests (`paxos.rs`, `multipaxos.rs`) share: acceptor processes that
+//! serve on `10.0.0.<id>:7000` and survive restarts through their boot function,
+//! proposer processes with a client configuration, the simulated network and fault plan,
+//! and the check that a broken variant is caught and its seed replays.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use gorums_sim::{
+    Configuration, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions, RuntimeHandle, Sim,
+    SimConfig, SimRng, System, SystemOptions, run_seeds,
+};
+
+/// The address acceptor `id` listens on.
+fn acceptor_addr(id: u32) -> String {
+    format!("10.0.0.{id}:7000")
+}
+
+/// A simulation with the Paxos tests' network (0.5 ms latency plus up to 3 ms jitter)
+/// and random faults (partitions, one-way cuts, resets, crashes with restarts, pauses;
+/// at most one acceptor down at a time) drawn until `faults_until`.
+pub(crate) fn faulty_sim(seed: u64, faults_until: Duration) -> Sim {
+    Sim::new(SimConfig {
+        latency: Duration::from_micros(500),
+        jitter: Duration::from_millis(3),
+        faults: Some(FaultPlan {
+            mean_interval: Duration::from_millis(40),
+            until: faults_until,
+            min_outage: Duration::from_millis(5),
+            max_outage: Duration::from_millis(150),
+            max_crashed: 1,
+            ..FaultPlan::default()
+        }),
+        ..SimConfig::new(seed)
+    })
+}
+
+/// Adds acceptor `id` (host `10.0.0.<id>`, picked by random faults); `boot` runs at
+/// the start and again at every restart, so what it captures is the acceptor's disk.
+pub(crate) fn add_acceptor<F, Fut>(sim: &mut Sim, id: u32, boot: F) -> ProcessId
+where
+    F: Fn(RuntimeHandle) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let options = ProcessOptions {
+        host: format!("10.0.0.{id}"),
+        ..ProcessOptions::new(format!("acc{id}")).faulty()
+    };
+    sim.add_process_with_boot(options, boot)
+}
+
+/// Adds proposer `id` (host `10.0.1.<id>`, never faulty) and spawns on it what
+/// `proposer` returns for its runtime and a generator forked from the simulation's.
+pub(crate) fn add_proposer<Fut>(
+    sim: &mut Sim,
+    id: u64,
+    proposer: impl FnOnce(RuntimeHandle, SimRng) -> Fut,
+) where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let options = ProcessOptions {
+        host: format!("10.0.1.{id}"),
+        ..ProcessOptions::new(format!("prop{id}"))
+    };
+    let p = sim.add_process(options);
+    let rng = sim.rng();
+    sim.spawn(p, proposer(sim.runtime(p), rng));
+}
+
+/// Serves as acceptor `id`, with the handlers `register` installs, until the process
+/// crashes.
+pub(crate) async fn serve(rt: RuntimeHandle, id: u32, register: impl FnOnce(&System)) {
+    let system = System::new(
+        rt.clone(),
+        SystemOptions {
+            node_id: NodeId(id),
+            ..SystemOptions::default()
+        },
+    );
+    register(&system);
+    // The old incarnation's address is free at once in the simulator; retry anyway.
+    while system.listen(&acceptor_addr(id)).await.is_err() {
+        rt.sleep_until(rt.now() + Duration::from_millis(5)).await;
+    }
+    std::future::pending::<()>().await;
+}
+
+/// A proposer's configuration of acceptors `1..=acceptors`: quick redials, 60 ms per
+/// quorum call.
+pub(crate) fn acceptors(rt: RuntimeHandle, acceptors: u32, rng: &mut SimRng) -> Configuration {
+    Configuration::new(
+        rt,
+        NodeList::map((1..=acceptors).map(|i| (i, acceptor_addr(i)))),
+        SystemOptions {
+            seed: rng.next_u64(),
+            connect_timeout: Duration::from_millis(50),
+            initial_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(40),
+            ..SystemOptions::default()
+        },
+    )
+    .unwrap()
+    .with_timeout(Duration::from_millis(60))
+}
+
+/// The next item of a stream (the quorum call's replies).
+pub(crate) async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+/// Runs a broken variant over at most `max_seeds` seeds (`run` gives a seed's verdict
+/// and event hash), asserts that it is caught, and that the failing seed replays to the
+/// same failure with the same event hash. Returns the seed and the failure.
+pub(crate) fn assert_caught_and_replays(
+    name: &str,
+    max_seeds: u64,
+    mut run: impl FnMut(u64) -> (Result<(), String>, u64),
+) -> (u64, String) {
+    let mut hashes = BTreeMap::new();
+    let report = run_seeds(name, max_seeds, |seed| {
+        let (verdict, hash) = run(seed);
+        hashes.insert(seed, hash);
+        verdict
+    });
+    let (seed, why) = report
+        .failure
+        .expect("the broken variant is caught within the seeds tried");
+    println!("{name}: caught after {} seeds: {why}", report.seeds);
+    let (verdict, hash) = run(seed);
+    assert_eq!(verdict, Err(why.clone()), "the seed replays the failure");
+    assert_eq!(Some(&hash), hashes.get(&seed), "event for event");
+    (seed, why)
+}

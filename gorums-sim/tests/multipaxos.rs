@@ -1,0 +1,446 @@
+//! Multi-Paxos (a replicated log) written with quorum calls through the public API
+//! (untyped calls, prost messages), run on the simulator under random partitions,
+//! resets, crashes and restarts, checked over many seeds.
+//!
+//! Three acceptors keep a promised ballot and, per slot, the (ballot, value) they last
+//! accepted, on a "disk" that survives restarts. Three proposers each append their own
+//! commands: a proposer runs phase 1 once for every slot (the promise carries the
+//! acceptor's whole log), then phase 2 slot by slot from slot 0 (skipping the slots it
+//! learned chosen), proposing the value of the highest ballot a promise reported for the
+//! slot, else its next command (a no-op in a gap), and goes back to phase 1 with a higher
+//! ballot when a slot is not accepted by a majority.
+//!
+//! The oracle is on the acceptor side: every accept is a vote for (slot, ballot, value),
+//! and a value is chosen in a slot when a majority voted for it in one ballot, whether
+//! or not a proposer heard of it. Checked: (1) agreement, at most one value chosen per
+//! slot; (2) validity, every chosen value is a command some proposer was given (or a
+//! no-op); and what proposers learned from a majority of accept replies was chosen.
+//! Two broken variants are caught: acceptors that forget everything at a restart, and
+//! proposers that skip phase 1's value adoption.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{add_acceptor, add_proposer, next};
+use gorums_sim::{Configuration, RuntimeHandle, ServerCtx, SimRng, System, run_seeds_parallel};
+
+const PREPARE: &str = "multipaxos.Acceptor.Prepare";
+const ACCEPT: &str = "multipaxos.Acceptor.Accept";
+const ACCEPTORS: u32 = 3;
+const PROPOSERS: u64 = 3;
+/// Commands each proposer appends.
+const COMMANDS: u64 = 3;
+/// Phase 1 attempts per proposer.
+const ROUNDS: u64 = 8;
+/// What a proposer puts in a gap below the highest slot a promise reported.
+const NOOP: u64 = 1;
+
+/// Proposer `id`'s `k`th command (`k` from 1).
+fn command(id: u64, k: u64) -> u64 {
+    id * 1000 + k
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Prepare {
+    #[prost(uint64, tag = "1")]
+    ballot: u64,
+}
+
+/// What an acceptor accepted in a slot.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Entry {
+    #[prost(uint64, tag = "1")]
+    slot: u64,
+    #[prost(uint64, tag = "2")]
+    ballot: u64,
+    #[prost(uint64, tag = "3")]
+    value: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Promise {
+    #[prost(bool, tag = "1")]
+    ok: bool,
+    #[prost(uint64, tag = "2")]
+    promised: u64,
+    /// Every slot the acceptor accepted something in (when `ok`).
+    #[prost(message, repeated, tag = "3")]
+    entries: Vec<Entry>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Accept {
+    #[prost(uint64, tag = "1")]
+    ballot: u64,
+    #[prost(uint64, tag = "2")]
+    slot: u64,
+    #[prost(uint64, tag = "3")]
+    value: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct Accepted {
+    #[prost(bool, tag = "1")]
+    ok: bool,
+    #[prost(uint64, tag = "2")]
+    promised: u64,
+}
+
+/// What an acceptor must keep on stable storage.
+#[derive(Clone, Debug, Default)]
+struct AcceptorState {
+    promised: u64,
+    /// Slot to the (ballot, value) last accepted in it.
+    log: BTreeMap<u64, (u64, u64)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Correct,
+    /// Acceptors keep their state in memory only: a restart forgets promise and log.
+    Amnesia,
+    /// Proposers ignore the values phase 1 reports and propose their own commands.
+    SkipAdoption,
+}
+
+/// The test's view of the whole run.
+#[derive(Debug, Default)]
+struct Oracle {
+    /// (slot, ballot) to the value accepted in it and the acceptors that accepted it.
+    votes: BTreeMap<(u64, u64), (u64, BTreeSet<u32>)>,
+    /// What proposers learned from a majority of accept replies: (proposer, slot,
+    /// ballot, value).
+    learned: Vec<(u64, u64, u64, u64)>,
+    /// Inconsistencies found while recording.
+    errors: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Oracle>>;
+
+impl Oracle {
+    fn vote(&mut self, acceptor: u32, slot: u64, ballot: u64, value: u64) {
+        let (v, who) = self
+            .votes
+            .entry((slot, ballot))
+            .or_insert_with(|| (value, BTreeSet::new()));
+        if *v != value {
+            self.errors.push(format!(
+                "slot {slot} ballot {ballot}: acceptor {acceptor} accepted {value}, others {v}"
+            ));
+        }
+        who.insert(acceptor);
+    }
+}
+
+fn register_acceptor(system: &System, id: u32, state: Arc<Mutex<AcceptorState>>, oracle: Shared) {
+    let s = state.clone();
+    system.register_unary(PREPARE, move |_ctx: ServerCtx, req: Prepare| {
+        let mut st = s.lock().unwrap();
+        let reply = if req.ballot > st.promised {
+            st.promised = req.ballot;
+            let entries = st.log.iter();
+            Promise {
+                ok: true,
+                promised: st.promised,
+                entries: entries
+                    .map(|(&slot, &(ballot, value))| Entry {
+                        slot,
+                        ballot,
+                        value,
+                    })
+                    .collect(),
+            }
+        } else {
+            Promise {
+                ok: false,
+                promised: st.promised,
+                entries: Vec::new(),
+            }
+        };
+        std::future::ready(Ok(reply))
+    });
+    system.register_unary(ACCEPT, move |_ctx: ServerCtx, req: Accept| {
+        let mut st = state.lock().unwrap();
+        let ok = req.ballot >= st.promised;
+        if ok {
+            st.promised = req.ballot;
+            st.log.insert(req.slot, (req.ballot, req.value));
+            oracle
+                .lock()
+                .unwrap()
+                .vote(id, req.slot, req.ballot, req.value);
+        }
+        let promised = st.promised;
+        std::future::ready(Ok(Accepted { ok, promised }))
+    });
+}
+
+/// Phase 1 for every slot: with promises from a majority, each slot any of them
+/// reported to the (ballot, value) of the highest ballot; `None` without a majority.
+/// A refusal raises `round` to the refuser's.
+async fn prepare(
+    config: &Configuration,
+    ballot: u64,
+    round: &mut u64,
+) -> Option<BTreeMap<u64, (u64, u64)>> {
+    let mut replies = config
+        .quorum_call::<Prepare, Promise>(PREPARE, &Prepare { ballot })
+        .ignore_errors();
+    let mut promises = 0;
+    let mut highest: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    while promises < config.majority() {
+        let (_, p) = next(&mut replies).await?;
+        if !p.ok {
+            *round = (*round).max(p.promised / 16);
+            continue;
+        }
+        promises += 1;
+        for e in p.entries {
+            let h = highest.entry(e.slot).or_default();
+            if e.ballot > h.0 {
+                *h = (e.ballot, e.value);
+            }
+        }
+    }
+    Some(highest)
+}
+
+/// Phase 2 for one slot: whether a majority accepted. A refusal raises `round`.
+async fn accept(config: &Configuration, req: &Accept, round: &mut u64) -> bool {
+    let mut replies = config
+        .quorum_call::<Accept, Accepted>(ACCEPT, req)
+        .ignore_errors();
+    let mut accepted = 0;
+    while accepted < config.majority() {
+        let Some((_, a)) = next(&mut replies).await else {
+            return false;
+        };
+        if a.ok {
+            accepted += 1;
+        } else {
+            *round = (*round).max(a.promised / 16);
+        }
+    }
+    true
+}
+
+/// Appends commands `command(id, 1..=COMMANDS)` to the log, in at most `ROUNDS` phase 1
+/// attempts with rising ballots.
+async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, oracle: Shared) {
+    let config = common::acceptors(rt.clone(), ACCEPTORS, &mut rng);
+    let mine: Vec<u64> = (1..=COMMANDS).map(|k| command(id, k)).collect();
+    // Slots this proposer learned chosen: never proposed again, their commands done.
+    let mut learned: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut round = 0u64;
+    for _ in 0..ROUNDS {
+        let done = |learned: &BTreeMap<u64, u64>, c: &u64| learned.values().any(|v| v == c);
+        if mine.iter().all(|c| done(&learned, c)) {
+            break;
+        }
+        let pause = rng.duration(Duration::ZERO, Duration::from_millis(80));
+        rt.sleep_until(rt.now() + pause).await;
+        round += 1;
+        let ballot = round * 16 + id;
+        let Some(mut adopted) = prepare(&config, ballot, &mut round).await else {
+            continue;
+        };
+        let end = adopted.keys().next_back().map_or(0, |s| s + 1);
+        if variant == Variant::SkipAdoption {
+            adopted.clear();
+        }
+        // Own commands neither learned nor about to be re-proposed in their slot.
+        let mut pending: VecDeque<u64> = mine
+            .iter()
+            .copied()
+            .filter(|c| !done(&learned, c) && !adopted.values().any(|(_, v)| v == c))
+            .collect();
+        let mut slot = 0;
+        while slot < end || !pending.is_empty() {
+            if learned.contains_key(&slot) {
+                slot += 1;
+                continue;
+            }
+            let value = match adopted.get(&slot) {
+                Some(&(_, v)) => v,
+                None => pending.pop_front().unwrap_or(NOOP),
+            };
+            let req = Accept {
+                ballot,
+                slot,
+                value,
+            };
+            if !accept(&config, &req, &mut round).await {
+                break;
+            }
+            learned.insert(slot, value);
+            oracle
+                .lock()
+                .unwrap()
+                .learned
+                .push((id, slot, ballot, value));
+            slot += 1;
+        }
+    }
+}
+
+struct Run {
+    oracle: Oracle,
+    hash: u64,
+}
+
+impl Run {
+    /// Slot to every (ballot, value) a majority voted for.
+    fn chosen(&self) -> BTreeMap<u64, Vec<(u64, u64)>> {
+        let majority = ACCEPTORS as usize / 2 + 1;
+        let mut chosen: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+        for (&(slot, ballot), (value, who)) in &self.oracle.votes {
+            if who.len() >= majority {
+                chosen.entry(slot).or_default().push((ballot, *value));
+            }
+        }
+        chosen
+    }
+
+    /// The chosen log: slot to value.
+    fn log(&self) -> BTreeMap<u64, u64> {
+        let chosen = self.chosen();
+        chosen.into_iter().map(|(s, c)| (s, c[0].1)).collect()
+    }
+
+    /// Agreement, validity, and that what proposers learned was chosen.
+    fn check(&self) -> Result<(), String> {
+        if let Some(e) = self.oracle.errors.first() {
+            return Err(e.clone());
+        }
+        let chosen = self.chosen();
+        for (slot, c) in &chosen {
+            if c.iter().any(|&(_, v)| v != c[0].1) {
+                return Err(format!(
+                    "agreement violated in slot {slot}: chosen (ballot, value) {c:?}"
+                ));
+            }
+        }
+        let given: BTreeSet<u64> = (1..=PROPOSERS)
+            .flat_map(|p| (1..=COMMANDS).map(move |k| command(p, k)))
+            .chain([NOOP])
+            .collect();
+        for (slot, c) in &chosen {
+            if !given.contains(&c[0].1) {
+                return Err(format!(
+                    "validity violated in slot {slot}: {} was never proposed",
+                    c[0].1
+                ));
+            }
+        }
+        for &(p, slot, ballot, value) in &self.oracle.learned {
+            if !chosen
+                .get(&slot)
+                .is_some_and(|c| c.contains(&(ballot, value)))
+            {
+                return Err(format!(
+                    "proposer {p} learned {value} in slot {slot} at ballot {ballot}, not chosen"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every proposer's every command is in the log.
+    fn complete(&self) -> bool {
+        let values: BTreeSet<u64> = self.log().into_values().collect();
+        (1..=PROPOSERS).all(|p| (1..=COMMANDS).all(|k| values.contains(&command(p, k))))
+    }
+
+    /// Whether some command is chosen in two slots (Multi-Paxos alone does not rule it
+    /// out; a replica applying the log skips repeats by command id).
+    fn has_duplicates(&self) -> bool {
+        let commands: Vec<u64> = self.log().into_values().filter(|&v| v != NOOP).collect();
+        commands.len() != commands.iter().collect::<BTreeSet<_>>().len()
+    }
+}
+
+fn run_multipaxos(seed: u64, variant: Variant) -> Run {
+    let mut sim = common::faulty_sim(seed, Duration::from_millis(800));
+    let oracle: Shared = Arc::default();
+    for id in 1..=ACCEPTORS {
+        let disk = Arc::new(Mutex::new(AcceptorState::default()));
+        let o = oracle.clone();
+        add_acceptor(&mut sim, id, move |rt| {
+            let state = match variant {
+                Variant::Amnesia => Arc::default(),
+                Variant::Correct | Variant::SkipAdoption => disk.clone(),
+            };
+            let o = o.clone();
+            common::serve(rt, id, move |system| {
+                register_acceptor(system, id, state, o);
+            })
+        });
+    }
+    for id in 1..=PROPOSERS {
+        let o = oracle.clone();
+        add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, variant, o));
+    }
+    sim.run_until(Duration::from_secs(2)).unwrap();
+    let hash = sim.event_hash();
+    drop(sim);
+    let oracle = std::mem::take(&mut *oracle.lock().unwrap());
+    Run { oracle, hash }
+}
+
+#[test]
+fn multipaxos_agreement_and_validity_hold_over_many_seeds() {
+    let complete = AtomicUsize::new(0);
+    let duplicates = AtomicUsize::new(0);
+    let report = run_seeds_parallel("multipaxos", 100, |seed| {
+        let run = run_multipaxos(seed, Variant::Correct);
+        complete.fetch_add(usize::from(run.complete()), Ordering::Relaxed);
+        duplicates.fetch_add(usize::from(run.has_duplicates()), Ordering::Relaxed);
+        run.check()
+    });
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let (complete, duplicates) = (complete.into_inner(), duplicates.into_inner());
+    println!(
+        "multipaxos: {complete} of {} runs chose every command; {duplicates} chose a command \
+         in two slots",
+        report.seeds
+    );
+    assert!(
+        complete * 10 >= report.seeds as usize * 8,
+        "most runs choose every command: {complete} of {}",
+        report.seeds
+    );
+}
+
+#[test]
+fn multipaxos_with_amnesiac_acceptors_is_caught_and_the_seed_replays() {
+    common::assert_caught_and_replays("multipaxos-amnesia", 2000, |seed| {
+        let run = run_multipaxos(seed, Variant::Amnesia);
+        (run.check(), run.hash)
+    });
+}
+
+#[test]
+fn multipaxos_without_value_adoption_is_caught_and_the_seed_replays() {
+    common::assert_caught_and_replays("multipaxos-skip-adoption", 200, |seed| {
+        let run = run_multipaxos(seed, Variant::SkipAdoption);
+        (run.check(), run.hash)
+    });
+}
+
+#[test]
+fn multipaxos_one_seed_twice_gives_one_event_hash_and_another_seed_another() {
+    let a = run_multipaxos(7, Variant::Correct);
+    let b = run_multipaxos(7, Variant::Correct);
+    let c = run_multipaxos(8, Variant::Correct);
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.log(), b.log());
+    assert_eq!(a.oracle.learned, b.oracle.learned);
+    assert_ne!(a.hash, c.hash);
+    assert!(!a.log().is_empty(), "seed 7 chooses something");
+}
