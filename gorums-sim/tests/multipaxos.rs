@@ -37,7 +37,7 @@ const PROPOSERS: u64 = 3;
 /// Commands each proposer appends.
 const COMMANDS: u64 = 3;
 /// Phase 1 attempts per proposer.
-const ROUNDS: u64 = 8;
+const ROUNDS: u64 = 16;
 /// What a proposer puts in a gap below the highest slot a promise reported.
 const NOOP: u64 = 1;
 
@@ -230,61 +230,109 @@ async fn accept(config: &Configuration, req: &Accept, round: &mut u64) -> bool {
     true
 }
 
-/// Appends commands `command(id, 1..=COMMANDS)` to the log, in at most `ROUNDS` phase 1
-/// attempts with rising ballots.
+/// A proposer's leadership: what a successful phase 1 gave it.
+struct Leader {
+    ballot: u64,
+    /// Per slot, the (ballot, value) of the highest ballot the promises reported.
+    adopted: BTreeMap<u64, (u64, u64)>,
+    /// The slot after the highest reported.
+    end: u64,
+    /// Its own commands to place in free slots, in order.
+    pending: VecDeque<u64>,
+    /// The next slot to propose in.
+    slot: u64,
+}
+
+/// Appends commands `command(id, 1..=COMMANDS)` to the log, one arriving every 0 to
+/// 100 ms, in at most `ROUNDS` phase 1 attempts with rising ballots. While its ballot
+/// holds, a proposer stays leader: later commands go straight to phase 2.
 async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, oracle: Shared) {
     let config = common::acceptors(rt.clone(), ACCEPTORS, &mut rng);
-    let mine: Vec<u64> = (1..=COMMANDS).map(|k| command(id, k)).collect();
-    // Slots this proposer learned chosen: never proposed again, their commands done.
-    let mut learned: BTreeMap<u64, u64> = BTreeMap::new();
+    // Slots this proposer learned chosen: never proposed again.
+    let mut learned: BTreeSet<u64> = BTreeSet::new();
+    // Its commands not yet learned chosen.
+    let mut outstanding: Vec<u64> = Vec::new();
     let mut round = 0u64;
-    for _ in 0..ROUNDS {
-        let done = |learned: &BTreeMap<u64, u64>, c: &u64| learned.values().any(|v| v == c);
-        if mine.iter().all(|c| done(&learned, c)) {
-            break;
-        }
-        let pause = rng.duration(Duration::ZERO, Duration::from_millis(80));
+    let mut attempts = 0;
+    let mut leader: Option<Leader> = None;
+    for k in 1..=COMMANDS {
+        let pause = rng.duration(Duration::ZERO, Duration::from_millis(100));
         rt.sleep_until(rt.now() + pause).await;
-        round += 1;
-        let ballot = round * 16 + id;
-        let Some(mut adopted) = prepare(&config, ballot, &mut round).await else {
-            continue;
-        };
-        let end = adopted.keys().next_back().map_or(0, |s| s + 1);
-        if variant == Variant::SkipAdoption {
-            adopted.clear();
+        outstanding.push(command(id, k));
+        if let Some(l) = &mut leader {
+            l.pending.push_back(command(id, k));
         }
-        // Own commands neither learned nor about to be re-proposed in their slot.
-        let mut pending: VecDeque<u64> = mine
-            .iter()
-            .copied()
-            .filter(|c| !done(&learned, c) && !adopted.values().any(|(_, v)| v == c))
-            .collect();
-        let mut slot = 0;
-        while slot < end || !pending.is_empty() {
-            if learned.contains_key(&slot) {
-                slot += 1;
+        while !outstanding.is_empty() {
+            let Some(l) = &mut leader else {
+                // Phase 1, for every slot at once.
+                if attempts == ROUNDS {
+                    return;
+                }
+                attempts += 1;
+                round += 1;
+                let ballot = round * 16 + id;
+                let Some(mut adopted) = prepare(&config, ballot, &mut round).await else {
+                    let backoff = rng.duration(Duration::ZERO, Duration::from_millis(40));
+                    rt.sleep_until(rt.now() + backoff).await;
+                    continue;
+                };
+                let end = adopted.keys().next_back().map_or(0, |s| s + 1);
+                if variant == Variant::SkipAdoption {
+                    adopted.clear();
+                }
+                // Its commands that phase 1 found are re-proposed in their slots.
+                let pending = outstanding
+                    .iter()
+                    .copied()
+                    .filter(|c| !adopted.values().any(|(_, v)| v == c))
+                    .collect();
+                leader = Some(Leader {
+                    ballot,
+                    adopted,
+                    end,
+                    pending,
+                    slot: 0,
+                });
+                continue;
+            };
+            // Phase 2, slot by slot.
+            let slot = l.slot;
+            if learned.contains(&slot) {
+                l.slot += 1;
                 continue;
             }
-            let value = match adopted.get(&slot) {
+            let value = match l.adopted.get(&slot) {
                 Some(&(_, v)) => v,
-                None => pending.pop_front().unwrap_or(NOOP),
+                None if slot < l.end || !l.pending.is_empty() => {
+                    l.pending.pop_front().unwrap_or(NOOP)
+                }
+                None => {
+                    // Nothing left to propose, yet a command is outstanding: start over.
+                    leader = None;
+                    continue;
+                }
             };
+            let ballot = l.ballot;
             let req = Accept {
                 ballot,
                 slot,
                 value,
             };
             if !accept(&config, &req, &mut round).await {
-                break;
+                // Preempted (or cut off): back off before phase 1, against duelling.
+                leader = None;
+                let backoff = rng.duration(Duration::ZERO, Duration::from_millis(40));
+                rt.sleep_until(rt.now() + backoff).await;
+                continue;
             }
-            learned.insert(slot, value);
+            l.slot += 1;
+            learned.insert(slot);
+            outstanding.retain(|&c| c != value);
             oracle
                 .lock()
                 .unwrap()
                 .learned
                 .push((id, slot, ballot, value));
-            slot += 1;
         }
     }
 }
@@ -396,19 +444,23 @@ fn run_multipaxos(seed: u64, variant: Variant) -> Run {
 #[test]
 fn multipaxos_agreement_and_validity_hold_over_many_seeds() {
     let complete = AtomicUsize::new(0);
+    let rechosen = AtomicUsize::new(0);
     let duplicates = AtomicUsize::new(0);
-    let report = run_seeds_parallel("multipaxos", 100, |seed| {
+    let report = run_seeds_parallel("multipaxos", 300, |seed| {
         let run = run_multipaxos(seed, Variant::Correct);
         complete.fetch_add(usize::from(run.complete()), Ordering::Relaxed);
+        let again = run.chosen().values().any(|c| c.len() > 1);
+        rechosen.fetch_add(usize::from(again), Ordering::Relaxed);
         duplicates.fetch_add(usize::from(run.has_duplicates()), Ordering::Relaxed);
         run.check()
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
     let (complete, duplicates) = (complete.into_inner(), duplicates.into_inner());
     println!(
-        "multipaxos: {complete} of {} runs chose every command; {duplicates} chose a command \
-         in two slots",
-        report.seeds
+        "multipaxos: {complete} of {} runs chose every command; {} chose a slot again in a \
+         later ballot; {duplicates} chose a command in two slots",
+        report.seeds,
+        rechosen.into_inner(),
     );
     assert!(
         complete * 10 >= report.seeds as usize * 8,
