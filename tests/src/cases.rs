@@ -6,95 +6,16 @@ use std::time::Duration;
 
 use gorums_core::api::{
     Cause, Code, ConfigError, Configuration, FailureKind, NodeFailure, NodeId, NodeList, Outcome,
-    ServerCtx, ServerInterceptor, ServerOptions, Status, System, SystemOptions, local_systems,
+    ServerCtx, ServerInterceptor, ServerOptions, Status, System, SystemOptions,
 };
 use gorums_core::engine::{by_last_error, by_latency};
 use gorums_core::runtime::RuntimeHandle;
 
 use crate::service::{self, Msg, Seen, method};
+use crate::support::{Cluster, cluster, eventually, msg, next, sleep, write_all};
 
 // The cases of `more_cases` run through the same suite list.
 pub use crate::more_cases::*;
-
-/// A cluster of servers that know each other, and a client configuration of all of them.
-struct Cluster {
-    rt: RuntimeHandle,
-    servers: Vec<(System, Configuration)>,
-    addrs: Vec<String>,
-    seen: Seen,
-    client: Configuration,
-}
-
-async fn cluster(rt: &RuntimeHandle, n: u32) -> Cluster {
-    let seen: Seen = Arc::default();
-    let servers = local_systems(rt.clone(), n, SystemOptions::default(), |s| {
-        service::register(s, rt.clone(), seen.clone())
-    })
-    .await
-    .expect("local cluster starts");
-    let addrs: Vec<String> = servers
-        .iter()
-        .map(|(s, c)| {
-            c.node(s.node_id())
-                .map(|n| n.addr().to_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    let client = Configuration::new(
-        rt.clone(),
-        NodeList::addrs(addrs.clone()),
-        SystemOptions::default(),
-    )
-    .expect("client config");
-    Cluster {
-        rt: rt.clone(),
-        servers,
-        addrs,
-        seen,
-        client,
-    }
-}
-
-impl Cluster {
-    fn seen_by(&self, node: u32, m: &str) -> Vec<u64> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(n, mm, _)| *n == node && mm == m)
-            .map(|(_, _, s)| *s)
-            .collect()
-    }
-
-    async fn stop(&self, index: usize) {
-        self.servers[index].0.stop();
-        let node = self.client.nodes()[index].clone();
-        eventually(&self.rt, || !node.is_connected()).await;
-    }
-}
-
-fn msg(seq: u64) -> Msg {
-    Msg {
-        text: "hi".into(),
-        seq,
-        node: 0,
-    }
-}
-
-async fn sleep(rt: &RuntimeHandle, d: Duration) {
-    rt.sleep_until(rt.now() + d).await;
-}
-
-/// Waits (up to 10 s) until `cond` holds.
-async fn eventually(rt: &RuntimeHandle, cond: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        sleep(rt, Duration::from_millis(5)).await;
-    }
-    panic!("condition not met within 10 s");
-}
 
 /// CONFORMANCE: every call type on 3 and 5 nodes (RPC, unicast, multicast, quorum call,
 /// correctable), with correct results.
@@ -211,14 +132,14 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
 
     let failing = c.client.quorum_call::<Msg, Msg>(method::FAIL, &msg(1));
     let mut ok = failing.ignore_errors();
-    assert!(crate_next(&mut ok).await.is_none(), "no successes to yield");
+    assert!(next(&mut ok).await.is_none(), "no successes to yield");
 
     let mut only_two = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
         .filter(|r| r.node == NodeId(2));
-    assert_eq!(crate_next(&mut only_two).await.unwrap().node, NodeId(2));
-    assert!(crate_next(&mut only_two).await.is_none());
+    assert_eq!(next(&mut only_two).await.unwrap().node, NodeId(2));
+    assert!(next(&mut only_two).await.is_none());
 
     // A custom aggregation: the sum of the replying node ids.
     let mut stream = c
@@ -226,14 +147,10 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
         .ignore_errors();
     let mut sum = 0u32;
-    while let Some((_, reply)) = crate_next(&mut stream).await {
+    while let Some((_, reply)) = next(&mut stream).await {
         sum += reply.node;
     }
     assert_eq!(sum, 6);
-}
-
-async fn crate_next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
 }
 
 /// CONFORMANCE: correctable levels 1..3 from a server streaming 3 updates; `watch`;
@@ -528,7 +445,7 @@ pub async fn garbage_and_oversized_frames_close_only_that_connection(rt: Runtime
             mut writer,
             ..
         } = conn;
-        write_all(&mut writer, &junk).await;
+        assert!(write_all(&mut writer, &junk).await, "write");
         let mut buf = [0u8; 64];
         use futures_io::AsyncRead;
         let closed = loop {
@@ -553,15 +470,6 @@ fn oversized_frame() -> Vec<u8> {
     bytes.extend_from_slice(&((gorums_core::wire::DEFAULT_MAX_FRAME_LEN + 1) as u32).to_be_bytes());
     bytes.extend_from_slice(&[0u8; 1024]);
     bytes
-}
-
-async fn write_all(writer: &mut gorums_core::runtime::WriteHalf, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        let n = std::future::poll_fn(|cx| std::pin::Pin::new(&mut **writer).poll_write(cx, bytes))
-            .await
-            .expect("write");
-        bytes = &bytes[n..];
-    }
 }
 
 /// CONFORMANCE (issue 4): 10 000 quorum calls in flight from one client at once
@@ -1071,10 +979,10 @@ pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
             .extend(up)
             .unwrap()
     });
-    let first = crate_next(&mut watch).await.unwrap();
+    let first = next(&mut watch).await.unwrap();
     assert_eq!(first.len(), 3, "initial value at once");
     c.stop(2).await;
-    let second = crate_next(&mut watch).await.unwrap();
+    let second = next(&mut watch).await.unwrap();
     assert_eq!(
         second.ids(),
         &[NodeId(1), NodeId(2)],

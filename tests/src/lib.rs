@@ -15,6 +15,7 @@
 pub mod cases;
 pub mod more_cases;
 pub mod service;
+mod support;
 
 use std::future::Future;
 

@@ -16,110 +16,17 @@ use std::time::Duration;
 use bytes::BytesMut;
 use gorums_core::api::{
     Cause, Configuration, FailureKind, NodeFailure, NodeId, NodeList, NodeResponse, ServerCtx,
-    ServerOptions, System, SystemOptions, local_systems,
+    ServerOptions, System, SystemOptions,
 };
 use gorums_core::engine::{PeerInfo, by_id, by_latency};
-use gorums_core::runtime::{Connection, ReadHalf, RuntimeHandle, WriteHalf};
+use gorums_core::runtime::{Connection, ReadHalf, RuntimeHandle};
 use gorums_core::wire::{self, FrameDecoder, proto};
 use prost::Message as _;
 
-use crate::service::{self, Msg, Seen, method};
+use crate::service::{self, Msg, method};
+use crate::support::{cluster, eventually, msg, next, sleep, write_all};
 
 // ----- helpers ---------------------------------------------------------------------
-
-/// Servers that know each other, and a client configuration of all of them.
-struct Cluster {
-    rt: RuntimeHandle,
-    servers: Vec<(System, Configuration)>,
-    addrs: Vec<String>,
-    seen: Seen,
-    client: Configuration,
-}
-
-async fn cluster(rt: &RuntimeHandle, n: u32) -> Cluster {
-    let seen: Seen = Arc::default();
-    let servers = local_systems(rt.clone(), n, SystemOptions::default(), |s| {
-        service::register(s, rt.clone(), seen.clone())
-    })
-    .await
-    .expect("local cluster starts");
-    let addrs: Vec<String> = servers
-        .iter()
-        .map(|(s, c)| c.node(s.node_id()).map(|n| n.addr().to_owned()).unwrap())
-        .collect();
-    let client = Configuration::new(
-        rt.clone(),
-        NodeList::addrs(addrs.clone()),
-        SystemOptions::default(),
-    )
-    .expect("client config");
-    Cluster {
-        rt: rt.clone(),
-        servers,
-        addrs,
-        seen,
-        client,
-    }
-}
-
-impl Cluster {
-    fn seen_by(&self, node: u32, m: &str) -> Vec<u64> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(n, mm, _)| *n == node && mm == m)
-            .map(|(_, _, s)| *s)
-            .collect()
-    }
-
-    /// Starts a fresh server with `index`'s id on `index`'s address (the old one must
-    /// be stopped), sharing the cluster's record.
-    async fn restart(&self, index: usize) -> System {
-        let system = System::new(
-            self.rt.clone(),
-            SystemOptions {
-                node_id: NodeId(index as u32 + 1),
-                ..SystemOptions::default()
-            },
-        );
-        service::register(&system, self.rt.clone(), self.seen.clone());
-        for _ in 0..200 {
-            if system.listen(&self.addrs[index]).await.is_ok() {
-                return system;
-            }
-            sleep(&self.rt, Duration::from_millis(10)).await;
-        }
-        panic!("could not rebind {}", self.addrs[index]);
-    }
-}
-
-fn msg(seq: u64) -> Msg {
-    Msg {
-        text: "hi".into(),
-        seq,
-        node: 0,
-    }
-}
-
-async fn sleep(rt: &RuntimeHandle, d: Duration) {
-    rt.sleep_until(rt.now() + d).await;
-}
-
-/// Waits (up to 10 s) until `cond` holds.
-async fn eventually(rt: &RuntimeHandle, cond: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        sleep(rt, Duration::from_millis(5)).await;
-    }
-    panic!("condition not met within 10 s");
-}
-
-async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
-}
 
 /// Polls `fut` once with a waker that does nothing.
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
@@ -135,18 +42,6 @@ impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, Ordering::AcqRel);
     }
-}
-
-async fn write_all(writer: &mut WriteHalf, mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        match std::future::poll_fn(|cx| std::pin::Pin::new(&mut **writer).poll_write(cx, bytes))
-            .await
-        {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => bytes = &bytes[n..],
-        }
-    }
-    true
 }
 
 async fn read_some(reader: &mut ReadHalf, buf: &mut [u8]) -> usize {
