@@ -148,18 +148,17 @@ impl StorageServer for Storage {
         })
     }
 
-    async fn read_qc(&self, _ctx: ServerCtx, request: ReadRequest) -> Result<ReadResponse, Status> {
-        Ok(self.read(&request.key))
+    // A quorum call's handler is the RPC's: the client decides how many answers count.
+    async fn read_qc(&self, ctx: ServerCtx, request: ReadRequest) -> Result<ReadResponse, Status> {
+        self.read_rpc(ctx, request).await
     }
 
     async fn write_qc(
         &self,
-        _ctx: ServerCtx,
+        ctx: ServerCtx,
         request: WriteRequest,
     ) -> Result<WriteResponse, Status> {
-        Ok(WriteResponse {
-            new: self.write(&request),
-        })
+        self.write_rpc(ctx, request).await
     }
 
     async fn read_correctable(&self, ctx: ServerCtx, request: ReadRequest) -> Result<(), Status> {
