@@ -578,6 +578,39 @@ fn garbage_closes_that_connection_only() {
 }
 
 #[test]
+fn a_request_whose_method_is_not_utf8_closes_that_connection() {
+    use gorums_core::wire::{self, proto};
+    let (mut w, _client, servers) = cluster(1);
+    let now = w.now;
+    let bad = w.ep(servers[0]).handle_accepted(now, "peer");
+    let mut bytes = bytes::BytesMut::new();
+    wire::encode_preface(&mut bytes);
+    let hello = proto::Hello {
+        protocol_version: u32::from(wire::PROTOCOL_VERSION),
+        ..proto::Hello::default()
+    };
+    wire::encode_frame(&hello, usize::MAX, &mut bytes).unwrap();
+    let request = proto::Message {
+        message_seq_no: 1,
+        method: Bytes::from_static(&[0xff, 0xfe]),
+        kind: proto::Kind::Request as i32,
+        ..proto::Message::default()
+    };
+    wire::encode_frame(&request, usize::MAX, &mut bytes).unwrap();
+    w.ep(servers[0]).handle_bytes(now, bad, &bytes);
+    let mut closed = None;
+    while let Some(e) = w.ep(servers[0]).poll_event() {
+        assert!(!matches!(e, Event::Request(_)), "no request is handed out");
+        if let Event::Close { conn, reason } = e {
+            closed = Some((conn, reason));
+        }
+    }
+    let (conn, reason) = closed.expect("the connection is closed");
+    assert_eq!(conn, bad);
+    assert!(reason.contains("not UTF-8"), "{reason}");
+}
+
+#[test]
 fn anonymous_clients_get_ids_and_can_be_called_back_over_their_own_connection() {
     let mut w = World::new();
     let server = w.add(1, "s1");

@@ -153,7 +153,8 @@ impl RawPeer {
                         return;
                     };
                     let seq = Msg::decode(m.payload.clone()).map_or(u64::MAX, |m| m.seq);
-                    g.lock().unwrap().push((m.method.clone(), seq));
+                    let method = String::from_utf8_lossy(&m.method).into_owned();
+                    g.lock().unwrap().push((method, seq));
                     if m.kind == proto::Kind::Request as i32 {
                         let reply = proto::Message {
                             message_seq_no: m.message_seq_no,

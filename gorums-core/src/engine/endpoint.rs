@@ -783,11 +783,14 @@ impl Endpoint {
             tracing::debug!(%conn, ?id, "duplicate request id dropped");
             return;
         }
+        let Some(method) = super::MethodName::new(msg.method) else {
+            return self.close(conn, String::from("a request's method name is not UTF-8"));
+        };
         c.server.waiting.push_back(Request {
             id,
             from: c.peer,
             kind,
-            method: msg.method,
+            method,
             metadata: msg.metadata,
             payload: msg.payload,
         });

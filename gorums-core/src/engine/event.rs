@@ -130,11 +130,62 @@ pub struct Request {
     /// What the sender expects back.
     pub kind: RequestKind,
     /// The full method name.
-    pub method: String,
+    pub method: MethodName,
     /// Per-message metadata.
     pub metadata: Vec<MetadataEntry>,
     /// The encoded request message.
     pub payload: Bytes,
+}
+
+/// A request's full method name, kept as a slice of the frame it came in.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct MethodName(Bytes);
+
+impl MethodName {
+    /// `bytes` as a method name, if they are UTF-8.
+    pub fn new(bytes: Bytes) -> Option<MethodName> {
+        std::str::from_utf8(&bytes)
+            .is_ok()
+            .then_some(MethodName(bytes))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        // Checked in `new`; the fallback is never taken.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for MethodName {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for MethodName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for MethodName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for MethodName {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for MethodName {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// What the sender of a [`Request`] expects back.

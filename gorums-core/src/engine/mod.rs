@@ -25,7 +25,7 @@ pub use call::{CallKind, CallSpec, Payload, StartedCall};
 pub use call_error::{Cause, QuorumCallError};
 pub use config::{ConfigError, Configuration, NodeStats, by_id, by_last_error, by_latency};
 pub use endpoint::{Endpoint, EndpointConfig, NodeInfo, UsageError};
-pub use event::{CallEvent, Event, PeerInfo, Request, RequestKind};
+pub use event::{CallEvent, Event, MethodName, PeerInfo, Request, RequestKind};
 pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
 pub use status::{Code, FailureKind, NodeError, NodeFailure, Status};
 pub use tally::{Quorum, Tally, Verdict};

@@ -139,7 +139,7 @@ impl EnvelopeRef<'_> {
     pub fn to_message(&self) -> proto::Message {
         proto::Message {
             message_seq_no: self.id,
-            method: self.method.to_owned(),
+            method: bytes::Bytes::copy_from_slice(self.method.as_bytes()),
             status: self.status.map(|(code, message)| proto::Status {
                 code,
                 message: message.to_owned(),

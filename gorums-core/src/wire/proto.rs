@@ -39,9 +39,11 @@ pub struct Message {
     /// other side starts on the same connection (reverse-direction calls) have it set.
     #[prost(uint64, tag = "1")]
     pub message_seq_no: u64,
-    /// The full method name, such as `proto.Storage.ReadQC`.
-    #[prost(string, tag = "2")]
-    pub method: ::prost::alloc::string::String,
+    /// The full method name, such as `proto.Storage.ReadQC`, in UTF-8. Declared `bytes`
+    /// (the same bytes on the wire as Go Gorums' `string`) so that a decoded request keeps
+    /// it as a slice of its frame instead of a copy; the engine checks the UTF-8.
+    #[prost(bytes = "bytes", tag = "2")]
+    pub method: ::prost::bytes::Bytes,
     /// The status of a reply; absent on requests and successful replies.
     #[prost(message, optional, tag = "3")]
     pub status: ::core::option::Option<Status>,

@@ -6,7 +6,7 @@ use super::*;
 fn message(id: u64, method: &str, payload: &[u8]) -> proto::Message {
     proto::Message {
         message_seq_no: id,
-        method: method.to_owned(),
+        method: method.to_owned().into(),
         payload: Bytes::copy_from_slice(payload),
         ..Default::default()
     }
@@ -24,7 +24,7 @@ fn arb_message() -> impl Strategy<Value = proto::Message> {
         .prop_map(
             |(id, method, status, metadata, payload, kind)| proto::Message {
                 message_seq_no: id,
-                method,
+                method: method.into(),
                 status: status.map(|(code, message)| proto::Status { code, message }),
                 metadata: metadata
                     .into_iter()
@@ -78,7 +78,7 @@ proptest! {
         let m = proto::Message { kind: kind as i32, ..m };
         let parts = EnvelopeRef {
             id: m.message_seq_no,
-            method: &m.method,
+            method: std::str::from_utf8(&m.method).unwrap(),
             status: m.status.as_ref().map(|s| (s.code, s.message.as_str())),
             metadata: &m.metadata,
             payload: &m.payload,
