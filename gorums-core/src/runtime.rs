@@ -3,7 +3,7 @@
 //!
 //! It is object safe: the API holds a [`RuntimeHandle`] (`Arc<dyn Runtime>`), so the API
 //! types are the same whichever runtime drives them. Time is the engine's
-//! [`Instant`](crate::engine::Instant): a runtime counts it from a start of its own
+//! [`Instant`]: a runtime counts it from a start of its own
 //! choosing (real time for TCP adapters, virtual time in the simulator).
 
 use std::future::Future;

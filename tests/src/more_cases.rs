@@ -2,7 +2,7 @@
 //! each runs on whatever runtime the adapter gives and names the line of
 //! `shared/CONFORMANCE.md` it covers in a `CONFORMANCE:` doc line.
 //!
-//! Some cases talk to a [`RawPeer`]: a hand-written peer on a raw connection that sends
+//! Some cases talk to a `RawPeer`: a hand-written peer on a raw connection that sends
 //! exactly the bytes a case needs (any hello, or none) and reads only when told to, so
 //! that a client's writes back up deterministically.
 
