@@ -16,8 +16,9 @@ use crate::engine::NodeId;
 pub struct Stopped;
 
 impl System {
-    /// Waits until the configuration of connected known peers (this process included)
-    /// satisfies `pred`, and returns it. Returns at once if it already does; fails with
+    /// Waits until the configuration of known peers a call can reach (this process
+    /// included; see [`ServerCtx::config`](super::ServerCtx::config)) satisfies `pred`,
+    /// and returns it. Returns at once if it already does; fails with
     /// [`Stopped`] if the system stops first. Dropping the future stops waiting.
     pub async fn wait_for_config(
         &self,

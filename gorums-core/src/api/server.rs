@@ -194,8 +194,9 @@ impl ServerCtx {
         }
     }
 
-    /// The known peers connected now, this process included: the configuration for
-    /// nested calls.
+    /// The known peers a call can reach now, this process included: the configuration
+    /// for nested calls. A node this process dials is in it while that connection is up;
+    /// a peer it does not dial, while the peer's own connection to it is.
     pub fn config(&self) -> Configuration {
         let ids = self.shared.inner.lock().ep.connected_peers();
         Configuration::from_ids(self.shared.inner.clone(), ids)

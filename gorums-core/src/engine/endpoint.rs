@@ -431,13 +431,18 @@ impl Endpoint {
         Some(info)
     }
 
-    /// Known peers with an open connection either way, and this process itself (if it
-    /// has an id), in id order.
+    /// The peers a call can reach now, and this process itself (if it has an id), in id
+    /// order: nodes we dial whose connection is up, and peers we do not dial that
+    /// connected to us (calls to a node we dial go on our own connection only, so that
+    /// one sender's requests never switch connections and overtake each other).
     pub fn connected_peers(&self) -> Vec<NodeId> {
         let mut peers: BTreeSet<NodeId> = self
             .inbound
             .iter()
-            .filter(|&(_, conn)| self.conns.get(conn).is_some_and(|c| !c.anonymous_peer))
+            .filter(|&(node, conn)| {
+                !self.nodes.contains_key(node)
+                    && self.conns.get(conn).is_some_and(|c| !c.anonymous_peer)
+            })
             .map(|(&n, _)| n)
             .collect();
         peers.extend(
