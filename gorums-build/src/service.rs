@@ -443,7 +443,7 @@ impl ServiceWriter<'_> {
                 call.fn_name
             );
         }
-        let _ = writeln!(buf, "    let _ = server;");
+        let _ = writeln!(buf, "    let _ = (system, server);");
         let _ = writeln!(buf, "}}");
     }
 }
