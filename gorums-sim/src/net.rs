@@ -5,7 +5,7 @@
 //! A partition holds bytes (as TCP would keep retransmitting them) until the link heals;
 //! a reset loses the bytes in flight and both ends see `ConnectionReset`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -336,12 +336,10 @@ impl World {
         buf: &[u8],
         waker: &Waker,
     ) -> Poll<io::Result<usize>> {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        let c = match open_conn(&mut self.conns, conn) {
+            Ok(c) => c,
+            Err(err) => return Poll::Ready(Err(err)),
         };
-        if c.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
-        }
         let pid = c.ends[end].pid;
         let pipe = &mut c.pipes[end];
         if pipe.fin_queued {
@@ -378,12 +376,10 @@ impl World {
         buf: &mut [u8],
         waker: &Waker,
     ) -> Poll<io::Result<usize>> {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        let c = match open_conn(&mut self.conns, conn) {
+            Ok(c) => c,
+            Err(err) => return Poll::Ready(Err(err)),
         };
-        if c.reset {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
-        }
         let pipe = &mut c.pipes[1 - end];
         if pipe.rx.is_empty() {
             if pipe.eof {
@@ -605,4 +601,13 @@ impl Drop for Dial {
         };
         drop(leftover);
     }
+}
+
+/// The connection `conn` if it is still open for reads and writes.
+fn open_conn(conns: &mut BTreeMap<u64, Conn>, conn: u64) -> io::Result<&mut Conn> {
+    let c = conns.get_mut(&conn).ok_or(io::ErrorKind::NotConnected)?;
+    if c.reset {
+        return Err(io::ErrorKind::ConnectionReset.into());
+    }
+    Ok(c)
 }
