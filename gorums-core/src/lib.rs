@@ -14,5 +14,7 @@
 
 pub mod api;
 pub mod engine;
+pub mod quorum;
+pub mod rng;
 pub mod runtime;
 pub mod wire;

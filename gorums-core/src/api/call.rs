@@ -16,9 +16,10 @@ use futures_core::Stream;
 use super::config::{Configuration, Node};
 use super::system::{CallSlot, System};
 use crate::engine::{
-    CallEvent, CallId, CallKind, CallSpec, Cause, NodeError, NodeFailure, NodeId, Payload, Quorum,
-    QuorumCallError, Tally, Verdict,
+    CallEvent, CallId, CallKind, CallSpec, Cause, NodeError, NodeFailure, NodeId, Payload,
+    QuorumCallError,
 };
+use crate::quorum::{Quorum, Tally, Verdict};
 use crate::wire::proto::MetadataEntry;
 
 /// One node's outcome in a call: its decoded reply, or why it failed.

@@ -1,7 +1,8 @@
 //! [`Correctable`]: a call whose replies rise in level as nodes stream them.
 
 use super::call::{NodeResponse, Responses, futures_next};
-use crate::engine::{Cause, NodeError, QuorumCallError, Tally};
+use crate::engine::{Cause, NodeError, QuorumCallError};
+use crate::quorum::Tally;
 
 /// A correctable call in flight: every successful reply (each streamed item) raises the
 /// level by one; the call is done at its target level or when every node has ended its

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use bytes::Bytes;
 
-use super::{CallId, ConnId, Instant, NodeError, NodeId, Quorum, Tally};
+use super::{CallId, ConnId, Instant, NodeError, NodeId};
 use crate::wire::proto::MetadataEntry;
 
 /// The call types of Gorums.
@@ -58,15 +58,10 @@ pub struct CallSpec {
     pub payload: Payload,
     /// When the engine gives up on the call (`DeadlineExceeded`).
     pub deadline: Option<Instant>,
-    /// If set, the engine judges the call itself, counting a reply with an OK status as a
-    /// success, and finishes it as soon as the quorum is met or cannot be. If unset, the
-    /// call runs until every node has answered or failed (the API judges decoded replies
-    /// with its own [`Tally`]).
-    pub quorum: Option<Quorum>,
 }
 
 impl CallSpec {
-    /// A spec with no metadata, no deadline and no quorum.
+    /// A spec with no metadata and no deadline.
     pub fn new(
         kind: CallKind,
         method: impl Into<Cow<'static, str>>,
@@ -80,7 +75,6 @@ impl CallSpec {
             nodes: nodes.into(),
             payload,
             deadline: None,
-            quorum: None,
         }
     }
 }
@@ -112,7 +106,6 @@ pub(crate) struct Call {
     pub(crate) deadline: Option<Instant>,
     pub(crate) shares: Shares,
     pub(crate) waiting: usize,
-    pub(crate) tally: Option<Tally>,
     pub(crate) errors: Vec<NodeError>,
 }
 

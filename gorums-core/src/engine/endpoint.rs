@@ -7,11 +7,11 @@ use bytes::{Bytes, BytesMut};
 
 use super::call::{Call, Share, Shares};
 use super::conn::{Conn, Phase, Side};
-use super::rng::SeededRng;
+use crate::rng::SplitMix64;
 use super::{
     CallEvent, CallId, CallKind, CallSpec, Cause, ConnId, Event, Instant, MsgId, NodeError,
     NodeFailure, NodeId, Payload, PeerInfo, QuorumCallError, Request, RequestId, RequestKind,
-    StartedCall, Status, Tally, Verdict,
+    StartedCall, Status,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
 use crate::wire::{self, DEFAULT_MAX_FRAME_LEN, EnvelopeRef, PROTOCOL_VERSION};
@@ -173,7 +173,7 @@ enum Timer {
 pub struct Endpoint {
     config: EndpointConfig,
     now: Instant,
-    rng: SeededRng,
+    rng: SplitMix64,
     next_conn: u64,
     next_call: u64,
     last_assigned: u32,
@@ -193,7 +193,7 @@ impl Endpoint {
     /// A new endpoint, with no connections, at time `now`.
     pub fn new(config: EndpointConfig, now: Instant) -> Endpoint {
         let mut endpoint = Endpoint {
-            rng: SeededRng::new(config.seed),
+            rng: SplitMix64::new(config.seed),
             config,
             now,
             next_conn: 1,
@@ -811,9 +811,6 @@ impl Endpoint {
         };
         state.shares.insert(node, Share::Done);
         state.waiting -= 1;
-        if let Some(t) = &mut state.tally {
-            t.success();
-        }
         record_reply(&mut self.info, node, now - state.started);
         self.events.push_back(Event::Call {
             call,
@@ -833,9 +830,6 @@ impl Endpoint {
             state.shares.insert(node, Share::Streaming(conn));
             record_reply(&mut self.info, node, now - state.started);
         }
-        if let Some(t) = &mut state.tally {
-            t.item();
-        }
         self.events.push_back(Event::Call {
             call,
             event: CallEvent::Item { node, payload },
@@ -848,9 +842,6 @@ impl Endpoint {
         };
         state.shares.insert(node, Share::Done);
         state.waiting -= 1;
-        if let Some(t) = &mut state.tally {
-            t.closed();
-        }
         self.events.push_back(Event::Call {
             call,
             event: CallEvent::End {
@@ -868,9 +859,6 @@ impl Endpoint {
         };
         state.shares.insert(node, Share::Done);
         state.waiting -= 1;
-        if let Some(t) = &mut state.tally {
-            t.failure();
-        }
         state.errors.push(NodeError {
             node,
             failure: failure.clone(),
@@ -898,15 +886,8 @@ impl Endpoint {
         let Some(state) = self.calls.get(&call) else {
             return;
         };
-        let verdict = match &state.tally {
-            Some(t) => t.verdict(),
-            None if state.waiting == 0 => Verdict::Met,
-            None => Verdict::Pending,
-        };
-        match verdict {
-            Verdict::Met => self.finish_call(call, Ok(())),
-            Verdict::Impossible => self.finish_call(call, Err(Cause::Incomplete)),
-            Verdict::Pending => {}
+        if state.waiting == 0 {
+            self.finish_call(call, Ok(()));
         }
     }
 
@@ -1006,16 +987,6 @@ impl Endpoint {
         validate(&spec)?;
         let id = CallId(self.next_call);
         self.next_call += 1;
-        let n = spec.nodes.len();
-        let streaming = spec.kind == CallKind::Correctable;
-        let mut tally = spec.quorum.map(|q| {
-            let required = q.required(n);
-            if streaming {
-                Tally::streaming(required, n)
-            } else {
-                Tally::new(required, n)
-            }
-        });
         let kind = match spec.kind {
             CallKind::Rpc | CallKind::QuorumCall => Kind::Request,
             CallKind::Correctable => Kind::StreamRequest,
@@ -1029,9 +1000,6 @@ impl Endpoint {
                 Payload::PerNode(list) => list.get(i).cloned().flatten(),
             };
             let Some(payload) = payload else {
-                if let Some(t) = &mut tally {
-                    t.closed();
-                }
                 continue;
             };
             let sent = self.route(node).and_then(|conn| {
@@ -1055,9 +1023,6 @@ impl Endpoint {
                 Err(failure) => {
                     info.failed += 1;
                     info.last_error = Some(failure.clone());
-                    if let Some(t) = &mut tally {
-                        t.failure();
-                    }
                     failures.push(NodeError { node, failure });
                 }
             }
@@ -1075,7 +1040,6 @@ impl Endpoint {
                     deadline: spec.deadline,
                     shares,
                     waiting,
-                    tally,
                     errors: failures.clone(),
                 },
             );
@@ -1288,7 +1252,7 @@ fn validate(spec: &CallSpec) -> Result<(), UsageError> {
 
 /// The redial delay after `attempts` failures in a row: doubling from the initial
 /// backoff up to the maximum, then jittered down by up to half, from the seeded RNG.
-fn backoff_delay(config: &EndpointConfig, attempts: u32, rng: &mut SeededRng) -> Duration {
+fn backoff_delay(config: &EndpointConfig, attempts: u32, rng: &mut SplitMix64) -> Duration {
     let doublings = attempts.saturating_sub(1).min(32);
     let full = config
         .initial_backoff

@@ -114,9 +114,11 @@ pub enum CallEvent {
         result: Result<(), NodeFailure>,
     },
     /// The call is over and the engine has forgotten it: later replies are dropped and
-    /// counted. With a [`Quorum`](super::Quorum): `Ok` when met, `Err` when it cannot be
-    /// met or the deadline passed. Without: `Ok` once every node has answered or failed,
-    /// `Err` at the deadline. Not sent for one-way calls or cancelled calls.
+    /// counted. `Ok` once every node has answered or failed, `Err` at the deadline. The
+    /// engine does not judge quorums: the caller feeds each node's outcome to a
+    /// [`Tally`](crate::quorum::Tally) and ends the call with
+    /// [`Endpoint::finish`](super::Endpoint::finish) once it is decided. Not sent for
+    /// one-way calls or cancelled calls.
     Finished(Result<(), QuorumCallError>),
 }
 

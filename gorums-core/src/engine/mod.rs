@@ -5,9 +5,14 @@
 //! from the seed in its [`EndpointConfig`]: every input carries `now`, and every output
 //! is drained by polling. The [`Endpoint`] docs give the exact driving order.
 //!
+//! The engine routes and reports; it does not judge quorums. Every node's outcome of a
+//! call is reported as a [`CallEvent`], and the caller decides with the one judge,
+//! [`Tally`](crate::quorum::Tally), when enough have come (the API does this for every
+//! call kind, after decoding and interceptors, so a reply the user never sees as a
+//! success never counts as one).
+//!
 //! Alongside it live the pure value types the API builds on: [`Configuration`] (an
-//! immutable set of nodes and its algebra), [`Tally`] (thresholds), ids, statuses and
-//! errors.
+//! immutable set of nodes and its algebra), ids, statuses and errors.
 
 mod call;
 mod call_error;
@@ -16,9 +21,7 @@ mod conn;
 mod endpoint;
 mod event;
 mod ids;
-mod rng;
 mod status;
-mod tally;
 mod time;
 
 pub use call::{CallKind, CallSpec, Payload, StartedCall};
@@ -28,5 +31,5 @@ pub use endpoint::{Endpoint, EndpointConfig, NodeInfo, UsageError};
 pub use event::{CallEvent, Event, MethodName, PeerInfo, Request, RequestKind};
 pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
 pub use status::{Code, FailureKind, NodeError, NodeFailure, Status};
-pub use tally::{Quorum, Tally, Verdict};
+
 pub use time::Instant;
