@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, FaultPlan, History, NodeId, NodeList, ProcessOptions, RegisterOp, RuntimeHandle,
-    ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions, check_register, run_seeds,
-    run_seeds_parallel,
+    Configuration, FaultPlan, History, NodeId, NodeList, ProcessOptions, Quorum, RegisterOp,
+    RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions, check_register,
+    run_seeds, run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -81,23 +81,17 @@ async fn replica(rt: RuntimeHandle, id: u32, disk: Arc<Mutex<Stamped>>) {
     std::future::pending::<()>().await;
 }
 
-async fn next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
-    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
-}
-
 /// The highest stamped value among `k` successful replies, if `k` came.
 async fn read_from(config: &Configuration, k: usize) -> Option<Stamped> {
-    let mut replies = config
+    config
         .quorum_call::<Empty, Stamped>(READ, &Empty {})
-        .ignore_errors();
-    let mut best: Option<Stamped> = None;
-    for _ in 0..k {
-        let (_, s) = next(&mut replies).await?;
-        if best.as_ref().is_none_or(|b| s.key() > b.key()) {
-            best = Some(s);
-        }
-    }
-    best
+        .fold(Quorum::Threshold(k), None, |best, _node, s| match best {
+            Some(b) if b.key() >= s.key() => Some(b),
+            _ => Some(s),
+        })
+        .await
+        .ok()
+        .flatten()
 }
 
 async fn write_to_majority(config: &Configuration, value: &Stamped) -> bool {

@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use gorums_core::api::{Code, QuorumCallError, Responses, ServerCtx, Status};
-use gorums_core::engine::{Tally, Verdict};
+use gorums_core::api::{Code, Quorum, QuorumCallError, Responses, ServerCtx, Status};
 use prost_types::Timestamp;
 
 use crate::proto::{
@@ -59,56 +58,20 @@ impl Storage {
 /// The newest of the first `quorum` successful replies, or the error once `quorum`
 /// successes cannot happen.
 pub async fn newest(
-    mut replies: Responses<ReadResponse>,
+    replies: Responses<ReadResponse>,
     quorum: usize,
 ) -> Result<ReadResponse, QuorumCallError> {
-    replies.start();
-    let n = replies.config().len();
-    let mut tally = Tally::new(quorum, n);
-    let mut best: Option<ReadResponse> = None;
-    let mut errors = Vec::new();
-    loop {
-        match tally.verdict() {
-            Verdict::Met => return Ok(best.unwrap_or_default()),
-            Verdict::Impossible => {
-                return Err(QuorumCallError::new(
-                    gorums_core::api::Cause::Incomplete,
-                    errors,
-                ));
-            }
-            Verdict::Pending => {}
-        }
-        let next = std::future::poll_fn(|cx| {
-            futures_core::Stream::poll_next(std::pin::Pin::new(&mut replies), cx)
-        })
-        .await;
-        match next {
-            Some(r) => match r.result {
-                Ok(reply) => {
-                    tally.success();
-                    if best
-                        .as_ref()
-                        .is_none_or(|b| key_of(&reply.time) > key_of(&b.time))
-                    {
-                        best = Some(reply);
-                    }
-                }
-                Err(failure) => {
-                    tally.failure();
-                    errors.push(gorums_core::api::NodeError {
-                        node: r.node,
-                        failure,
-                    });
-                }
+    let newest = replies
+        .fold(
+            Quorum::Threshold(quorum),
+            None,
+            |best, _node, reply| match best {
+                Some(b) if key_of(&b.time) >= key_of(&reply.time) => Some(b),
+                _ => Some(reply),
             },
-            None => {
-                return Err(QuorumCallError::new(
-                    gorums_core::api::Cause::Incomplete,
-                    errors,
-                ));
-            }
-        }
-    }
+        )
+        .await?;
+    Ok(newest.unwrap_or_default())
 }
 
 /// The server's known peers for a nested call, after releasing the sender's next

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::config::{Configuration, Node};
-use super::system::{CallSlot, System};
+use super::shared::{CallSlot, encode};
 use crate::engine::{
     CallEvent, CallId, CallKind, CallSpec, Cause, NodeError, NodeFailure, NodeId, Payload,
     QuorumCallError,
@@ -80,6 +80,8 @@ pub struct Responses<T> {
     interceptors: Vec<Interceptor<T>>,
     info: Option<CallInfo>,
     skipped: usize,
+    /// Nodes whose reply stream ended without an error (correctable calls).
+    streams_ended: usize,
     finished: Option<Result<(), QuorumCallError>>,
     met: bool,
     _reply: PhantomData<fn() -> T>,
@@ -101,12 +103,7 @@ impl Configuration {
         method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Responses<Resp> {
-        Responses::new(
-            self.clone(),
-            CallKind::QuorumCall,
-            method,
-            System::encode(request),
-        )
+        Responses::new(self.clone(), CallKind::QuorumCall, method, encode(request))
     }
 
     /// A correctable call: like a quorum call, but each node streams replies; see
@@ -116,12 +113,7 @@ impl Configuration {
         method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Responses<Resp> {
-        Responses::new(
-            self.clone(),
-            CallKind::Correctable,
-            method,
-            System::encode(request),
-        )
+        Responses::new(self.clone(), CallKind::Correctable, method, encode(request))
     }
 
     /// Sends `request` one-way to every node, at once. Returns the nodes it could not
@@ -134,7 +126,7 @@ impl Configuration {
         self.one_way(
             CallKind::Multicast,
             method,
-            Payload::Shared(System::encode(request)),
+            Payload::Shared(encode(request)),
             Vec::new(),
         )
     }
@@ -149,7 +141,7 @@ impl Configuration {
         let payloads = self
             .nodes()
             .iter()
-            .map(|n| map(n).map(|r| System::encode(&r)))
+            .map(|n| map(n).map(|r| encode(&r)))
             .collect();
         self.one_way(
             CallKind::Multicast,
@@ -172,13 +164,7 @@ impl Configuration {
         match started {
             Ok(s) if s.send_failures.is_empty() => Ok(()),
             Ok(s) => Err(QuorumCallError::new(Cause::SendFailure, s.send_failures)),
-            Err(usage) => Err(QuorumCallError::new(
-                Cause::SendFailure,
-                vec![NodeError {
-                    node: NodeId::ANONYMOUS,
-                    failure: NodeFailure::Encode(usage.to_string()),
-                }],
-            )),
+            Err(usage) => Err(QuorumCallError::usage(usage)),
         }
     }
 }
@@ -193,12 +179,8 @@ impl Node {
         method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> impl std::future::Future<Output = Result<Resp, NodeError>> + Send + 'static {
-        let mut responses = Responses::<Resp>::new(
-            self.config.clone(),
-            CallKind::Rpc,
-            method,
-            System::encode(request),
-        );
+        let mut responses =
+            Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, encode(request));
         let id = self.id();
         async move {
             match futures_next(&mut responses).await {
@@ -214,10 +196,7 @@ impl Node {
                 }) => Err(NodeError { node, failure }),
                 None => Err(NodeError {
                     node: id,
-                    failure: NodeFailure::Status(crate::engine::Status::new(
-                        crate::engine::Code::DeadlineExceeded,
-                        "no reply before the deadline",
-                    )),
+                    failure: responses.no_reply_failure(),
                 }),
             }
         }
@@ -233,10 +212,23 @@ impl Node {
             .one_way(
                 CallKind::Unicast,
                 method,
-                Payload::Shared(System::encode(request)),
+                Payload::Shared(encode(request)),
                 Vec::new(),
             )
-            .map_err(|mut e| e.node_errors.remove(0))
+            .map_err(|e| {
+                let node = self.id();
+                match (e.cause, e.node_errors.into_iter().next()) {
+                    (_, Some(error)) => error,
+                    (Cause::Usage(usage), None) => NodeError {
+                        node,
+                        failure: NodeFailure::Usage(usage),
+                    },
+                    (_, None) => NodeError {
+                        node,
+                        failure: NodeFailure::NotConnected(None),
+                    },
+                }
+            })
     }
 }
 
@@ -264,6 +256,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             interceptors: Vec::new(),
             info: None,
             skipped: 0,
+            streams_ended: 0,
             finished: None,
             met: false,
             _reply: PhantomData,
@@ -278,7 +271,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         map: impl Fn(&Node) -> Option<Req> + Send + Sync + 'static,
     ) -> Self {
         if let Some(p) = &mut self.pending {
-            p.map_request = Some(Arc::new(move |node| map(node).map(|r| System::encode(&r))));
+            p.map_request = Some(Arc::new(move |node| map(node).map(|r| encode(&r))));
         }
         self
     }
@@ -371,15 +364,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                         result: Err(e.failure),
                     }));
             }
-            Err(usage) => {
-                self.finished = Some(Err(QuorumCallError::new(
-                    Cause::SendFailure,
-                    vec![NodeError {
-                        node: NodeId::ANONYMOUS,
-                        failure: NodeFailure::Encode(usage.to_string()),
-                    }],
-                )));
-            }
+            Err(usage) => self.finished = Some(Err(QuorumCallError::usage(usage))),
         }
     }
 
@@ -417,7 +402,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                         result: Ok(payload),
                     }));
                 }
-                CallEvent::End { result: Ok(()), .. } => {}
+                CallEvent::End { result: Ok(()), .. } => self.streams_ended += 1,
                 CallEvent::End {
                     node,
                     result: Err(failure),
@@ -438,7 +423,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     fn decode(&mut self, raw: NodeResponse<Bytes>) -> NodeResponse<T> {
         let node = raw.node;
         let result = raw.result.and_then(|bytes| {
-            let reply = T::decode(bytes).map_err(|e| NodeFailure::InvalidReply(e.to_string()))?;
+            let reply = T::decode(bytes).map_err(NodeFailure::InvalidReply)?;
             match &self.map_response {
                 Some(map) => map(node, reply),
                 None => Ok(reply),
@@ -465,12 +450,26 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         self.met = true;
     }
 
-    pub(crate) fn end_cause_pub(&self) -> Cause {
-        self.end_cause()
+    /// Nodes that will send nothing more without having failed: skipped by
+    /// `map_request`, or their reply stream ended.
+    pub(crate) fn closed_quietly(&self) -> usize {
+        self.skipped + self.streams_ended
+    }
+
+    /// Why a call that ended without a reply from its one node got none: the call's
+    /// own failure (a usage error, say), else no reply within the deadline.
+    fn no_reply_failure(&self) -> NodeFailure {
+        match &self.finished {
+            Some(Err(QuorumCallError {
+                cause: Cause::Usage(usage),
+                ..
+            })) => NodeFailure::Usage(*usage),
+            _ => NodeFailure::NoReply,
+        }
     }
 
     /// The cause to report when the replies ran out before the quorum was met.
-    fn end_cause(&self) -> Cause {
+    pub(crate) fn end_cause(&self) -> Cause {
         match &self.finished {
             Some(Err(e)) => e.cause,
             _ => Cause::Incomplete,
@@ -543,24 +542,64 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         self.threshold(k)
     }
 
-    async fn until(mut self, quorum: Quorum) -> Result<T, QuorumCallError> {
+    async fn until(self, quorum: Quorum) -> Result<T, QuorumCallError> {
+        let first = self
+            .fold(quorum, None, |first, _, reply| first.or(Some(reply)))
+            .await?;
+        // A zero threshold is met with no reply at all.
+        Ok(first.unwrap_or_default())
+    }
+
+    /// The next node's outcome, decoded and passed through the interceptors, as it
+    /// arrives; `None` once the call is over (every node has answered or failed, or the
+    /// deadline passed). Starts the call if it has not started.
+    ///
+    /// Cancellation: dropping the future loses no outcome; dropping the `Responses`
+    /// cancels the call.
+    pub async fn next(&mut self) -> Option<NodeResponse<T>> {
+        futures_next(self).await
+    }
+
+    /// Folds the successful replies, as they arrive, into `init` with `f`, until
+    /// `quorum` is met (then returns the folded value) or cannot be met any more (then
+    /// a [`QuorumCallError`] with cause `Incomplete`, or the deadline's cause, and every
+    /// node error seen). The terminal methods are folds: [`first`](Self::first) is
+    /// `fold(Quorum::First, None, |acc, _, r| acc.or(Some(r)))`.
+    ///
+    /// The decision is the [`Tally`]'s, the same judge every call kind uses: a reply
+    /// that fails to decode or that an interceptor rejects counts as that node's
+    /// failure, and a node skipped by [`map_request`](Self::map_request) can never
+    /// answer.
+    ///
+    /// ```
+    /// use gorums_core::api::{QuorumCallError, Responses};
+    /// use gorums_core::quorum::Quorum;
+    ///
+    /// // The largest value among a majority of replies (prost encodes a `u64` as
+    /// // google.protobuf.UInt64Value).
+    /// async fn largest(replies: Responses<u64>) -> Result<u64, QuorumCallError> {
+    ///     replies.fold(Quorum::Majority, 0, |max, _node, v| max.max(v)).await
+    /// }
+    /// ```
+    pub async fn fold<A>(
+        mut self,
+        quorum: Quorum,
+        init: A,
+        mut f: impl FnMut(A, NodeId, T) -> A,
+    ) -> Result<A, QuorumCallError> {
         let n = self.config.len();
         let mut tally = Tally::new(quorum.required(n), n);
         self.start();
         for _ in 0..self.skipped {
             tally.closed();
         }
-        let mut first_ok = None;
+        let mut acc = init;
         let mut errors = Vec::new();
         loop {
             match tally.verdict() {
                 Verdict::Met => {
                     self.met = true;
-                    if let Some(reply) = first_ok {
-                        return Ok(reply);
-                    }
-                    // A zero threshold is met with no reply at all.
-                    return Ok(T::default());
+                    return Ok(acc);
                 }
                 Verdict::Impossible => {
                     // Report every failure already known, not just the one that decided.
@@ -571,10 +610,11 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             }
             match futures_next(&mut self).await {
                 Some(NodeResponse {
-                    result: Ok(reply), ..
+                    node,
+                    result: Ok(reply),
                 }) => {
                     tally.success();
-                    first_ok.get_or_insert(reply);
+                    acc = f(acc, node, reply);
                 }
                 Some(NodeResponse {
                     node,

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::system::{Handle, Inner, System, SystemOptions};
-use crate::engine::{self, FailureKind, NodeFailure, NodeId, NodeInfo, NodeStats, QuorumCallError};
-use crate::runtime::RuntimeHandle;
+use super::shared::{Handle, Inner, System};
+use crate::engine::{
+    ConfigError, FailureKind, NodeFailure, NodeId, NodeInfo, NodeSet, NodeStats, QuorumCallError,
+};
 
 /// The nodes to build a configuration from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,34 +36,6 @@ impl NodeList {
     }
 }
 
-/// Why a configuration could not be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No nodes were given.
-    #[error("a configuration needs at least one node")]
-    Empty,
-    /// Node id 0 is reserved for anonymous clients.
-    #[error("node id 0 is reserved")]
-    ReservedId,
-    /// The same id appears twice.
-    #[error("node id {0} is given twice")]
-    DuplicateId(u32),
-    /// The same address appears twice.
-    #[error("address {0} is given twice")]
-    DuplicateAddr(String),
-    /// The id is already known with another address.
-    #[error("node id {id} is already {known}, not {given}")]
-    Conflict {
-        /// The id.
-        id: u32,
-        /// Its known address.
-        known: String,
-        /// The address given now.
-        given: String,
-    },
-}
-
 /// Normalises an address so that `127.0.0.1:80` and ` 127.0.0.1:80 ` compare equal
 /// (an IP address in canonical form; host names lower-cased).
 fn normalise(addr: &str) -> String {
@@ -80,8 +53,8 @@ fn normalise(addr: &str) -> String {
 #[derive(Clone)]
 pub struct Configuration {
     pub(crate) inner: Arc<Inner>,
-    keep: Option<Arc<Handle>>,
-    pub(crate) set: engine::Configuration,
+    pub(crate) keep: Option<Arc<Handle>>,
+    pub(crate) set: NodeSet,
     pub(crate) timeout: Option<Duration>,
 }
 
@@ -98,20 +71,10 @@ impl PartialEq for Configuration {
 }
 
 impl Configuration {
-    /// Connects to `nodes` as an anonymous client on `runtime` (a new [`System`] with
-    /// `options`) and returns their configuration.
-    pub fn new(
-        runtime: RuntimeHandle,
-        nodes: NodeList,
-        options: SystemOptions,
-    ) -> Result<Configuration, ConfigError> {
-        System::new(runtime, options).configuration(nodes)
-    }
-
     pub(crate) fn from_ids(inner: Arc<Inner>, ids: Vec<NodeId>) -> Configuration {
-        let set = engine::Configuration::empty()
+        let set = NodeSet::empty()
             .extend(ids)
-            .unwrap_or_else(|_| engine::Configuration::empty());
+            .unwrap_or_else(|_| NodeSet::empty());
         let timeout = inner.options.call_timeout;
         Configuration {
             inner,
@@ -121,7 +84,7 @@ impl Configuration {
         }
     }
 
-    fn derive(&self, set: engine::Configuration) -> Configuration {
+    fn derive(&self, set: NodeSet) -> Configuration {
         Configuration {
             inner: self.inner.clone(),
             keep: self.keep.clone(),
@@ -140,9 +103,10 @@ impl Configuration {
         self.set.is_empty()
     }
 
-    /// The quorum size of a majority: `n / 2 + 1`.
+    /// The quorum size of a majority, [`Quorum::Majority`](crate::quorum::Quorum) of
+    /// this configuration: `n / 2 + 1`.
     pub fn majority(&self) -> usize {
-        self.set.len() / 2 + 1
+        crate::quorum::Quorum::Majority.required(self.set.len())
     }
 
     /// The node ids, in order.
@@ -164,15 +128,15 @@ impl Configuration {
         let addr = self
             .inner
             .lock()
-            .known
-            .get(&id)
-            .cloned()
+            .ep
+            .node_addr(id)
+            .map(str::to_owned)
             .unwrap_or_default();
         Node {
             config: self.derive(
-                engine::Configuration::empty()
+                NodeSet::empty()
                     .extend([id])
-                    .unwrap_or_else(|_| engine::Configuration::empty()),
+                    .unwrap_or_else(|_| NodeSet::empty()),
             ),
             id,
             addr,
@@ -210,9 +174,9 @@ impl Configuration {
             .filter(|n| keep(n))
             .map(Node::id)
             .collect();
-        let set = engine::Configuration::empty()
+        let set = NodeSet::empty()
             .extend(ids)
-            .unwrap_or_else(|_| engine::Configuration::empty());
+            .unwrap_or_else(|_| NodeSet::empty());
         self.derive(set)
     }
 
@@ -227,7 +191,7 @@ impl Configuration {
         &self,
         ids: impl IntoIterator<Item = NodeId>,
     ) -> Result<Configuration, ConfigError> {
-        let set = self.set.extend(ids).map_err(|_| ConfigError::ReservedId)?;
+        let set = self.set.extend(ids)?;
         Ok(self.derive(set))
     }
 
@@ -259,36 +223,13 @@ fn stats_of(info: &NodeInfo, id: NodeId) -> NodeStats {
     }
 }
 
-impl System {
-    /// A configuration of `nodes`, dialling those this system does not know yet. This
-    /// system's own id, if listed, is served in-process (no socket).
-    pub fn configuration(&self, nodes: NodeList) -> Result<Configuration, ConfigError> {
-        let inner = self.inner().clone();
-        let ids = inner.with(|st, now| {
-            let resolved = resolve(&st.known, nodes)?;
-            for (id, addr) in &resolved {
-                if st.known.contains_key(id) {
-                    continue;
-                }
-                st.known.insert(*id, addr.clone());
-                if *id != inner.options.node_id {
-                    // Cannot fail: the id is new and not zero.
-                    let _ = st.ep.add_node(now, *id, addr.clone());
-                }
-            }
-            Ok::<_, ConfigError>(resolved.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
-        })?;
-        let mut config = Configuration::from_ids(inner, ids);
-        config.keep = Some(self.handle.clone());
-        Ok(config)
-    }
-}
-
-fn resolve(
-    known: &std::collections::BTreeMap<NodeId, String>,
+/// Gives ids to `nodes` against the addresses already `known` (in id order) and checks
+/// them: no id 0, no id or address twice, no id known with another address.
+pub(crate) fn resolve(
+    known: &[(NodeId, &str)],
     nodes: NodeList,
 ) -> Result<Vec<(NodeId, String)>, ConfigError> {
-    let mut next = known.keys().next_back().map_or(1, |id| id.0 + 1);
+    let mut next = known.last().map_or(1, |(id, _)| id.0 + 1);
     let list: Vec<(NodeId, String)> = match nodes {
         NodeList::Map(map) => map.into_iter().map(|(id, a)| (id, normalise(&a))).collect(),
         NodeList::Addrs(addrs) => addrs
@@ -297,8 +238,8 @@ fn resolve(
                 let addr = normalise(a);
                 let id = known
                     .iter()
-                    .find(|(_, k)| **k == addr)
-                    .map(|(&id, _)| id)
+                    .find(|(_, k)| *k == addr)
+                    .map(|&(id, _)| id)
                     .unwrap_or_else(|| {
                         let id = NodeId(next);
                         next += 1;
@@ -318,17 +259,17 @@ fn resolve(
             return Err(ConfigError::ReservedId);
         }
         if !ids.insert(*id) {
-            return Err(ConfigError::DuplicateId(id.0));
+            return Err(ConfigError::DuplicateId(*id));
         }
         if !addrs.insert(addr.clone()) {
             return Err(ConfigError::DuplicateAddr(addr.clone()));
         }
-        if let Some(k) = known.get(id)
+        if let Some(&(_, k)) = known.iter().find(|(known_id, _)| known_id == id)
             && k != addr
         {
             return Err(ConfigError::Conflict {
-                id: id.0,
-                known: k.clone(),
+                id: *id,
+                known: k.to_owned(),
                 given: addr.clone(),
             });
         }

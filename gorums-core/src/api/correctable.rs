@@ -2,7 +2,7 @@
 
 use super::call::{NodeResponse, Responses, futures_next};
 use crate::engine::{Cause, NodeError, QuorumCallError};
-use crate::quorum::Tally;
+use crate::quorum::{Tally, Verdict};
 
 /// A correctable call in flight: every successful reply (each streamed item) raises the
 /// level by one; the call is done at its target level or when every node has ended its
@@ -14,6 +14,8 @@ use crate::quorum::Tally;
 pub struct Correctable<T> {
     responses: Responses<T>,
     tally: Tally,
+    /// How many quiet closes (skipped nodes, ended streams) the tally has been told of.
+    closed: usize,
     value: Option<T>,
     errors: Vec<NodeError>,
     ended: bool,
@@ -27,6 +29,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         Correctable {
             responses: self,
             tally: Tally::streaming(k, n),
+            closed: 0,
             value: None,
             errors: Vec::new(),
             ended: false,
@@ -42,10 +45,11 @@ impl<T: prost::Message + Default + Clone + 'static> Correctable<T> {
 
     /// Whether the call is done (target level reached, or every stream ended).
     pub fn is_done(&self) -> bool {
-        self.ended || self.tally.level() >= self.tally.required()
+        self.ended || self.tally.verdict() != Verdict::Pending
     }
 
     async fn step(&mut self) {
+        self.catch_up_closes();
         match futures_next(&mut self.responses).await {
             Some(NodeResponse { result: Ok(v), .. }) => {
                 self.tally.item();
@@ -60,6 +64,15 @@ impl<T: prost::Message + Default + Clone + 'static> Correctable<T> {
             }
             None => self.ended = true,
         }
+        self.catch_up_closes();
+    }
+
+    fn catch_up_closes(&mut self) {
+        let closed = self.responses.closed_quietly();
+        for _ in self.closed..closed {
+            self.tally.closed();
+        }
+        self.closed = closed;
     }
 
     /// Waits until the level is at least `level` (or the call is done) and returns the
@@ -85,7 +98,7 @@ impl<T: prost::Message + Default + Clone + 'static> Correctable<T> {
             Some(v) => Ok((v.clone(), self.tally.level())),
             None => Err(QuorumCallError::new(
                 if self.ended {
-                    self.responses.end_cause_pub()
+                    self.responses.end_cause()
                 } else {
                     Cause::Incomplete
                 },

@@ -4,15 +4,16 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Poll, Waker};
 
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
-use super::system::Inner;
-use crate::engine::ConnId;
+use super::shared::Inner;
+use super::signal::{ConnSignal, Role};
+use crate::engine::{ConnId, ConnectionError};
 use crate::runtime::{Connection, Listener};
 
 /// A connection's buffers start this small: most connections carry small frames, and the
@@ -22,48 +23,6 @@ const BUFFER_START: usize = 4 * 1024;
 
 /// The read buffer doubles, up to this, each time a read fills it.
 const READ_MAX: usize = 64 * 1024;
-
-/// Tells a connection's tasks that the engine is done with it, and wakes its writer when
-/// the engine has bytes for it.
-#[derive(Default)]
-pub(crate) struct ConnSignal {
-    closed: AtomicBool,
-    wakers: Mutex<[Option<Waker>; 2]>,
-}
-
-#[derive(Clone, Copy)]
-enum Role {
-    Reader = 0,
-    Writer = 1,
-}
-
-impl ConnSignal {
-    fn slots(&self) -> std::sync::MutexGuard<'_, [Option<Waker>; 2]> {
-        self.wakers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-    }
-
-    /// Marks the connection closed; returns the wakers of its tasks.
-    pub(crate) fn close(&self) -> Vec<Waker> {
-        self.closed.store(true, Ordering::Release);
-        self.slots().iter_mut().filter_map(Option::take).collect()
-    }
-
-    pub(crate) fn take_writer_waker(&self) -> Option<Waker> {
-        self.slots()[Role::Writer as usize].take()
-    }
-
-    fn park(&self, role: Role, waker: &Waker) {
-        let mut slots = self.slots();
-        let slot = &mut slots[role as usize];
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
-    }
-}
 
 /// Runs `fut` unless the connection closes first (then `None`).
 async fn until_closed<F: Future>(signal: &ConnSignal, role: Role, fut: F) -> Option<F::Output> {
@@ -92,9 +51,8 @@ pub(crate) async fn dial(inner: Arc<Inner>, conn: ConnId, addr: String, signal: 
             serve(inner, conn, connection, signal).await;
         }
         Some(Err(err)) => {
-            let reason = err.to_string();
             let signal = inner.with(|st, now| {
-                st.ep.handle_connect_failed(now, conn, &reason);
+                st.ep.handle_connect_failed(now, conn, err);
                 st.conns.remove(&conn)
             });
             wake_all(signal.map(|s| s.close()));
@@ -164,7 +122,8 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
             if written < out.len() {
                 match Pin::new(&mut writer).poll_write(cx, &out[written..]) {
                     Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Some(String::from("write returned zero")));
+                        let zero = std::io::Error::from(std::io::ErrorKind::WriteZero);
+                        return Poll::Ready(Some(ConnectionError::io("write", zero)));
                     }
                     Poll::Ready(Ok(n)) => {
                         written += n;
@@ -174,14 +133,14 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                         }
                     }
                     Poll::Ready(Err(err)) => {
-                        return Poll::Ready(Some(format!("write failed: {err}")));
+                        return Poll::Ready(Some(ConnectionError::io("write", err)));
                     }
                     Poll::Pending => {}
                 }
             }
             match Pin::new(&mut reader).poll_read(cx, &mut read_buf) {
                 Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Some(String::from("connection closed by peer")));
+                    return Poll::Ready(Some(ConnectionError::ClosedByPeer));
                 }
                 Poll::Ready(Ok(n)) => {
                     inner.with(|st, now| st.ep.handle_bytes(now, conn, &read_buf[..n]));
@@ -190,7 +149,9 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                         read_buf.resize(n * 2, 0);
                     }
                 }
-                Poll::Ready(Err(err)) => return Poll::Ready(Some(err.to_string())),
+                Poll::Ready(Err(err)) => {
+                    return Poll::Ready(Some(ConnectionError::io("read", err)));
+                }
                 Poll::Pending => {}
             }
             if !progressed {
@@ -205,7 +166,7 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
         inner.writing.fetch_sub(1, Ordering::AcqRel);
     }
     match ended {
-        Some(reason) => closed_by_transport(&inner, conn, &reason),
+        Some(error) => closed_by_transport(&inner, conn, error),
         None => {
             let _ = poll_fn(|cx| Pin::new(&mut writer).poll_close(cx)).await;
         }
@@ -220,9 +181,9 @@ fn take_transmit(inner: &Inner, conn: ConnId, out: &mut BytesMut, written: &mut 
     inner.lock().ep.poll_transmit(conn, out) > 0
 }
 
-fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, reason: &str) {
+fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, error: ConnectionError) {
     let signal = inner.with(|st, now| {
-        st.ep.handle_closed(now, conn, reason);
+        st.ep.handle_closed(now, conn, error);
         st.conns.remove(&conn)
     });
     wake_all(signal.map(|s| s.close()));
@@ -275,31 +236,5 @@ pub(crate) async fn timer(inner: Arc<Inner>) {
             }
         })
         .await;
-    }
-}
-
-/// Stops accepting new connections; existing ones go on.
-pub(crate) fn stop_listening(inner: &Arc<Inner>) {
-    let listeners: Vec<Arc<ConnSignal>> = inner.lock().listeners.drain(..).collect();
-    for waker in listeners.iter().flat_map(|l| l.close()) {
-        waker.wake();
-    }
-}
-
-/// Stops listeners, closes every connection and ends the timer.
-pub(crate) fn shutdown(inner: &Arc<Inner>) {
-    stop_listening(inner);
-    let mut wakers = Vec::new();
-    inner.with(|st, now| {
-        st.stopped = true;
-        wakers.extend(std::mem::take(&mut st.membership_waiters).into_values());
-        let conns: Vec<ConnId> = st.conns.keys().copied().collect();
-        for conn in conns {
-            st.ep.close_connection(now, conn, "system stopped");
-        }
-        wakers.extend(st.timer_waker.take());
-    });
-    for waker in wakers {
-        waker.wake();
     }
 }

@@ -4,7 +4,8 @@
 use std::io;
 
 use super::config::{Configuration, NodeList};
-use super::system::{System, SystemOptions};
+use super::options::SystemOptions;
+use super::shared::System;
 use crate::engine::NodeId;
 use crate::runtime::RuntimeHandle;
 
@@ -20,13 +21,9 @@ pub async fn local_systems(
     let mut systems = Vec::new();
     let mut addrs = Vec::new();
     for id in 1..=n {
-        let system = System::new(
-            runtime.clone(),
-            SystemOptions {
-                node_id: NodeId(id),
-                ..options.clone()
-            },
-        );
+        let mut own = options.clone();
+        own.endpoint.node_id = NodeId(id);
+        let system = System::new(runtime.clone(), own);
         setup(&system);
         addrs.push((id, system.listen("127.0.0.1:0").await?));
         systems.push(system);
@@ -39,21 +36,4 @@ pub async fn local_systems(
         out.push((system, config));
     }
     Ok(out)
-}
-
-impl System {
-    /// Starts serving on `addr` (port 0 picks a free one); returns the bound address.
-    pub async fn listen(&self, addr: &str) -> io::Result<String> {
-        let inner = self.inner().clone();
-        let listener = inner.rt.listen(addr).await?;
-        let local = listener.local_addr();
-        let signal = std::sync::Arc::new(super::driver::ConnSignal::default());
-        inner.lock().listeners.push(signal.clone());
-        inner.rt.spawn(Box::pin(super::driver::accept_loop(
-            inner.clone(),
-            listener,
-            signal,
-        )));
-        Ok(local)
-    }
 }

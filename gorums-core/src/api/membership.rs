@@ -1,5 +1,5 @@
-//! Waiting for peers: `wait_for_config` and `wait_for_client_config`, and the system's
-//! graceful stop.
+//! Waiting for peers: what `wait_for_config` and `wait_for_client_config` do, and the
+//! system's graceful stop.
 
 use std::future::poll_fn;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::config::Configuration;
-use super::system::{Inner, State, System};
+use super::shared::{Inner, State};
 use crate::engine::NodeId;
 
 /// The system stopped while something waited on it.
@@ -15,49 +15,9 @@ use crate::engine::NodeId;
 #[error("the system stopped")]
 pub struct Stopped;
 
-impl System {
-    /// Waits until the configuration of known peers a call can reach (this process
-    /// included; see [`ServerCtx::config`](super::ServerCtx::config)) satisfies `pred`,
-    /// and returns it. Returns at once if it already does; fails with
-    /// [`Stopped`] if the system stops first. Dropping the future stops waiting.
-    pub async fn wait_for_config(
-        &self,
-        pred: impl Fn(&Configuration) -> bool,
-    ) -> Result<Configuration, Stopped> {
-        wait_for(self.inner(), |st| st.ep.connected_peers(), pred).await
-    }
-
-    /// Waits until the configuration of connected anonymous clients satisfies `pred`.
-    pub async fn wait_for_client_config(
-        &self,
-        pred: impl Fn(&Configuration) -> bool,
-    ) -> Result<Configuration, Stopped> {
-        wait_for(self.inner(), |st| st.ep.clients(), pred).await
-    }
-
-    /// Stops gracefully: stops accepting connections, lets running handlers finish for
-    /// up to `grace`, then closes every connection (as [`stop`](Self::stop)).
-    pub async fn shutdown(&self, grace: Duration) {
-        let inner = self.inner().clone();
-        super::driver::stop_listening(&inner);
-        let deadline = inner.rt.now() + grace;
-        let step = Duration::from_millis(5);
-        // Handlers first, then the replies they queued, then the writers' last bytes.
-        while (inner.handlers.running() > 0
-            || inner.lock().ep.queued_bytes() > 0
-            || inner.writes_in_flight() > 0)
-            && inner.rt.now() < deadline
-        {
-            inner
-                .rt
-                .sleep_until((inner.rt.now() + step).min(deadline))
-                .await;
-        }
-        self.stop();
-    }
-}
-
-async fn wait_for(
+/// Waits until the configuration of `members` satisfies `pred`, and returns it; fails
+/// with [`Stopped`] if the system stops first. Dropping the future stops waiting.
+pub(crate) async fn wait_for(
     inner: &Arc<Inner>,
     members: impl Fn(&State) -> Vec<NodeId>,
     pred: impl Fn(&Configuration) -> bool,
@@ -105,4 +65,24 @@ impl Drop for WaiterSlot<'_> {
             self.inner.lock().membership_waiters.remove(&id);
         }
     }
+}
+
+/// Stops gracefully: stops accepting connections, lets running handlers finish for up to
+/// `grace`, then closes every connection.
+pub(crate) async fn shutdown(inner: &Arc<Inner>, grace: Duration) {
+    inner.stop_listening();
+    let deadline = inner.rt.now() + grace;
+    let step = Duration::from_millis(5);
+    // Handlers first, then the replies they queued, then the writers' last bytes.
+    while (inner.upcalls.running_handlers() > 0
+        || inner.lock().ep.queued_bytes() > 0
+        || inner.writes_in_flight() > 0)
+        && inner.rt.now() < deadline
+    {
+        inner
+            .rt
+            .sleep_until((inner.rt.now() + step).min(deadline))
+            .await;
+    }
+    inner.shutdown();
 }

@@ -13,22 +13,30 @@ mod correctable;
 mod driver;
 mod local;
 mod membership;
+mod options;
 mod server;
+mod shared;
+mod signal;
 mod system;
 mod watch;
 
 pub use call::{CallInfo, NodeResponse, Responses};
-pub use config::{ConfigError, Configuration, Node, NodeList};
+pub use config::{Configuration, Node, NodeList};
 pub use correctable::Correctable;
 pub use local::local_systems;
 pub use membership::Stopped;
+pub use options::SystemOptions;
 pub use server::{
     ConfigChangeCallback, ConnectCallback, Next, Outcome, ServerCtx, ServerInterceptor,
     ServerOptions,
 };
-pub use system::{System, SystemOptions};
+pub use shared::System;
 pub use watch::ConfigWatch;
 
 pub use crate::engine::{
-    Cause, Code, FailureKind, NodeError, NodeFailure, NodeId, NodeInfo, QuorumCallError, Status,
+    Cause, Code, ConfigError, ConnectionError, EndpointConfig, FailureKind, Instant, NodeError,
+    NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, Status, by_id,
+    by_last_error, by_latency,
 };
+pub use crate::quorum::{Quorum, Tally, Verdict};
+pub use crate::wire::proto::MetadataEntry;

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
 use super::config::Configuration;
-use super::system::{Inner, System};
+use super::shared::{Inner, encode};
 use crate::engine::{Code, NodeId, PeerInfo, Request, RequestId, RequestKind, Status};
 use crate::runtime::BoxFuture;
 use crate::wire::proto::MetadataEntry;
@@ -57,7 +57,7 @@ pub type ConnectCallback = Arc<dyn Fn(&PeerInfo) + Send + Sync>;
 /// A callback run when the configuration of connected known peers changes.
 pub type ConfigChangeCallback = Arc<dyn Fn(&Configuration) + Send + Sync>;
 
-/// Server-side options of a [`System`].
+/// Server-side options of a [`System`](super::System).
 #[derive(Clone, Default)]
 pub struct ServerOptions {
     /// Interceptors around every handler, outermost first.
@@ -76,7 +76,8 @@ impl std::fmt::Debug for ServerOptions {
     }
 }
 
-type Handler = Arc<dyn Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync>;
+pub(crate) type Handler =
+    Arc<dyn Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync>;
 
 /// How many handlers are being polled inline, one inside another, on this thread. An
 /// answer can hand out the sender's next request, whose handler is polled inline in
@@ -89,7 +90,7 @@ thread_local! {
 
 pub(crate) struct Handlers {
     map: RwLock<BTreeMap<String, (Arc<str>, Handler)>>,
-    running: std::sync::atomic::AtomicUsize,
+    running: Arc<AtomicUsize>,
     options: ServerOptions,
     last_config: std::sync::Mutex<Vec<NodeId>>,
 }
@@ -98,7 +99,7 @@ impl Handlers {
     pub(crate) fn new(options: ServerOptions) -> Handlers {
         Handlers {
             map: RwLock::new(BTreeMap::new()),
-            running: std::sync::atomic::AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
             options,
             last_config: std::sync::Mutex::new(Vec::new()),
         }
@@ -212,7 +213,7 @@ impl ServerCtx {
     /// Sends one item of this stream request's replies (a correctable call).
     pub fn send_item<M: prost::Message>(&self, item: &M) -> Result<(), Status> {
         let request = self.shared.request;
-        let payload = System::encode(item);
+        let payload = encode(item);
         self.shared
             .inner
             .with(|st, now| st.ep.send_item(now, request, payload))
@@ -220,75 +221,69 @@ impl ServerCtx {
     }
 }
 
-impl System {
-    /// Registers the handler of a unary method (an RPC or a quorum call): it receives
-    /// the decoded request and returns the reply or an error status.
-    pub fn register_unary<Req, Resp, F, Fut>(&self, method: &str, handler: F)
-    where
-        Req: prost::Message + Default + 'static,
-        Resp: prost::Message + 'static,
-        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.register_raw(method, move |ctx, payload| {
-            let handler = handler.clone();
-            Box::pin(async move {
-                match decode::<Req>(&payload) {
-                    Ok(req) => Outcome::Reply(handler(ctx, req).await.map(|r| System::encode(&r))),
-                    Err(status) => Outcome::Reply(Err(status)),
-                }
-            })
-        });
-    }
+/// Registers an untyped handler for `method` on the system behind `inner`, replacing
+/// any earlier one.
+pub(crate) fn register(handlers: &Handlers, method: &str, handler: Handler) {
+    handlers.insert(method, handler);
+}
 
-    /// Registers the handler of a one-way method (unicast or multicast).
-    pub fn register_one_way<Req, F, Fut>(&self, method: &str, handler: F)
-    where
-        Req: prost::Message + Default + 'static,
-        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.register_raw(method, move |ctx, payload| {
-            let handler = handler.clone();
-            Box::pin(async move {
-                match decode::<Req>(&payload) {
-                    Ok(req) => handler(ctx, req).await,
-                    Err(status) => tracing::debug!(%status, "one-way request dropped"),
-                }
-                Outcome::Done
-            })
-        });
-    }
+/// A typed unary handler, untyped: decodes the request, encodes the reply.
+pub(crate) fn unary<Req, Resp, F, Fut>(handler: F) -> Handler
+where
+    Req: prost::Message + Default + 'static,
+    Resp: prost::Message + 'static,
+    F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |ctx, payload| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            match decode::<Req>(&payload) {
+                Ok(req) => Outcome::Reply(handler(ctx, req).await.map(|r| encode(&r))),
+                Err(status) => Outcome::Reply(Err(status)),
+            }
+        })
+    })
+}
 
-    /// Registers the handler of a streaming method (a correctable call): it sends items
-    /// with [`ServerCtx::send_item`] and returns when the stream ends.
-    pub fn register_stream<Req, F, Fut>(&self, method: &str, handler: F)
-    where
-        Req: prost::Message + Default + 'static,
-        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), Status>> + Send + 'static,
-    {
-        let handler = Arc::new(handler);
-        self.register_raw(method, move |ctx, payload| {
-            let handler = handler.clone();
-            Box::pin(async move {
-                match decode::<Req>(&payload) {
-                    Ok(req) => Outcome::StreamEnd(handler(ctx, req).await),
-                    Err(status) => Outcome::StreamEnd(Err(status)),
-                }
-            })
-        });
-    }
+/// A typed one-way handler, untyped.
+pub(crate) fn one_way<Req, F, Fut>(handler: F) -> Handler
+where
+    Req: prost::Message + Default + 'static,
+    F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |ctx, payload| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            match decode::<Req>(&payload) {
+                Ok(req) => handler(ctx, req).await,
+                Err(status) => tracing::debug!(%status, "one-way request dropped"),
+            }
+            Outcome::Done
+        })
+    })
+}
 
-    /// Registers an untyped handler for `method`, replacing any earlier one.
-    pub fn register_raw<F>(&self, method: &str, handler: F)
-    where
-        F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
-    {
-        self.inner().handlers.insert(method, Arc::new(handler));
-    }
+/// A typed stream handler, untyped.
+pub(crate) fn stream<Req, F, Fut>(handler: F) -> Handler
+where
+    Req: prost::Message + Default + 'static,
+    F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    Arc::new(move |ctx, payload| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            match decode::<Req>(&payload) {
+                Ok(req) => Outcome::StreamEnd(handler(ctx, req).await),
+                Err(status) => Outcome::StreamEnd(Err(status)),
+            }
+        })
+    })
 }
 
 fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
@@ -299,7 +294,7 @@ fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
 /// Runs the handler of `request` in a task of its own, through the interceptors, and
 /// answers the engine with its outcome. A panicking handler fails that call with
 /// `Internal`; the server goes on.
-pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
+pub(crate) fn dispatch(inner: &Arc<Inner>, handlers: &Handlers, request: Request) {
     let Request {
         id,
         from,
@@ -308,7 +303,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
         metadata,
         payload,
     } = request;
-    let Some((name, handler)) = inner.handlers.get(&method) else {
+    let Some((name, handler)) = handlers.get(&method) else {
         let status = Status::new(Code::Unimplemented, format!("unknown method {method}"));
         let outcome = match kind {
             RequestKind::Unary => Outcome::Reply(Err(status)),
@@ -327,13 +322,13 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
             released: AtomicBool::new(false),
         }),
     };
-    let interceptors = &inner.handlers.options.interceptors;
+    let interceptors = &handlers.options.interceptors;
     let call = if interceptors.is_empty() {
         handler(ctx, payload)
     } else {
         chain(interceptors, handler)(ctx, payload)
     };
-    inner.handlers.running.fetch_add(1, Ordering::AcqRel);
+    handlers.running.fetch_add(1, Ordering::AcqRel);
     let mut call = call;
     // Most handlers finish without waiting: poll once here, and answer without a task
     // of their own, an allocation for one, or a wake-up. One that waits goes on in a
@@ -348,7 +343,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
         // which is dispatched (and maybe polled inline) from inside `finish`.
         let done = match first {
             Poll::Ready(result) => {
-                finish(inner, id, kind, &method, result);
+                finish(inner, handlers, id, kind, &method, result);
                 true
             }
             Poll::Pending => false,
@@ -359,15 +354,29 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, request: Request) {
         }
     }
     let task_inner = inner.clone();
+    let task_handlers = handlers.running.clone();
     inner.rt.spawn(Box::pin(async move {
         let result = CatchUnwind(call).await;
-        finish(&task_inner, id, kind, &method, result);
+        finish_counted(&task_inner, &task_handlers, id, kind, &method, result);
     }));
 }
 
 /// Answers a request with its handler's outcome, or with `Internal` if it panicked.
 fn finish(
     inner: &Arc<Inner>,
+    handlers: &Handlers,
+    id: RequestId,
+    kind: RequestKind,
+    method: &str,
+    result: Result<Outcome, Box<dyn std::any::Any + Send>>,
+) {
+    finish_counted(inner, &handlers.running, id, kind, method, result);
+}
+
+/// [`finish`], given the counter of running handlers.
+fn finish_counted(
+    inner: &Arc<Inner>,
+    running: &AtomicUsize,
     id: RequestId,
     kind: RequestKind,
     method: &str,
@@ -383,7 +392,7 @@ fn finish(
             RequestKind::OneWay => Outcome::Done,
         }
     });
-    inner.handlers.running.fetch_sub(1, Ordering::AcqRel);
+    running.fetch_sub(1, Ordering::AcqRel);
     answer(inner, id, outcome);
 }
 
@@ -409,8 +418,8 @@ fn answer(inner: &Arc<Inner>, id: RequestId, outcome: Outcome) {
 }
 
 /// Runs connect callbacks and the configuration-change callback, outside the lock.
-pub(crate) fn notify_membership(inner: &Arc<Inner>, connected: &[PeerInfo]) {
-    let options = &inner.handlers.options;
+pub(crate) fn notify_membership(inner: &Arc<Inner>, handlers: &Handlers, connected: &[PeerInfo]) {
+    let options = &handlers.options;
     if let Some(on_connect) = &options.on_connect {
         for peer in connected {
             on_connect(peer);
@@ -418,8 +427,7 @@ pub(crate) fn notify_membership(inner: &Arc<Inner>, connected: &[PeerInfo]) {
     }
     if let Some(on_change) = &options.on_config_change {
         let ids = inner.lock().ep.connected_peers();
-        let mut last = inner
-            .handlers
+        let mut last = handlers
             .last_config
             .lock()
             .unwrap_or_else(|p| p.into_inner());

@@ -1,225 +1,56 @@
-//! [`System`]: one process's gorums instance. It owns the engine behind one lock and
-//! turns the engine's events into woken futures and spawned tasks.
+//! Every method of [`System`], one process's gorums instance, and the one place its
+//! parts are put together: the engine, the connection tasks and the server, joined
+//! through the [`Upcalls`] the shared state calls back into.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Waker;
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
-use super::driver::{self, ConnSignal};
-use super::server::{Handlers, ServerOptions};
-use crate::engine::{
-    CallEvent, CallId, ConnId, Endpoint, EndpointConfig, Event, Instant, NodeId, PeerInfo, Request,
-};
+use super::config::{self, Configuration, NodeList};
+use super::driver;
+use super::membership::{self, Stopped};
+use super::options::SystemOptions;
+use super::server::{self, Handlers, Outcome, ServerCtx, ServerOptions};
+use super::shared::{Handle, Inner, State, System, Upcalls};
+use super::signal::ConnSignal;
+use crate::engine::{ConfigError, ConnId, Endpoint, NodeId, PeerInfo, Request, Status};
 use crate::runtime::{BoxFuture, RuntimeHandle};
-use crate::wire::proto::MetadataEntry;
 
-/// How a [`System`] connects and what it announces; every field has a default.
-#[derive(Clone, Debug)]
-pub struct SystemOptions {
-    /// This process's node id; 0 (the default) for an anonymous client.
-    pub node_id: NodeId,
-    /// Metadata sent in the hello on every connection (the peer's connect callback
-    /// sees it).
-    pub metadata: Vec<(String, String)>,
-    /// How long a dial plus hello may take.
-    pub connect_timeout: Duration,
-    /// Bytes queued per connection before requests to that node fail with a full queue.
-    pub send_queue_limit: usize,
-    /// First redial delay after a failure (doubling, with jitter).
-    pub initial_backoff: Duration,
-    /// Longest redial delay.
-    pub max_backoff: Duration,
-    /// The largest frame sent or accepted.
-    pub max_frame_len: usize,
-    /// Seed for the engine's random choices (backoff jitter).
-    pub seed: u64,
-    /// The default deadline of calls made through configurations of this system
-    /// (`None`: no deadline).
-    pub call_timeout: Option<Duration>,
+/// What the shared state calls back into: the connection tasks (driver) and the
+/// handlers (server).
+struct Parts {
+    handlers: Handlers,
 }
 
-impl Default for SystemOptions {
-    fn default() -> Self {
-        let engine = EndpointConfig::default();
-        SystemOptions {
-            node_id: NodeId::ANONYMOUS,
-            metadata: Vec::new(),
-            connect_timeout: engine.connect_timeout,
-            send_queue_limit: engine.send_queue_limit,
-            initial_backoff: engine.initial_backoff,
-            max_backoff: engine.max_backoff,
-            max_frame_len: engine.max_frame_len,
-            seed: 0,
-            call_timeout: None,
-        }
-    }
-}
-
-/// What the event loop hands back to run once the lock is released: user code and
-/// wake-ups never run under the lock.
-#[derive(Default)]
-pub(crate) struct Effects {
-    pub(crate) wakers: SmallVec<[Waker; 4]>,
-    pub(crate) tasks: SmallVec<[BoxFuture<'static, ()>; 1]>,
-    pub(crate) requests: SmallVec<[Request; 2]>,
-    pub(crate) connected: Vec<PeerInfo>,
-    pub(crate) membership_changed: bool,
-}
-
-/// The progress of one call, as its future sees it.
-#[derive(Default)]
-pub(crate) struct CallSlot {
-    /// Events not yet taken, oldest first (a few at most: inline, no allocation).
-    pub(crate) events: SmallVec<[CallEvent; 4]>,
-    pub(crate) waker: Option<Waker>,
-}
-
-pub(crate) struct State {
-    pub(crate) ep: Endpoint,
-    pub(crate) now_floor: Instant,
-    pub(crate) known: BTreeMap<NodeId, String>,
-    pub(crate) listeners: Vec<Arc<ConnSignal>>,
-    pub(crate) conns: BTreeMap<ConnId, Arc<ConnSignal>>,
-    pub(crate) calls: BTreeMap<CallId, CallSlot>,
-    pub(crate) timer_waker: Option<Waker>,
-    pub(crate) timer_armed: Option<Instant>,
-    /// Wakers of pending `wait_for_config` futures, by waiter id; a future removes its
-    /// own entry when dropped.
-    pub(crate) membership_waiters: BTreeMap<u64, Waker>,
-    pub(crate) next_waiter: u64,
-    pub(crate) membership_version: u64,
-    pub(crate) stopped: bool,
-}
-
-/// The shared core every task and handle of one system points to.
-pub(crate) struct Inner {
-    pub(crate) rt: RuntimeHandle,
-    pub(crate) options: SystemOptions,
-    pub(crate) handlers: Handlers,
-    /// Writers holding bytes taken from the engine and not yet fully written.
-    pub(crate) writing: std::sync::atomic::AtomicUsize,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    pub(crate) fn writes_in_flight(&self) -> usize {
-        self.writing.load(std::sync::atomic::Ordering::Acquire)
+impl Upcalls for Parts {
+    fn dial(
+        &self,
+        inner: &Arc<Inner>,
+        conn: ConnId,
+        addr: String,
+        signal: Arc<ConnSignal>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(driver::dial(inner.clone(), conn, addr, signal))
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves the engine consistent (every engine call
-        // completes or does nothing), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn dispatch(&self, inner: &Arc<Inner>, request: Request) {
+        server::dispatch(inner, &self.handlers, request);
     }
 
-    /// Runs `f` on the engine at the runtime's current time, drains every output, and
-    /// then, with the lock released, wakes futures, spawns tasks and dispatches requests.
-    pub(crate) fn with<R>(self: &Arc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
-        let mut fx = Effects::default();
-        let r = {
-            let mut st = self.lock();
-            // Runtimes are monotonic, but two threads may read the clock in one order
-            // and take the lock in the other; the engine must never see time go back.
-            let now = self.rt.now().max(st.now_floor);
-            st.now_floor = now;
-            let r = f(&mut st, now);
-            st.drain(self, &mut fx);
-            r
-        };
-        self.run_effects(fx);
-        r
+    fn membership_changed(&self, inner: &Arc<Inner>, connected: &[PeerInfo]) {
+        server::notify_membership(inner, &self.handlers, connected);
     }
 
-    fn run_effects(self: &Arc<Self>, fx: Effects) {
-        for task in fx.tasks {
-            self.rt.spawn(task);
-        }
-        for request in fx.requests {
-            super::server::dispatch(self, request);
-        }
-        if !fx.connected.is_empty() || fx.membership_changed {
-            super::server::notify_membership(self, &fx.connected);
-        }
-        for waker in fx.wakers {
-            waker.wake();
-        }
+    fn running_handlers(&self) -> usize {
+        self.handlers.running()
     }
-}
 
-impl State {
-    /// Turns every pending engine event into an effect.
-    pub(crate) fn drain(&mut self, inner: &Arc<Inner>, fx: &mut Effects) {
-        while let Some(event) = self.ep.poll_event() {
-            match event {
-                Event::Connect { conn, addr, .. } => {
-                    let signal = Arc::new(ConnSignal::default());
-                    self.conns.insert(conn, signal.clone());
-                    fx.tasks
-                        .push(Box::pin(driver::dial(inner.clone(), conn, addr, signal)));
-                }
-                Event::Transmit(conn) => {
-                    if let Some(signal) = self.conns.get(&conn) {
-                        fx.wakers.extend(signal.take_writer_waker());
-                    }
-                }
-                Event::Close { conn, reason } => {
-                    tracing::debug!(%conn, %reason, "engine closed connection");
-                    if let Some(signal) = self.conns.remove(&conn) {
-                        fx.wakers.extend(signal.close());
-                    }
-                }
-                Event::Call { call, event } => {
-                    if let Some(slot) = self.calls.get_mut(&call) {
-                        slot.events.push(event);
-                        fx.wakers.extend(slot.waker.take());
-                    }
-                }
-                Event::Request(request) => fx.requests.push(request),
-                Event::PeerConnected(info) => {
-                    fx.connected.push(info);
-                    fx.membership_changed = true;
-                }
-                Event::PeerDisconnected { .. } | Event::NodeUp { .. } | Event::NodeDown { .. } => {
-                    fx.membership_changed = true;
-                }
-            }
-        }
-        if fx.membership_changed {
-            self.membership_version += 1;
-            fx.wakers
-                .extend(std::mem::take(&mut self.membership_waiters).into_values());
-        }
-        let next = self.ep.poll_timeout();
-        if let Some(next) = next
-            && self.timer_armed.is_none_or(|armed| next < armed)
-        {
-            fx.wakers.extend(self.timer_waker.take());
-        }
-    }
-}
-
-/// One process's gorums instance: its connections, its calls, its server.
-///
-/// Cheap to clone; every clone is the same instance. Configurations made from it share
-/// its connections. When the last handle (system, configuration or node) is dropped, or
-/// [`stop`](Self::stop) is called, its listeners stop and its connections close.
-#[derive(Clone)]
-pub struct System {
-    pub(crate) handle: Arc<Handle>,
-}
-
-/// Keeps a system alive; dropping the last one shuts it down.
-pub(crate) struct Handle {
-    pub(crate) inner: Arc<Inner>,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        driver::shutdown(&self.inner);
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }
 
@@ -245,44 +76,11 @@ impl System {
         server: ServerOptions,
     ) -> System {
         let now = runtime.now();
-        let config = EndpointConfig {
-            node_id: options.node_id,
-            metadata: options
-                .metadata
-                .iter()
-                .map(|(key, value)| MetadataEntry {
-                    key: key.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-            max_frame_len: options.max_frame_len,
-            send_queue_limit: options.send_queue_limit,
-            connect_timeout: options.connect_timeout,
-            initial_backoff: options.initial_backoff,
-            max_backoff: options.max_backoff,
-            seed: options.seed,
-        };
-        let state = State {
-            ep: Endpoint::new(config, now),
-            now_floor: now,
-            known: BTreeMap::new(),
-            listeners: Vec::new(),
-            conns: BTreeMap::new(),
-            calls: BTreeMap::new(),
-            timer_waker: None,
-            timer_armed: None,
-            membership_waiters: BTreeMap::new(),
-            next_waiter: 0,
-            membership_version: 0,
-            stopped: false,
-        };
-        let inner = Arc::new(Inner {
-            rt: runtime,
-            options,
+        let state = State::new(Endpoint::new(options.endpoint.clone(), now), now);
+        let parts = Arc::new(Parts {
             handlers: Handlers::new(server),
-            writing: std::sync::atomic::AtomicUsize::new(0),
-            state: Mutex::new(state),
         });
+        let inner = Arc::new(Inner::new(runtime, options, parts, state));
         inner.rt.spawn(Box::pin(driver::timer(inner.clone())));
         System {
             handle: Arc::new(Handle { inner }),
@@ -293,30 +91,145 @@ impl System {
         &self.handle.inner
     }
 
+    fn handlers(&self) -> &Handlers {
+        match self.inner().upcalls.as_any().downcast_ref::<Parts>() {
+            Some(parts) => &parts.handlers,
+            // Every system is built by `with_server`, with `Parts` as its upcalls.
+            None => unreachable!("a system's upcalls are its Parts"),
+        }
+    }
+
     /// This process's node id (0 for an anonymous client).
     pub fn node_id(&self) -> NodeId {
-        self.handle.inner.options.node_id
+        self.inner().options.node_id()
     }
 
     /// The runtime this system runs on.
     pub fn runtime(&self) -> &RuntimeHandle {
-        &self.handle.inner.rt
+        &self.inner().rt
+    }
+
+    /// A configuration of `nodes`, dialling those this system does not know yet. This
+    /// system's own id, if listed, is served in-process (no socket).
+    pub fn configuration(&self, nodes: NodeList) -> Result<Configuration, ConfigError> {
+        let inner = self.inner().clone();
+        let ids = inner.with(|st, now| {
+            let resolved = config::resolve(&st.ep.node_addrs(), nodes)?;
+            for (id, addr) in &resolved {
+                if st.ep.node_addr(*id).is_none() {
+                    // Cannot fail: the id is new and not zero.
+                    let _ = st.ep.add_node(now, *id, addr.clone());
+                }
+            }
+            Ok::<_, ConfigError>(resolved.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
+        })?;
+        let mut config = Configuration::from_ids(inner, ids);
+        config.keep = Some(self.handle.clone());
+        Ok(config)
+    }
+
+    /// Starts serving on `addr` (port 0 picks a free one); returns the bound address.
+    pub async fn listen(&self, addr: &str) -> io::Result<String> {
+        let inner = self.inner().clone();
+        let listener = inner.rt.listen(addr).await?;
+        let local = listener.local_addr();
+        let signal = Arc::new(ConnSignal::default());
+        inner.lock().listeners.push(signal.clone());
+        inner.rt.spawn(Box::pin(driver::accept_loop(
+            inner.clone(),
+            listener,
+            signal,
+        )));
+        Ok(local)
+    }
+
+    /// Registers the handler of a unary method (an RPC or a quorum call): it receives
+    /// the decoded request and returns the reply or an error status.
+    pub fn register_unary<Req, Resp, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+    {
+        server::register(self.handlers(), method, server::unary(handler));
+    }
+
+    /// Registers the handler of a one-way method (unicast or multicast).
+    pub fn register_one_way<Req, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        server::register(self.handlers(), method, server::one_way(handler));
+    }
+
+    /// Registers the handler of a streaming method (a correctable call): it sends items
+    /// with [`ServerCtx::send_item`] and returns when the stream ends.
+    pub fn register_stream<Req, F, Fut>(&self, method: &str, handler: F)
+    where
+        Req: prost::Message + Default + 'static,
+        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        server::register(self.handlers(), method, server::stream(handler));
+    }
+
+    /// Registers an untyped handler for `method`, replacing any earlier one.
+    pub fn register_raw<F>(&self, method: &str, handler: F)
+    where
+        F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
+    {
+        server::register(self.handlers(), method, Arc::new(handler));
+    }
+
+    /// Waits until the configuration of known peers a call can reach (this process
+    /// included; see [`ServerCtx::config`]) satisfies `pred`, and returns it. Returns at
+    /// once if it already does; fails with [`Stopped`] if the system stops first.
+    /// Dropping the future stops waiting.
+    pub async fn wait_for_config(
+        &self,
+        pred: impl Fn(&Configuration) -> bool,
+    ) -> Result<Configuration, Stopped> {
+        membership::wait_for(self.inner(), |st| st.ep.connected_peers(), pred).await
+    }
+
+    /// Waits until the configuration of connected anonymous clients satisfies `pred`.
+    pub async fn wait_for_client_config(
+        &self,
+        pred: impl Fn(&Configuration) -> bool,
+    ) -> Result<Configuration, Stopped> {
+        membership::wait_for(self.inner(), |st| st.ep.clients(), pred).await
     }
 
     /// Stops the system: listeners stop accepting and every connection closes; calls in
     /// flight fail with "connection lost". Handlers already running finish on their own.
     pub fn stop(&self) {
-        driver::shutdown(&self.handle.inner);
+        self.inner().shutdown();
+    }
+
+    /// Stops gracefully: stops accepting connections, lets running handlers finish for
+    /// up to `grace`, then closes every connection (as [`stop`](Self::stop)).
+    pub async fn shutdown(&self, grace: Duration) {
+        membership::shutdown(self.inner(), grace).await;
     }
 
     /// The number of two-way calls whose state the engine still holds (for checking
     /// that cancelled and finished calls are freed).
     pub fn live_calls(&self) -> usize {
-        self.handle.inner.lock().ep.live_calls()
+        self.inner().lock().ep.live_calls()
     }
+}
 
-    /// Bytes of an encoded message, for handlers and calls that work untyped.
-    pub(crate) fn encode<M: prost::Message>(msg: &M) -> Bytes {
-        Bytes::from(msg.encode_to_vec())
+impl Configuration {
+    /// Connects to `nodes` as an anonymous client on `runtime` (a new [`System`] with
+    /// `options`) and returns their configuration.
+    pub fn new(
+        runtime: RuntimeHandle,
+        nodes: NodeList,
+        options: SystemOptions,
+    ) -> Result<Configuration, ConfigError> {
+        System::new(runtime, options).configuration(nodes)
     }
 }

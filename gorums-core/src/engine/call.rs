@@ -1,13 +1,11 @@
-//! What a caller asks for, and the engine's state of one call in flight.
+//! What a caller asks for when it starts a call ([`CallSpec`]), and what it gets back.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
 use bytes::Bytes;
 
-use super::{CallId, ConnId, Instant, NodeError, NodeId};
+use super::{CallId, Instant, NodeError, NodeId, UsageError};
 use crate::wire::proto::MetadataEntry;
 
 /// The call types of Gorums.
@@ -79,6 +77,40 @@ impl CallSpec {
     }
 }
 
+impl CallSpec {
+    /// Checks the spec before anything is sent: node count, payload count, ids.
+    pub(crate) fn validate(&self) -> Result<(), UsageError> {
+        let spec = self;
+        if matches!(spec.kind, CallKind::Rpc | CallKind::Unicast) && spec.nodes.len() != 1 {
+            return Err(UsageError::WrongNodeCount {
+                kind: spec.kind,
+                count: spec.nodes.len(),
+            });
+        }
+        if let Payload::PerNode(list) = &spec.payload
+            && list.len() != spec.nodes.len()
+        {
+            return Err(UsageError::PayloadCount {
+                nodes: spec.nodes.len(),
+                payloads: list.len(),
+            });
+        }
+        if spec.nodes.iter().any(|n| n.is_anonymous()) {
+            return Err(UsageError::ReservedNodeId);
+        }
+        // Configurations list their nodes in id order, so duplicates are neighbours; other
+        // lists are sorted in a copy first.
+        if !spec.nodes.windows(2).all(|w| w[0] < w[1]) {
+            let mut sorted: smallvec::SmallVec<[NodeId; 8]> = spec.nodes.iter().copied().collect();
+            sorted.sort_unstable();
+            if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+                return Err(UsageError::DuplicateNode(w[0]));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`Endpoint::start_call`](super::Endpoint::start_call) returns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StartedCall {
@@ -87,59 +119,4 @@ pub struct StartedCall {
     /// Nodes whose share failed at once (not connected, send queue full, ...). They are
     /// not reported again as events.
     pub send_failures: Vec<NodeError>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Share {
-    /// Waiting for the node's reply (or its next stream item) on `conn`.
-    Waiting(ConnId),
-    /// A correctable call's node has sent items and may send more on `conn`.
-    Streaming(ConnId),
-    /// The node has answered or failed.
-    Done,
-}
-
-#[derive(Debug)]
-pub(crate) struct Call {
-    pub(crate) kind: CallKind,
-    pub(crate) started: Instant,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) shares: Shares,
-    pub(crate) waiting: usize,
-    pub(crate) errors: Vec<NodeError>,
-}
-
-impl Call {
-    pub(crate) fn streaming(&self) -> bool {
-        self.kind == CallKind::Correctable
-    }
-}
-
-/// Each node's share of a call, sorted by node id; inline for up to seven nodes, so a
-/// call allocates nothing for them.
-#[derive(Debug, Default)]
-pub(crate) struct Shares(SmallVec<[(NodeId, Share); 7]>);
-
-impl Shares {
-    pub(crate) fn get(&self, node: &NodeId) -> Option<&Share> {
-        self.0
-            .binary_search_by_key(node, |(n, _)| *n)
-            .ok()
-            .map(|i| &self.0[i].1)
-    }
-
-    pub(crate) fn insert(&mut self, node: NodeId, share: Share) {
-        match self.0.binary_search_by_key(&node, |(n, _)| *n) {
-            Ok(i) => self.0[i].1 = share,
-            Err(i) => self.0.insert(i, (node, share)),
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&NodeId, &Share)> {
-        self.0.iter().map(|(n, s)| (n, s))
-    }
 }

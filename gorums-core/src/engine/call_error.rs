@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{FailureKind, NodeError, NodeId};
+use super::{FailureKind, NodeError, NodeId, UsageError};
 
 /// Why a call failed as a whole.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -17,6 +17,8 @@ pub enum Cause {
     DeadlineExceeded,
     /// The call was cancelled by its caller.
     Cancelled,
+    /// The call was refused before anything was sent, because it was used wrongly.
+    Usage(UsageError),
 }
 
 impl fmt::Display for Cause {
@@ -26,6 +28,7 @@ impl fmt::Display for Cause {
             Cause::SendFailure => "send failure",
             Cause::DeadlineExceeded => "deadline exceeded",
             Cause::Cancelled => "call cancelled",
+            Cause::Usage(e) => return write!(f, "usage error: {e}"),
         })
     }
 }
@@ -33,7 +36,7 @@ impl fmt::Display for Cause {
 /// A failed call: its [`Cause`] and every node error seen before it ended.
 ///
 /// `node_errors` is in node-id order. Use it with
-/// [`Configuration::without_errors`](super::Configuration::without_errors) to build a
+/// [`NodeSet::without_errors`](super::NodeSet::without_errors) to build a
 /// configuration without the nodes that failed.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct QuorumCallError {
@@ -48,6 +51,11 @@ impl QuorumCallError {
     pub fn new(cause: Cause, mut node_errors: Vec<NodeError>) -> QuorumCallError {
         node_errors.sort_by_key(|e| e.node);
         QuorumCallError { cause, node_errors }
+    }
+
+    /// A call refused before anything was sent: no node failed.
+    pub fn usage(error: UsageError) -> QuorumCallError {
+        QuorumCallError::new(Cause::Usage(error), Vec::new())
     }
 
     /// The ids of the nodes that failed.
@@ -85,6 +93,9 @@ impl fmt::Display for QuorumCallError {
 
 impl std::error::Error for QuorumCallError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        if let Cause::Usage(e) = &self.cause {
+            return Some(e);
+        }
         self.node_errors
             .first()
             .map(|e| e as &(dyn std::error::Error + 'static))

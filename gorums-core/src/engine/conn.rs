@@ -1,11 +1,15 @@
-//! One connection's state: handshake, decoder, outgoing queue, and the FIFO of requests
-//! its sender is waiting on.
+//! One connection's state: its side and handshake phase, its decoder, and its send queue.
+//!
+//! The send queue numbers every frame it takes, so a call's share can remember where
+//! its request sits and a cancel can take that frame back in O(1), without scanning the
+//! queue (see [`Conn::take_back`]).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::{CallId, Instant, MsgId, NodeFailure, NodeId, Request, RequestKind};
+use super::server::ServerQueue;
+use super::{CallId, Instant, MsgId, NodeFailure, NodeId};
 use crate::wire::proto::MetadataEntry;
 use crate::wire::{EnvelopeRef, FrameDecoder};
 
@@ -20,6 +24,7 @@ pub(crate) enum Side {
     Local,
 }
 
+/// How far the connection's handshake has come.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Phase {
     /// The driver is dialling.
@@ -30,13 +35,15 @@ pub(crate) enum Phase {
     Open,
 }
 
-/// A frame waiting for the driver, tagged with the call it belongs to so that a cancel
-/// can take it back before it is written.
+/// Where a queued frame sits in its connection's send queue: the frame's sequence
+/// number, counted from the connection's first frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct FrameSeq(u64);
+
+/// A frame waiting for the driver; `None` once it was taken back by a cancel (it is then
+/// skipped, never written).
 #[derive(Debug)]
-pub(crate) struct OutFrame {
-    pub(crate) call: Option<CallId>,
-    pub(crate) bytes: Bytes,
-}
+struct OutFrame(Option<Bytes>);
 
 /// Frames are cut from a per-connection buffer of at least this size: small frames then
 /// cost no allocation each (one per chunk instead of two per frame), and the frames
@@ -44,6 +51,7 @@ pub(crate) struct OutFrame {
 /// memory stays bounded by its send queue.
 const FRAME_CHUNK: usize = 4 * 1024;
 
+/// One connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
     pub(crate) side: Side,
@@ -55,15 +63,17 @@ pub(crate) struct Conn {
     pub(crate) anonymous_peer: bool,
     pub(crate) peer_metadata: Vec<MetadataEntry>,
     pub(crate) decoder: FrameDecoder,
-    pub(crate) out: VecDeque<OutFrame>,
-    pub(crate) out_bytes: usize,
-    /// The buffer frames are encoded into and cut from (see [`FRAME_CHUNK`]).
-    chunk: BytesMut,
-    /// A `Transmit` event is outstanding: the driver has not taken the queue since.
-    pub(crate) transmit_signalled: bool,
     /// When a connect or handshake still under way gives up.
     pub(crate) open_deadline: Option<Instant>,
     pub(crate) server: ServerQueue,
+    out: VecDeque<OutFrame>,
+    /// The sequence number of `out`'s front frame: every frame before it was taken.
+    out_front: u64,
+    out_bytes: usize,
+    /// The buffer frames are encoded into and cut from (see [`FRAME_CHUNK`]).
+    chunk: BytesMut,
+    /// A `Transmit` event is outstanding: the driver has not taken the queue since.
+    transmit_signalled: bool,
 }
 
 impl Conn {
@@ -76,12 +86,13 @@ impl Conn {
             anonymous_peer: false,
             peer_metadata: Vec::new(),
             decoder: FrameDecoder::new(max_frame_len),
+            open_deadline: None,
+            server: ServerQueue::default(),
             out: VecDeque::new(),
+            out_front: 0,
             out_bytes: 0,
             chunk: BytesMut::new(),
             transmit_signalled: false,
-            open_deadline: None,
-            server: ServerQueue::default(),
         }
     }
 
@@ -106,14 +117,13 @@ impl Conn {
     }
 
     /// Encodes `envelope` as a frame and queues it, unless the queue would pass
-    /// `send_queue_limit` bytes.
+    /// `send_queue_limit` bytes; returns where it sits.
     pub(crate) fn queue_envelope(
         &mut self,
-        call: Option<CallId>,
         envelope: &EnvelopeRef<'_>,
         max_frame_len: usize,
         send_queue_limit: usize,
-    ) -> Result<(), NodeFailure> {
+    ) -> Result<FrameSeq, NodeFailure> {
         let need = envelope.frame_len();
         if self.out_bytes + need > send_queue_limit {
             return Err(NodeFailure::SendQueueFull);
@@ -121,51 +131,71 @@ impl Conn {
         if self.chunk.capacity() - self.chunk.len() < need {
             self.chunk.reserve(need.max(FRAME_CHUNK));
         }
-        let len = envelope
+        envelope
             .encode_frame(max_frame_len, &mut self.chunk)
-            .map_err(|e| NodeFailure::Encode(e.to_string()))?;
-        self.out_bytes += len;
-        self.out.push_back(OutFrame {
-            call,
-            bytes: self.chunk.split().freeze(),
-        });
-        Ok(())
+            .map_err(NodeFailure::Encode)?;
+        let frame = self.chunk.split().freeze();
+        Ok(self.push(frame))
     }
 
-    pub(crate) fn push_frame(&mut self, call: Option<CallId>, mut bytes: BytesMut) {
-        self.out_bytes += bytes.len();
-        self.out.push_back(OutFrame {
-            call,
-            bytes: bytes.split().freeze(),
-        });
+    /// Queues bytes already framed (the preface and hello).
+    pub(crate) fn push_frame(&mut self, mut bytes: BytesMut) {
+        self.push(bytes.split().freeze());
     }
 
-    /// Takes back the frames of `call` that the driver has not taken yet.
-    pub(crate) fn unqueue_call(&mut self, call: CallId) {
-        let mut freed = 0;
-        self.out.retain(|f| {
-            let keep = f.call != Some(call);
-            if !keep {
-                freed += f.bytes.len();
+    fn push(&mut self, frame: Bytes) -> FrameSeq {
+        let seq = FrameSeq(self.out_front + self.out.len() as u64);
+        self.out_bytes += frame.len();
+        self.out.push_back(OutFrame(Some(frame)));
+        seq
+    }
+
+    /// Takes back the frame at `seq` if the driver has not taken it yet: O(1).
+    pub(crate) fn take_back(&mut self, seq: FrameSeq) {
+        let Some(at) = seq.0.checked_sub(self.out_front) else {
+            return;
+        };
+        if let Some(frame) = usize::try_from(at).ok().and_then(|i| self.out.get_mut(i))
+            && let Some(bytes) = frame.0.take()
+        {
+            self.out_bytes -= bytes.len();
+        }
+    }
+
+    /// Bytes queued and not yet taken by the driver.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.out_bytes
+    }
+
+    /// Whether the driver should be told (once) that this connection has bytes for it.
+    pub(crate) fn needs_transmit_signal(&mut self) -> bool {
+        let due = self.can_write() && !self.transmit_signalled && self.out_bytes > 0;
+        if due {
+            self.transmit_signalled = true;
+        }
+        due
+    }
+
+    /// Appends every queued byte to `buf` (many frames in one write) and returns how
+    /// many; zero while the connection cannot be written.
+    pub(crate) fn take_transmit(&mut self, buf: &mut BytesMut) -> usize {
+        if !self.can_write() {
+            return 0;
+        }
+        let taken = self.out_bytes;
+        buf.reserve(taken);
+        self.out_front += self.out.len() as u64;
+        for frame in self.out.drain(..) {
+            if let Some(bytes) = frame.0 {
+                buf.extend_from_slice(&bytes);
             }
-            keep
-        });
-        self.out_bytes -= freed;
+        }
+        self.out_bytes = 0;
+        self.transmit_signalled = false;
+        taken
     }
 
-    pub(crate) fn can_write(&self) -> bool {
+    fn can_write(&self) -> bool {
         self.phase != Phase::Connecting && self.side != Side::Local
     }
-}
-
-/// The server side of one connection: requests wait here until the one before them
-/// replies or is released (per-sender FIFO).
-#[derive(Debug, Default)]
-pub(crate) struct ServerQueue {
-    pub(crate) waiting: VecDeque<Request>,
-    /// The request holding the sender's turn, if any.
-    pub(crate) turn: Option<MsgId>,
-    /// Requests handed out and not yet answered (ids as on the wire), and what each
-    /// expects back.
-    pub(crate) open: BTreeMap<MsgId, RequestKind>,
 }

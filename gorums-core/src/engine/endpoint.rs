@@ -1,137 +1,33 @@
-//! [`Endpoint`]: one process's whole protocol state, driven by its inputs.
+//! [`Endpoint`]: one process's whole protocol state, driven by its inputs. It owns the
+//! sub-states and routes every input and command to them.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::io;
 
 use bytes::{Bytes, BytesMut};
 
-use super::call::{Call, Share, Shares};
-use super::conn::{Conn, Phase, Side};
-use crate::rng::SplitMix64;
+use super::calls::{Call, Calls, ShareOutcome};
+use super::conn::FrameSeq;
+use super::conns::{Connections, HelloOutcome};
+use super::outputs::Outputs;
+use super::server::AnswerError;
+use super::stats::NodeStatsTable;
+use super::timers::Timer;
 use super::{
-    CallEvent, CallId, CallKind, CallSpec, Cause, ConnId, Event, Instant, MsgId, NodeError,
-    NodeFailure, NodeId, Payload, PeerInfo, QuorumCallError, Request, RequestId, RequestKind,
-    StartedCall, Status,
+    CallKind, CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId,
+    NodeError, NodeFailure, NodeId, NodeInfo, Payload, Request, RequestId, RequestKind,
+    StartedCall, Status, UsageError,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
-use crate::wire::{self, DEFAULT_MAX_FRAME_LEN, EnvelopeRef, PROTOCOL_VERSION};
-
-/// How an [`Endpoint`] behaves; every field has a sensible default.
-#[derive(Clone, Debug)]
-pub struct EndpointConfig {
-    /// This process's node id; [`NodeId::ANONYMOUS`] for a client without one. A
-    /// non-zero id also lets the process call itself (self dispatch, no socket).
-    pub node_id: NodeId,
-    /// Metadata sent in this process's hello on every connection.
-    pub metadata: Vec<MetadataEntry>,
-    /// The largest frame body sent or accepted (default 4 MiB).
-    pub max_frame_len: usize,
-    /// The most bytes queued on one connection and not yet taken by the driver; a
-    /// request that would exceed it fails for that node with
-    /// [`NodeFailure::SendQueueFull`] (default 16 MiB).
-    pub send_queue_limit: usize,
-    /// How long a dial plus the hello exchange may take (default 5 s).
-    pub connect_timeout: Duration,
-    /// The first redial delay after a connection to a node fails (default 50 ms); it
-    /// doubles per failed attempt, with jitter, up to `max_backoff`.
-    pub initial_backoff: Duration,
-    /// The longest redial delay (default 5 s).
-    pub max_backoff: Duration,
-    /// The seed of every random choice the engine makes (backoff jitter).
-    pub seed: u64,
-}
-
-impl Default for EndpointConfig {
-    fn default() -> Self {
-        EndpointConfig {
-            node_id: NodeId::ANONYMOUS,
-            metadata: Vec::new(),
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
-            send_queue_limit: 16 * 1024 * 1024,
-            connect_timeout: Duration::from_secs(5),
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(5),
-            seed: 0,
-        }
-    }
-}
-
-/// A command the engine refused because it was used wrongly (never because of anything
-/// a peer did).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UsageError {
-    /// Node id 0 is reserved for anonymous clients.
-    #[error("node id 0 is reserved")]
-    ReservedNodeId,
-    /// The node is already registered, or listed twice in one call.
-    #[error("{0} is given twice")]
-    DuplicateNode(NodeId),
-    /// RPC and unicast go to exactly one node.
-    #[error("a {kind:?} call goes to exactly one node, not {count}")]
-    WrongNodeCount {
-        /// The call type.
-        kind: CallKind,
-        /// How many nodes were given.
-        count: usize,
-    },
-    /// A per-node payload list must match the node list.
-    #[error("{payloads} payloads for {nodes} nodes")]
-    PayloadCount {
-        /// Nodes given.
-        nodes: usize,
-        /// Payloads given.
-        payloads: usize,
-    },
-    /// The request's connection has closed: the reply cannot be delivered.
-    #[error("the requester's connection is closed")]
-    ConnectionClosed,
-    /// The request is unknown, or already answered.
-    #[error("no open request {0:?}")]
-    UnknownRequest(RequestId),
-    /// Stream items go only to stream requests.
-    #[error("request {0:?} is not a stream request")]
-    NotAStream(RequestId),
-}
-
-/// A node's state as the engine sees it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct NodeInfo {
-    /// Whether a connection to the node is usable now.
-    pub connected: bool,
-    /// The latency estimate: an EWMA (smoothing 0.2) of successful replies' round trips;
-    /// `None` until the first.
-    pub latency: Option<Duration>,
-    /// The node's last failure, if any.
-    pub last_error: Option<NodeFailure>,
-    /// Requests enqueued for it.
-    pub sent: u64,
-    /// Successful replies (or first stream items) from it.
-    pub replied: u64,
-    /// Call shares it failed.
-    pub failed: u64,
-    /// Replies from it that matched no waiting call (late, duplicate or unknown) and
-    /// were dropped.
-    pub dropped: u64,
-}
-
-#[derive(Debug)]
-struct OutboundNode {
-    addr: String,
-    conn: Option<ConnId>,
-    ready: bool,
-    attempts: u32,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-enum Timer {
-    CallDeadline(CallId),
-    OpenDeadline(ConnId),
-    Redial(NodeId),
-}
+use crate::wire::{self, EnvelopeRef};
 
 /// One process's gorums protocol: its connections, its calls in flight and its server
 /// side, as a pure state machine.
+///
+/// It coordinates three sub-states, each in its own module: the connection table
+/// (`conns`: registry, dialling, handshake, membership), the call table (`calls`: ids,
+/// shares, reply routing) and each connection's server queue (`server`: per-sender
+/// FIFO). Inputs are routed to them here; they report through one event queue.
 ///
 /// # Driving it
 ///
@@ -169,57 +65,40 @@ enum Timer {
 ///   `max_frame_len` incoming.
 /// - Iteration order never depends on a random seed: the same inputs give the same
 ///   outputs.
+/// - A call's cost does not grow with the calls in flight: settling, finishing and
+///   cancelling touch that call's shares only, and closing a connection only the shares
+///   waiting on it.
+/// - It does not judge quorums: a call ends when every node has answered or failed, at
+///   its deadline, or when the caller ends it ([`finish`](Self::finish) once its
+///   [`Tally`](crate::quorum::Tally) is met, [`cancel`](Self::cancel)).
 #[derive(Debug)]
 pub struct Endpoint {
     config: EndpointConfig,
     now: Instant,
-    rng: SplitMix64,
-    next_conn: u64,
-    next_call: u64,
-    last_assigned: u32,
-    conns: BTreeMap<ConnId, Conn>,
-    nodes: BTreeMap<NodeId, OutboundNode>,
-    inbound: BTreeMap<NodeId, ConnId>,
-    local: Option<ConnId>,
-    calls: BTreeMap<CallId, Call>,
-    timers: BTreeSet<(Instant, Timer)>,
-    events: VecDeque<Event>,
+    conns: Connections,
+    calls: Calls,
+    out: Outputs,
+    stats: NodeStatsTable,
+    /// Messages to ourselves, handed over once the command that sent them is done.
     local_inbox: VecDeque<proto::Message>,
-    info: BTreeMap<NodeId, NodeInfo>,
-    scratch: BytesMut,
 }
 
 impl Endpoint {
     /// A new endpoint, with no connections, at time `now`.
     pub fn new(config: EndpointConfig, now: Instant) -> Endpoint {
-        let mut endpoint = Endpoint {
-            rng: SplitMix64::new(config.seed),
+        let mut stats = NodeStatsTable::default();
+        if !config.node_id.is_anonymous() {
+            stats.track(config.node_id);
+        }
+        Endpoint {
+            conns: Connections::new(&config),
             config,
             now,
-            next_conn: 1,
-            next_call: 1,
-            last_assigned: 0,
-            conns: BTreeMap::new(),
-            nodes: BTreeMap::new(),
-            inbound: BTreeMap::new(),
-            local: None,
-            calls: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            events: VecDeque::new(),
+            calls: Calls::new(),
+            out: Outputs::default(),
+            stats,
             local_inbox: VecDeque::new(),
-            info: BTreeMap::new(),
-            scratch: BytesMut::new(),
-        };
-        let me = endpoint.config.node_id;
-        if !me.is_anonymous() {
-            endpoint.info.insert(me, NodeInfo::default());
-            let id = endpoint.new_conn_id();
-            let mut conn = Conn::new(Side::Local, String::from("local"), me, 0);
-            conn.phase = Phase::Open;
-            endpoint.conns.insert(id, conn);
-            endpoint.local = Some(id);
         }
-        endpoint
     }
 
     /// This process's node id.
@@ -234,8 +113,9 @@ impl Endpoint {
 
     // ----- connections -------------------------------------------------------------
 
-    /// Registers an outbound node and starts dialling it: an [`Event::Connect`] follows.
-    /// Requests to it wait in its send queue while it connects.
+    /// Registers a node at `addr` and starts dialling it: an [`Event::Connect`] follows.
+    /// Requests to it wait in its send queue while it connects. This process's own id
+    /// is recorded (so [`node_addr`](Self::node_addr) knows it) and served in-process.
     pub fn add_node(
         &mut self,
         now: Instant,
@@ -243,43 +123,37 @@ impl Endpoint {
         addr: impl Into<String>,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        if node.is_anonymous() {
-            return Err(UsageError::ReservedNodeId);
-        }
-        if self.nodes.contains_key(&node) || node == self.config.node_id {
-            return Err(UsageError::DuplicateNode(node));
-        }
-        self.nodes.insert(
-            node,
-            OutboundNode {
-                addr: addr.into(),
-                conn: None,
-                ready: false,
-                attempts: 0,
-            },
-        );
-        self.info.entry(node).or_default();
-        self.dial(node);
+        self.conns
+            .add_node(&self.config, self.now, node, addr.into(), &mut self.out)?;
+        self.stats.track(node);
         Ok(())
     }
 
-    /// Forgets an outbound node: its connection is closed ([`Event::Close`]) and its
+    /// Forgets a registered node: its connection is closed ([`Event::Close`]) and its
     /// shares of pending calls fail.
     pub fn remove_node(&mut self, now: Instant, node: NodeId) {
         self.advance(now);
-        if let Some(n) = self.nodes.remove(&node)
-            && let Some(conn) = n.conn
-        {
-            self.close(conn, format!("{node} removed"));
+        if let Some(conn) = self.conns.remove_node(node) {
+            self.close(conn, ConnectionError::Closed(format!("{node} removed")));
         }
+    }
+
+    /// The address `node` was registered with ([`add_node`](Self::add_node)).
+    pub fn node_addr(&self, node: NodeId) -> Option<&str> {
+        self.conns.addr_of(node)
+    }
+
+    /// Every registered node with its address, this process included, in id order.
+    pub fn node_addrs(&self) -> Vec<(NodeId, &str)> {
+        self.conns.addrs()
     }
 
     /// Closes `conn` at the application's request (shutting down, say): an
     /// [`Event::Close`] follows and everything waiting on it fails.
     pub fn close_connection(&mut self, now: Instant, conn: ConnId, reason: &str) {
         self.advance(now);
-        if Some(conn) != self.local {
-            self.close(conn, reason.to_owned());
+        if Some(conn) != self.conns.local() {
+            self.close(conn, ConnectionError::Closed(reason.to_owned()));
         }
     }
 
@@ -287,59 +161,45 @@ impl Endpoint {
     /// and hello are expected within the connect timeout.
     pub fn handle_accepted(&mut self, now: Instant, addr: impl Into<String>) -> ConnId {
         self.advance(now);
-        let id = self.new_conn_id();
-        let mut conn = Conn::new(
-            Side::Accepted,
-            addr.into(),
-            NodeId::ANONYMOUS,
-            self.config.max_frame_len,
-        );
-        conn.phase = Phase::AwaitingHello;
-        self.set_open_deadline(&mut conn, id);
-        self.conns.insert(id, conn);
-        id
+        self.conns
+            .accept(&self.config, self.now, addr.into(), &mut self.out)
     }
 
     /// The dial for `conn` succeeded: its queued bytes (preface, hello, requests) can be
     /// written.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         self.advance(now);
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if c.phase == Phase::Connecting {
-            c.phase = Phase::AwaitingHello;
-            Self::signal_transmit(&mut self.events, conn, c);
-        }
+        self.conns.connected(conn, &mut self.out);
     }
 
     /// The dial for `conn` failed; the node is redialled after a backoff.
-    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, reason: &str) {
+    pub fn handle_connect_failed(&mut self, now: Instant, conn: ConnId, error: io::Error) {
         self.advance(now);
-        self.drop_conn(conn, format!("connect failed: {reason}"));
+        self.drop_conn(conn, ConnectionError::io("connect", error));
     }
 
     /// Bytes arrived on `conn`. A protocol violation closes that connection
     /// ([`Event::Close`]) and fails what was waiting on it.
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         self.advance(now);
-        let Some(c) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
         c.decoder.push(bytes);
-        while let Some(c) = self.conns.get_mut(&conn) {
+        while let Some(c) = self.conns.get_mut(conn) {
+            let open = c.phase == super::conn::Phase::Open;
             let body = match c.decoder.next_frame() {
                 Ok(Some(body)) => body,
                 Ok(None) => break,
                 Err(err) => {
-                    self.close(conn, err.to_string());
+                    self.close(conn, ConnectionError::Wire(err));
                     break;
                 }
             };
-            if c.phase == Phase::Open {
+            if open {
                 match wire::decode_message(body) {
                     Ok(msg) => self.on_message(conn, msg),
-                    Err(err) => self.close(conn, err.to_string()),
+                    Err(err) => self.close(conn, ConnectionError::Wire(err)),
                 }
             } else {
                 self.on_hello(conn, body);
@@ -348,39 +208,38 @@ impl Endpoint {
         self.flush_local();
     }
 
-    /// The driver saw `conn` close (end of stream or an IO error).
-    pub fn handle_closed(&mut self, now: Instant, conn: ConnId, reason: &str) {
+    /// The driver saw `conn` close: the peer ended the stream
+    /// ([`ConnectionError::ClosedByPeer`]) or the transport failed
+    /// ([`ConnectionError::io`]).
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnId, error: ConnectionError) {
         self.advance(now);
-        let reason = match self.conns.get(&conn).map(|c| c.decoder.finish()) {
-            Some(Err(err)) => format!("{reason}: {err}"),
-            _ => reason.to_owned(),
+        // A stream that ends inside a frame is the peer's protocol error.
+        let error = match self.conns.get(conn).map(|c| c.decoder.finish()) {
+            Some(Err(truncated)) if error == ConnectionError::ClosedByPeer => {
+                ConnectionError::Wire(truncated)
+            }
+            _ => error,
         };
-        self.drop_conn(conn, reason);
+        self.drop_conn(conn, error);
     }
 
     /// Fires every timer due at `now`: call deadlines, connect timeouts, redials.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
-        while let Some(&(at, timer)) = self.timers.first() {
-            if at > now {
-                break;
-            }
-            self.timers.pop_first();
+        while let Some((at, timer)) = self.out.timers.pop_due(self.now) {
             match timer {
-                Timer::CallDeadline(call) => self.finish_call(call, Err(Cause::DeadlineExceeded)),
+                Timer::CallDeadline(call) => {
+                    self.calls
+                        .finish(call, Err(Cause::DeadlineExceeded), &mut self.out);
+                }
                 Timer::OpenDeadline(conn) => {
-                    let due = self
-                        .conns
-                        .get(&conn)
-                        .is_some_and(|c| c.phase != Phase::Open && c.open_deadline == Some(at));
-                    if due {
-                        self.close(conn, String::from("connect timeout: no hello in time"));
+                    if self.conns.open_deadline_due(conn, at) {
+                        self.close(conn, ConnectionError::HandshakeTimeout);
                     }
                 }
                 Timer::Redial(node) => {
-                    if self.nodes.get(&node).is_some_and(|n| n.conn.is_none()) {
-                        self.dial(node);
-                    }
+                    self.conns
+                        .redial(&self.config, self.now, node, &mut self.out);
                 }
             }
         }
@@ -391,43 +250,26 @@ impl Endpoint {
 
     /// The next event, or `None` when there is nothing more to do before the next input.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.out.events.pop_front()
     }
 
     /// Appends every byte queued for `conn` to `buf` (many frames in one write) and
     /// returns how many. Zero if the connection is unknown or not yet connected.
     pub fn poll_transmit(&mut self, conn: ConnId, buf: &mut BytesMut) -> usize {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return 0;
-        };
-        if !c.can_write() {
-            return 0;
-        }
-        let taken = c.out_bytes;
-        buf.reserve(taken);
-        for frame in c.out.drain(..) {
-            buf.extend_from_slice(&frame.bytes);
-        }
-        c.out_bytes = 0;
-        c.transmit_signalled = false;
-        taken
+        self.conns.get_mut(conn).map_or(0, |c| c.take_transmit(buf))
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| at)
+        self.out.timers.next()
     }
 
     // ----- queries -----------------------------------------------------------------
 
     /// What the engine knows of `node`: connection, latency, last error, counters.
     pub fn node_info(&self, node: NodeId) -> Option<NodeInfo> {
-        let mut info = self.info.get(&node)?.clone();
-        info.connected = self.route(node).is_ok_and(|conn| {
-            self.conns
-                .get(&conn)
-                .is_some_and(|c| c.phase == Phase::Open)
-        });
+        let mut info = self.stats.get(node)?.clone();
+        info.connected = self.conns.is_connected(node, &self.stats);
         Some(info)
     }
 
@@ -436,45 +278,32 @@ impl Endpoint {
     /// connected to us (calls to a node we dial go on our own connection only, so that
     /// one sender's requests never switch connections and overtake each other).
     pub fn connected_peers(&self) -> Vec<NodeId> {
-        let mut peers: BTreeSet<NodeId> = self
-            .inbound
-            .iter()
-            .filter(|&(node, conn)| {
-                !self.nodes.contains_key(node)
-                    && self.conns.get(conn).is_some_and(|c| !c.anonymous_peer)
-            })
-            .map(|(&n, _)| n)
-            .collect();
-        peers.extend(
-            self.nodes
-                .iter()
-                .filter(|(_, n)| n.ready)
-                .map(|(&id, _)| id),
-        );
-        if self.local.is_some() {
-            peers.insert(self.config.node_id);
-        }
-        peers.into_iter().collect()
+        self.conns.connected_peers()
     }
 
     /// Anonymous clients connected now, by the ids given to them, in id order.
     pub fn clients(&self) -> Vec<NodeId> {
-        self.inbound
-            .iter()
-            .filter(|&(_, conn)| self.conns.get(conn).is_some_and(|c| c.anonymous_peer))
-            .map(|(&n, _)| n)
-            .collect()
+        self.conns.clients()
     }
 
     /// The peer on `conn`, its hello metadata and address, once its hello arrived.
     pub fn peer_of(&self, conn: ConnId) -> Option<(NodeId, &[MetadataEntry], &str)> {
-        let c = self.conns.get(&conn)?;
-        (c.phase == Phase::Open).then_some((c.peer, c.peer_metadata.as_slice(), c.addr.as_str()))
+        let c = self.conns.get(conn)?;
+        (c.phase == super::conn::Phase::Open).then_some((
+            c.peer,
+            c.peer_metadata.as_slice(),
+            c.addr.as_str(),
+        ))
+    }
+
+    /// Every connection the engine holds, in id order (the self connection included).
+    pub fn connections(&self) -> Vec<ConnId> {
+        self.conns.ids()
     }
 
     /// Bytes queued on all connections and not yet taken by the driver.
     pub fn queued_bytes(&self) -> usize {
-        self.conns.values().map(|c| c.out_bytes).sum()
+        self.conns.queued_bytes()
     }
 
     /// The number of two-way calls the engine still holds state for.
@@ -487,492 +316,6 @@ impl Endpoint {
         self.conns.len()
     }
 
-    // ----- internals: time and ids ---------------------------------------------------
-
-    fn advance(&mut self, now: Instant) {
-        debug_assert!(
-            now >= self.now,
-            "time went backwards: {now:?} < {:?}",
-            self.now
-        );
-        self.now = self.now.max(now);
-    }
-
-    fn new_conn_id(&mut self) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        id
-    }
-
-    fn set_open_deadline(&mut self, conn: &mut Conn, id: ConnId) {
-        let at = self.now + self.config.connect_timeout;
-        conn.open_deadline = Some(at);
-        self.timers.insert((at, Timer::OpenDeadline(id)));
-    }
-
-    // ----- internals: dialling and closing --------------------------------------------
-
-    fn dial(&mut self, node: NodeId) {
-        let id = self.new_conn_id();
-        let Some(n) = self.nodes.get_mut(&node) else {
-            return;
-        };
-        n.conn = Some(id);
-        n.ready = false;
-        let addr = n.addr.clone();
-        let mut conn = Conn::new(
-            Side::Dialled(node),
-            addr.clone(),
-            node,
-            self.config.max_frame_len,
-        );
-        let hello = proto::Hello {
-            protocol_version: u32::from(PROTOCOL_VERSION),
-            node_id: self.config.node_id.0,
-            metadata: self.config.metadata.clone(),
-            assigned_node_id: 0,
-        };
-        self.push_preface_and_hello(&mut conn, &hello);
-        self.set_open_deadline(&mut conn, id);
-        self.conns.insert(id, conn);
-        self.events.push_back(Event::Connect {
-            conn: id,
-            node,
-            addr,
-        });
-    }
-
-    fn push_preface_and_hello(&mut self, conn: &mut Conn, hello: &proto::Hello) {
-        wire::encode_preface(&mut self.scratch);
-        // A hello is a few bytes plus the configured metadata; if the metadata alone
-        // breaks the frame limit the peer will say so when it closes the connection.
-        let _ = wire::encode_frame(hello, usize::MAX, &mut self.scratch);
-        conn.push_frame(None, self.scratch.split());
-    }
-
-    /// Closes `conn` on the engine's own initiative: the driver is told to drop it.
-    fn close(&mut self, conn: ConnId, reason: String) {
-        if self.conns.contains_key(&conn) {
-            tracing::debug!(%conn, %reason, "closing connection");
-            self.drop_conn(conn, reason.clone());
-            self.events.push_back(Event::Close { conn, reason });
-        }
-    }
-
-    /// Forgets `conn` and everything waiting on it.
-    fn drop_conn(&mut self, conn: ConnId, reason: String) {
-        let Some(c) = self.conns.remove(&conn) else {
-            return;
-        };
-        let never_connected = c.phase == Phase::Connecting;
-        let failure = if never_connected {
-            NodeFailure::NotConnected(reason.clone())
-        } else {
-            NodeFailure::ConnectionLost(reason.clone())
-        };
-        let waiting: Vec<(CallId, NodeId)> = self
-            .calls
-            .iter()
-            .flat_map(|(&call, state)| {
-                state
-                    .shares
-                    .iter()
-                    .filter_map(move |(&node, share)| match share {
-                        Share::Waiting(on) | Share::Streaming(on) if *on == conn => {
-                            Some((call, node))
-                        }
-                        _ => None,
-                    })
-            })
-            .collect();
-        for (call, node) in waiting {
-            self.fail_share(call, node, failure.clone());
-        }
-        match c.side {
-            Side::Dialled(node) => {
-                if let Some(n) = self.nodes.get_mut(&node)
-                    && n.conn == Some(conn)
-                {
-                    n.conn = None;
-                    n.ready = false;
-                    n.attempts += 1;
-                    let delay = backoff_delay(&self.config, n.attempts, &mut self.rng);
-                    self.timers.insert((self.now + delay, Timer::Redial(node)));
-                    self.info.entry(node).or_default().last_error = Some(failure.clone());
-                    self.events.push_back(Event::NodeDown {
-                        node,
-                        error: failure,
-                    });
-                }
-            }
-            Side::Accepted => {
-                if self.inbound.get(&c.peer) == Some(&conn) {
-                    self.inbound.remove(&c.peer);
-                    self.events.push_back(Event::PeerDisconnected {
-                        node: c.peer,
-                        anonymous: c.anonymous_peer,
-                    });
-                }
-            }
-            Side::Local => {}
-        }
-    }
-
-    // ----- internals: incoming frames ------------------------------------------------
-
-    fn on_hello(&mut self, conn: ConnId, body: Bytes) {
-        let hello = match wire::decode_hello(body) {
-            Ok(hello) => hello,
-            Err(err) => return self.close(conn, err.to_string()),
-        };
-        if hello.protocol_version != u32::from(PROTOCOL_VERSION) {
-            return self.close(
-                conn,
-                format!("hello speaks protocol version {}", hello.protocol_version),
-            );
-        }
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.phase = Phase::Open;
-        c.open_deadline = None;
-        c.peer_metadata = hello.metadata;
-        match c.side {
-            Side::Dialled(node) => {
-                if hello.node_id != 0 && hello.node_id != node.0 {
-                    tracing::debug!(%node, peer_says = hello.node_id, "dialled node announces another id");
-                }
-                if let Some(n) = self.nodes.get_mut(&node) {
-                    n.ready = true;
-                    n.attempts = 0;
-                }
-                self.events.push_back(Event::NodeUp { node });
-            }
-            Side::Accepted => self.accept_hello(conn, NodeId(hello.node_id)),
-            Side::Local => {}
-        }
-    }
-
-    fn accept_hello(&mut self, conn: ConnId, claimed: NodeId) {
-        let me = self.config.node_id;
-        if !me.is_anonymous() && claimed == me {
-            return self.close(conn, format!("peer claims our own id {}", me.0));
-        }
-        let anonymous = claimed.is_anonymous();
-        // An id this server gave an anonymous client is that client's while it is
-        // connected: a peer claiming it must not take its connection away.
-        let held_by_client = self
-            .inbound
-            .get(&claimed)
-            .and_then(|held| self.conns.get(held))
-            .is_some_and(|held| held.anonymous_peer);
-        if !anonymous && held_by_client {
-            return self.close(
-                conn,
-                format!("peer claims id {}, held by an anonymous client", claimed.0),
-            );
-        }
-        let node = if anonymous {
-            self.assign_client_id()
-        } else {
-            claimed
-        };
-        let previous = self.inbound.insert(node, conn);
-        let hello = proto::Hello {
-            protocol_version: u32::from(PROTOCOL_VERSION),
-            node_id: me.0,
-            metadata: self.config.metadata.clone(),
-            assigned_node_id: if anonymous { node.0 } else { 0 },
-        };
-        let Some(mut c) = self.conns.remove(&conn) else {
-            return;
-        };
-        c.peer = node;
-        c.anonymous_peer = anonymous;
-        self.push_preface_and_hello(&mut c, &hello);
-        Self::signal_transmit(&mut self.events, conn, &mut c);
-        let info = PeerInfo {
-            node,
-            conn,
-            anonymous,
-            metadata: c.peer_metadata.clone(),
-            addr: c.addr.clone(),
-        };
-        self.conns.insert(conn, c);
-        self.info.entry(node).or_default();
-        // The newer connection is registered first, so the old one's cleanup leaves it be.
-        if let Some(old) = previous.filter(|&old| old != conn) {
-            self.close(old, format!("{node} reconnected"));
-        }
-        self.events.push_back(Event::PeerConnected(info));
-    }
-
-    fn assign_client_id(&mut self) -> NodeId {
-        let first = NodeId::FIRST_CLIENT.0;
-        let mut id = self.last_assigned.max(first - 1);
-        // Ids are handed out in order and reused only after the whole range has wrapped,
-        // skipping any still in use; far fewer than 2^31 connections exist at once.
-        loop {
-            id = id.checked_add(1).unwrap_or(first);
-            let taken = NodeId(id) == self.config.node_id
-                || self.inbound.contains_key(&NodeId(id))
-                || self.nodes.contains_key(&NodeId(id));
-            if !taken {
-                break;
-            }
-        }
-        self.last_assigned = id;
-        NodeId(id)
-    }
-
-    fn on_message(&mut self, conn: ConnId, msg: proto::Message) {
-        match Kind::try_from(msg.kind) {
-            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary),
-            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream),
-            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay),
-            Ok(kind @ (Kind::Reply | Kind::StreamItem | Kind::StreamEnd)) => {
-                self.on_reply(conn, msg, kind)
-            }
-            Err(_) => self.close(conn, format!("unknown message kind {}", msg.kind)),
-        }
-    }
-
-    fn on_reply(&mut self, conn: ConnId, msg: proto::Message, kind: Kind) {
-        let Some(c) = self.conns.get(&conn) else {
-            return;
-        };
-        let node = c.peer;
-        let routed = c.call_of_reply(msg.message_seq_no).and_then(|call| {
-            let state = self.calls.get(&call)?;
-            match state.shares.get(&node)? {
-                Share::Waiting(on) | Share::Streaming(on) if *on == conn => {
-                    Some((call, state.streaming()))
-                }
-                _ => None,
-            }
-        });
-        let Some((call, streaming)) = routed else {
-            self.info.entry(node).or_default().dropped += 1;
-            return;
-        };
-        let status = msg
-            .status
-            .filter(|s| s.code != 0)
-            .map(|s| NodeFailure::Status(Status::new(super::Code::from_i32(s.code), s.message)));
-        match (streaming, kind, status) {
-            (_, _, Some(failure)) => self.fail_share(call, node, failure),
-            (false, Kind::Reply, None) => self.succeed_share(call, node, msg.payload),
-            (true, Kind::StreamItem, None) => self.stream_item(call, node, msg.payload),
-            (true, Kind::Reply, None) => {
-                self.stream_item(call, node, msg.payload);
-                self.end_share(call, node);
-            }
-            (true, Kind::StreamEnd, None) => self.end_share(call, node),
-            _ => {
-                self.info.entry(node).or_default().dropped += 1;
-                return;
-            }
-        }
-        self.settle(call);
-    }
-
-    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let id = RequestId {
-            conn,
-            msg: MsgId(msg.message_seq_no),
-        };
-        if c.server.open.contains_key(&id.msg) {
-            tracing::debug!(%conn, ?id, "duplicate request id dropped");
-            return;
-        }
-        let Some(method) = super::MethodName::new(msg.method) else {
-            return self.close(conn, String::from("a request's method name is not UTF-8"));
-        };
-        c.server.waiting.push_back(Request {
-            id,
-            from: c.peer,
-            kind,
-            method,
-            metadata: msg.metadata,
-            payload: msg.payload,
-        });
-        self.next_turn(conn);
-    }
-
-    // ----- internals: call progress -------------------------------------------------
-
-    fn succeed_share(&mut self, call: CallId, node: NodeId, payload: Bytes) {
-        let now = self.now;
-        let Some(state) = self.calls.get_mut(&call) else {
-            return;
-        };
-        state.shares.insert(node, Share::Done);
-        state.waiting -= 1;
-        record_reply(&mut self.info, node, now - state.started);
-        self.events.push_back(Event::Call {
-            call,
-            event: CallEvent::Reply {
-                node,
-                result: Ok(payload),
-            },
-        });
-    }
-
-    fn stream_item(&mut self, call: CallId, node: NodeId, payload: Bytes) {
-        let now = self.now;
-        let Some(state) = self.calls.get_mut(&call) else {
-            return;
-        };
-        if let Some(Share::Waiting(conn)) = state.shares.get(&node).copied() {
-            state.shares.insert(node, Share::Streaming(conn));
-            record_reply(&mut self.info, node, now - state.started);
-        }
-        self.events.push_back(Event::Call {
-            call,
-            event: CallEvent::Item { node, payload },
-        });
-    }
-
-    fn end_share(&mut self, call: CallId, node: NodeId) {
-        let Some(state) = self.calls.get_mut(&call) else {
-            return;
-        };
-        state.shares.insert(node, Share::Done);
-        state.waiting -= 1;
-        self.events.push_back(Event::Call {
-            call,
-            event: CallEvent::End {
-                node,
-                result: Ok(()),
-            },
-        });
-    }
-
-    /// Fails `node`'s share of `call` (the caller settles the call afterwards, or the
-    /// call is settled here when reached from a connection loss).
-    fn fail_share(&mut self, call: CallId, node: NodeId, failure: NodeFailure) {
-        let Some(state) = self.calls.get_mut(&call) else {
-            return;
-        };
-        state.shares.insert(node, Share::Done);
-        state.waiting -= 1;
-        state.errors.push(NodeError {
-            node,
-            failure: failure.clone(),
-        });
-        let event = if state.streaming() {
-            CallEvent::End {
-                node,
-                result: Err(failure.clone()),
-            }
-        } else {
-            CallEvent::Reply {
-                node,
-                result: Err(failure.clone()),
-            }
-        };
-        let info = self.info.entry(node).or_default();
-        info.failed += 1;
-        info.last_error = Some(failure);
-        self.events.push_back(Event::Call { call, event });
-        self.settle(call);
-    }
-
-    /// Finishes `call` if its quorum is decided or no node is left to hear from.
-    fn settle(&mut self, call: CallId) {
-        let Some(state) = self.calls.get(&call) else {
-            return;
-        };
-        if state.waiting == 0 {
-            self.finish_call(call, Ok(()));
-        }
-    }
-
-    fn finish_call(&mut self, call: CallId, outcome: Result<(), Cause>) {
-        let Some(state) = self.calls.remove(&call) else {
-            return;
-        };
-        if let Some(deadline) = state.deadline {
-            self.timers.remove(&(deadline, Timer::CallDeadline(call)));
-        }
-        let result = outcome.map_err(|cause| QuorumCallError::new(cause, state.errors));
-        self.events.push_back(Event::Call {
-            call,
-            event: CallEvent::Finished(result),
-        });
-    }
-
-    // ----- internals: sending ---------------------------------------------------------
-
-    /// The connection a request to `node` goes on: ourselves, the connection we dialled,
-    /// or the one the node dialled to us.
-    fn route(&self, node: NodeId) -> Result<ConnId, NodeFailure> {
-        if node == self.config.node_id
-            && let Some(local) = self.local
-        {
-            return Ok(local);
-        }
-        if let Some(n) = self.nodes.get(&node) {
-            return n.conn.ok_or_else(|| {
-                let last = self.info.get(&node).and_then(|i| i.last_error.clone());
-                NodeFailure::NotConnected(match last {
-                    Some(err) => format!("waiting to reconnect after: {err}"),
-                    None => String::from("waiting to reconnect"),
-                })
-            });
-        }
-        if let Some(&conn) = self.inbound.get(&node) {
-            return Ok(conn);
-        }
-        Err(NodeFailure::NotConnected(format!(
-            "no connection to {node}"
-        )))
-    }
-
-    /// Queues `msg` on `conn` (or hands it to ourselves on the local connection).
-    fn enqueue(
-        &mut self,
-        conn: ConnId,
-        call: Option<CallId>,
-        envelope: &EnvelopeRef<'_>,
-    ) -> Result<(), NodeFailure> {
-        if Some(conn) == self.local {
-            self.local_inbox.push_back(envelope.to_message());
-            return Ok(());
-        }
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return Err(NodeFailure::NotConnected(format!("{conn} is closed")));
-        };
-        c.queue_envelope(
-            call,
-            envelope,
-            self.config.max_frame_len,
-            self.config.send_queue_limit,
-        )?;
-        Self::signal_transmit(&mut self.events, conn, c);
-        Ok(())
-    }
-
-    fn signal_transmit(events: &mut VecDeque<Event>, id: ConnId, conn: &mut Conn) {
-        if conn.can_write() && !conn.transmit_signalled && !conn.out.is_empty() {
-            conn.transmit_signalled = true;
-            events.push_back(Event::Transmit(id));
-        }
-    }
-
-    /// Hands the local connection's messages to ourselves, after the command that
-    /// produced them has finished with its state.
-    fn flush_local(&mut self) {
-        while let Some(msg) = self.local_inbox.pop_front() {
-            if let Some(local) = self.local {
-                self.on_message(local, msg);
-            }
-        }
-    }
-
     // ----- client commands ---------------------------------------------------------
 
     /// Starts a call: enqueues its request for every node now, in node order, so that
@@ -981,19 +324,19 @@ impl Endpoint {
     /// Nodes that cannot be sent to (not connected, waiting to reconnect, send queue
     /// full) fail at once and are listed in [`StartedCall::send_failures`]; the others
     /// report through [`Event::Call`]. A two-way call ends with
-    /// [`CallEvent::Finished`]; a one-way call keeps no state once enqueued.
+    /// [`CallEvent::Finished`](super::CallEvent::Finished); a one-way call keeps no
+    /// state once enqueued.
     pub fn start_call(&mut self, now: Instant, spec: CallSpec) -> Result<StartedCall, UsageError> {
         self.advance(now);
-        validate(&spec)?;
-        let id = CallId(self.next_call);
-        self.next_call += 1;
+        spec.validate()?;
+        let id = self.calls.next_id();
         let kind = match spec.kind {
             CallKind::Rpc | CallKind::QuorumCall => Kind::Request,
             CallKind::Correctable => Kind::StreamRequest,
             CallKind::Unicast | CallKind::Multicast => Kind::OneWay,
         };
-        let mut shares = Shares::default();
         let mut failures = Vec::new();
+        let mut call = Call::new(spec.kind, self.now, spec.deadline);
         for (i, &node) in spec.nodes.iter().enumerate() {
             let payload = match &spec.payload {
                 Payload::Shared(p) => Some(p.clone()),
@@ -1002,8 +345,8 @@ impl Endpoint {
             let Some(payload) = payload else {
                 continue;
             };
-            let sent = self.route(node).and_then(|conn| {
-                let wire_id = self.conns.get(&conn).map_or(id.0, |c| c.wire_id(id));
+            let sent = self.conns.route(node, &self.stats).and_then(|conn| {
+                let wire_id = self.conns.get(conn).map_or(id.0, |c| c.wire_id(id));
                 let envelope = EnvelopeRef {
                     id: wire_id,
                     method: &spec.method,
@@ -1012,38 +355,24 @@ impl Endpoint {
                     payload: &payload,
                     kind,
                 };
-                self.enqueue(conn, Some(id), &envelope).map(|()| conn)
+                self.enqueue(conn, &envelope).map(|frame| (conn, frame))
             });
-            let info = self.info.entry(node).or_default();
             match sent {
-                Ok(conn) => {
-                    info.sent += 1;
-                    shares.insert(node, Share::Waiting(conn));
+                Ok((conn, frame)) => {
+                    self.stats.sent(node);
+                    call.wait_for(node, conn, frame);
                 }
                 Err(failure) => {
-                    info.failed += 1;
-                    info.last_error = Some(failure.clone());
+                    self.stats.failed(node, &failure);
                     failures.push(NodeError { node, failure });
                 }
             }
         }
         if spec.kind.is_two_way() {
-            if let Some(deadline) = spec.deadline {
-                self.timers.insert((deadline, Timer::CallDeadline(id)));
+            call.record_failures(&failures);
+            if self.calls.insert(id, call, &mut self.out) {
+                self.calls.finish(id, Ok(()), &mut self.out);
             }
-            let waiting = shares.len();
-            self.calls.insert(
-                id,
-                Call {
-                    kind: spec.kind,
-                    started: self.now,
-                    deadline: spec.deadline,
-                    shares,
-                    waiting,
-                    errors: failures.clone(),
-                },
-            );
-            self.settle(id);
         }
         self.flush_local();
         Ok(StartedCall {
@@ -1054,30 +383,27 @@ impl Endpoint {
 
     /// Cancels a call: requests not yet taken by the driver are taken back, the call's
     /// state is freed, and replies still to come are dropped. No event follows.
-    /// Connections are untouched.
-    pub fn cancel(&mut self, now: Instant, call: CallId) {
+    /// Connections are untouched. Costs what the call owns: O(its shares).
+    pub fn cancel(&mut self, now: Instant, call: super::CallId) {
         self.advance(now);
-        for conn in self.conns.values_mut() {
-            conn.unqueue_call(call);
+        // Messages to ourselves are handed over before every command returns, so none
+        // of this call's can still be waiting here.
+        debug_assert!(self.local_inbox.is_empty());
+        let Some(state) = self.calls.forget(call, &mut self.out) else {
+            return;
+        };
+        for (conn, frame) in state.queued_frames() {
+            if let Some(c) = self.conns.get_mut(conn) {
+                c.take_back(frame);
+            }
         }
-        self.local_inbox
-            .retain(|m| m.message_seq_no & !MsgId::ACCEPTOR_BIT != call.0);
-        self.forget(call);
     }
 
     /// Ends a call the caller no longer needs (its quorum was met): its state is freed
     /// and later replies are dropped, but requests already queued are still sent.
-    pub fn finish(&mut self, now: Instant, call: CallId) {
+    pub fn finish(&mut self, now: Instant, call: super::CallId) {
         self.advance(now);
-        self.forget(call);
-    }
-
-    fn forget(&mut self, call: CallId) {
-        if let Some(state) = self.calls.remove(&call)
-            && let Some(deadline) = state.deadline
-        {
-            self.timers.remove(&(deadline, Timer::CallDeadline(call)));
-        }
+        self.calls.forget(call, &mut self.out);
     }
 
     // ----- server commands -----------------------------------------------------------
@@ -1092,7 +418,7 @@ impl Endpoint {
         result: Result<Bytes, Status>,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        let kind = self.close_request(request)?;
+        let kind = self.answer(request)?;
         let outcome = match kind {
             RequestKind::OneWay => Ok(()),
             RequestKind::Unary | RequestKind::Stream => {
@@ -1114,13 +440,11 @@ impl Endpoint {
         self.advance(now);
         let c = self
             .conns
-            .get(&request.conn)
+            .get(request.conn)
             .ok_or(UsageError::ConnectionClosed)?;
-        match c.server.open.get(&request.msg) {
-            Some(RequestKind::Stream) => {}
-            Some(_) => return Err(UsageError::NotAStream(request)),
-            None => return Err(UsageError::UnknownRequest(request)),
-        }
+        c.server
+            .check_stream(request.msg)
+            .map_err(|e| usage(e, request))?;
         let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload));
         self.flush_local();
         outcome
@@ -1134,13 +458,14 @@ impl Endpoint {
         result: Result<(), Status>,
     ) -> Result<(), UsageError> {
         self.advance(now);
-        if let Some(c) = self.conns.get(&request.conn)
-            && let Some(kind) = c.server.open.get(&request.msg)
-            && *kind != RequestKind::Stream
+        if let Some(c) = self.conns.get(request.conn)
+            && c.server
+                .kind_of(request.msg)
+                .is_some_and(|k| k != RequestKind::Stream)
         {
             return Err(UsageError::NotAStream(request));
         }
-        self.close_request(request)?;
+        self.answer(request)?;
         let outcome = self.send_reply(request, Kind::StreamEnd, result.map(|()| Bytes::new()));
         self.next_turn(request.conn);
         self.flush_local();
@@ -1151,29 +476,202 @@ impl Endpoint {
     /// stays open: answer it later as usual.
     pub fn release(&mut self, now: Instant, request: RequestId) {
         self.advance(now);
-        if let Some(c) = self.conns.get_mut(&request.conn)
-            && c.server.turn == Some(request.msg)
+        if let Some(c) = self.conns.get_mut(request.conn)
+            && let Some(next) = c.server.release(request.msg)
         {
-            c.server.turn = None;
-            self.next_turn(request.conn);
+            self.out.push(Event::Request(next));
         }
         self.flush_local();
     }
 
-    fn close_request(&mut self, request: RequestId) -> Result<RequestKind, UsageError> {
+    // ----- internals ---------------------------------------------------------------
+
+    fn advance(&mut self, now: Instant) {
+        debug_assert!(
+            now >= self.now,
+            "time went backwards: {now:?} < {:?}",
+            self.now
+        );
+        self.now = self.now.max(now);
+    }
+
+    /// Closes `conn` on the engine's own initiative: the driver is told to drop it.
+    fn close(&mut self, conn: ConnId, reason: ConnectionError) {
+        if self.conns.contains(conn) {
+            tracing::debug!(%conn, %reason, "closing connection");
+            self.drop_conn(conn, reason.clone());
+            self.out.push(Event::Close { conn, reason });
+        }
+    }
+
+    /// Forgets `conn`: the shares waiting on it fail, then the connection table lets it
+    /// go (and redials, for a node we dial).
+    fn drop_conn(&mut self, conn: ConnId, error: ConnectionError) {
+        let Some(taken) = self.conns.take(conn, error) else {
+            return;
+        };
+        for (call, node) in self.calls.waiting_on(taken.id) {
+            self.settle(call, node, ShareOutcome::Failed(taken.failure.clone()));
+        }
+        self.conns.forget(
+            &self.config,
+            self.now,
+            taken,
+            &mut self.stats,
+            &mut self.out,
+        );
+    }
+
+    /// Settles one share, and finishes its call if no share is left open.
+    fn settle(&mut self, call: super::CallId, node: NodeId, outcome: ShareOutcome) {
+        let over = self.calls.settle_share(
+            self.now,
+            call,
+            node,
+            outcome,
+            &mut self.stats,
+            &mut self.out,
+        );
+        if over {
+            self.calls.finish(call, Ok(()), &mut self.out);
+        }
+    }
+
+    fn on_hello(&mut self, conn: ConnId, body: Bytes) {
+        let outcome = self
+            .conns
+            .on_hello(&self.config, conn, body, &mut self.stats, &mut self.out);
+        match outcome {
+            Err(error) | Ok(Some(HelloOutcome::Refused(error))) => self.close(conn, error),
+            Ok(Some(HelloOutcome::Accepted { info, replaces })) => {
+                if let Some(old) = replaces {
+                    let node = info.node;
+                    self.close(old, ConnectionError::Closed(format!("{node} reconnected")));
+                }
+                self.out.push(Event::PeerConnected(info));
+            }
+            Ok(None) => {}
+        }
+    }
+
+    fn on_message(&mut self, conn: ConnId, msg: proto::Message) {
+        match Kind::try_from(msg.kind) {
+            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary),
+            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream),
+            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay),
+            Ok(kind @ (Kind::Reply | Kind::StreamItem | Kind::StreamEnd)) => {
+                self.on_reply(conn, msg, kind)
+            }
+            Err(_) => self.close(
+                conn,
+                ConnectionError::Violation(format!("unknown message kind {}", msg.kind)),
+            ),
+        }
+    }
+
+    fn on_reply(&mut self, conn: ConnId, msg: proto::Message, kind: Kind) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        let node = c.peer;
+        let routed = c
+            .call_of_reply(msg.message_seq_no)
+            .and_then(|call| Some((call, self.calls.expects(call, node, conn)?)));
+        let Some((call, streaming)) = routed else {
+            self.stats.dropped(node);
+            return;
+        };
+        let status = msg
+            .status
+            .filter(|s| s.code != 0)
+            .map(|s| NodeFailure::Status(Status::new(super::Code::from_i32(s.code), s.message)));
+        match (streaming, kind, status) {
+            (_, _, Some(failure)) => self.settle(call, node, ShareOutcome::Failed(failure)),
+            (false, Kind::Reply, None) => self.settle(call, node, ShareOutcome::Reply(msg.payload)),
+            (true, Kind::StreamItem, None) => {
+                self.settle(call, node, ShareOutcome::Item(msg.payload))
+            }
+            (true, Kind::Reply, None) => {
+                self.settle(call, node, ShareOutcome::Item(msg.payload));
+                self.settle(call, node, ShareOutcome::End);
+            }
+            (true, Kind::StreamEnd, None) => self.settle(call, node, ShareOutcome::End),
+            _ => self.stats.dropped(node),
+        }
+    }
+
+    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind) {
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let id = RequestId {
+            conn,
+            msg: MsgId(msg.message_seq_no),
+        };
+        if c.server.is_open(id.msg) {
+            tracing::debug!(%conn, ?id, "duplicate request id dropped");
+            return;
+        }
+        let Some(method) = super::MethodName::new(msg.method) else {
+            return self.close(
+                conn,
+                ConnectionError::Violation(String::from("a request's method name is not UTF-8")),
+            );
+        };
+        let request = Request {
+            id,
+            from: c.peer,
+            kind,
+            method,
+            metadata: msg.metadata,
+            payload: msg.payload,
+        };
+        if let Some(next) = c.server.push(request) {
+            self.out.push(Event::Request(next));
+        }
+    }
+
+    /// Queues `envelope` on `conn` (or hands it to ourselves on the local connection);
+    /// returns where it sits in the send queue.
+    fn enqueue(
+        &mut self,
+        conn: ConnId,
+        envelope: &EnvelopeRef<'_>,
+    ) -> Result<Option<FrameSeq>, NodeFailure> {
+        if Some(conn) == self.conns.local() {
+            self.local_inbox.push_back(envelope.to_message());
+            return Ok(None);
+        }
+        let Some(c) = self.conns.get_mut(conn) else {
+            return Err(NodeFailure::NotConnected(None));
+        };
+        let frame = c.queue_envelope(
+            envelope,
+            self.config.max_frame_len,
+            self.config.send_queue_limit,
+        )?;
+        if c.needs_transmit_signal() {
+            self.out.transmit(conn);
+        }
+        Ok(Some(frame))
+    }
+
+    /// Hands the local connection's messages to ourselves, after the command that
+    /// produced them has finished with its state.
+    fn flush_local(&mut self) {
+        while let Some(msg) = self.local_inbox.pop_front() {
+            if let Some(local) = self.conns.local() {
+                self.on_message(local, msg);
+            }
+        }
+    }
+
+    fn answer(&mut self, request: RequestId) -> Result<RequestKind, UsageError> {
         let c = self
             .conns
-            .get_mut(&request.conn)
+            .get_mut(request.conn)
             .ok_or(UsageError::ConnectionClosed)?;
-        let kind = c
-            .server
-            .open
-            .remove(&request.msg)
-            .ok_or(UsageError::UnknownRequest(request))?;
-        if c.server.turn == Some(request.msg) {
-            c.server.turn = None;
-        }
-        Ok(kind)
+        c.server.answer(request.msg).map_err(|e| usage(e, request))
     }
 
     fn send_reply(
@@ -1193,12 +691,20 @@ impl Endpoint {
             payload: result.as_ref().map_or(&[][..], |p| &p[..]),
             kind,
         };
-        match self.enqueue(request.conn, None, &envelope) {
-            Ok(()) => Ok(()),
-            Err(failure) => {
+        match self.enqueue(request.conn, &envelope) {
+            Ok(_) => Ok(()),
+            Err(NodeFailure::SendQueueFull) => {
                 // A reply that cannot be queued (the requester is not reading) ends that
                 // connection: the requester would otherwise wait for it forever.
-                self.close(request.conn, format!("reply not sent: {failure}"));
+                self.close(request.conn, ConnectionError::RequesterNotReading);
+                Err(UsageError::ConnectionClosed)
+            }
+            Err(failure) => {
+                tracing::debug!(%failure, "reply not sent");
+                self.close(
+                    request.conn,
+                    ConnectionError::Violation(format!("reply not sent: {failure}")),
+                );
                 Err(UsageError::ConnectionClosed)
             }
         }
@@ -1206,73 +712,17 @@ impl Endpoint {
 
     /// Hands out the next waiting request of `conn` if no request holds its turn.
     fn next_turn(&mut self, conn: ConnId) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if c.server.turn.is_some() {
-            return;
-        }
-        if let Some(request) = c.server.waiting.pop_front() {
-            c.server.turn = Some(request.id.msg);
-            c.server.open.insert(request.id.msg, request.kind);
-            self.events.push_back(Event::Request(request));
+        if let Some(c) = self.conns.get_mut(conn)
+            && let Some(next) = c.server.next_turn()
+        {
+            self.out.push(Event::Request(next));
         }
     }
 }
 
-fn validate(spec: &CallSpec) -> Result<(), UsageError> {
-    if matches!(spec.kind, CallKind::Rpc | CallKind::Unicast) && spec.nodes.len() != 1 {
-        return Err(UsageError::WrongNodeCount {
-            kind: spec.kind,
-            count: spec.nodes.len(),
-        });
+fn usage(error: AnswerError, request: RequestId) -> UsageError {
+    match error {
+        AnswerError::Unknown => UsageError::UnknownRequest(request),
+        AnswerError::NotAStream => UsageError::NotAStream(request),
     }
-    if let Payload::PerNode(list) = &spec.payload
-        && list.len() != spec.nodes.len()
-    {
-        return Err(UsageError::PayloadCount {
-            nodes: spec.nodes.len(),
-            payloads: list.len(),
-        });
-    }
-    if spec.nodes.iter().any(|n| n.is_anonymous()) {
-        return Err(UsageError::ReservedNodeId);
-    }
-    // Configurations list their nodes in id order, so duplicates are neighbours; other
-    // lists are sorted in a copy first.
-    if !spec.nodes.windows(2).all(|w| w[0] < w[1]) {
-        let mut sorted: smallvec::SmallVec<[NodeId; 8]> = spec.nodes.iter().copied().collect();
-        sorted.sort_unstable();
-        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-            return Err(UsageError::DuplicateNode(w[0]));
-        }
-    }
-    Ok(())
-}
-
-/// The redial delay after `attempts` failures in a row: doubling from the initial
-/// backoff up to the maximum, then jittered down by up to half, from the seeded RNG.
-fn backoff_delay(config: &EndpointConfig, attempts: u32, rng: &mut SplitMix64) -> Duration {
-    let doublings = attempts.saturating_sub(1).min(32);
-    let full = config
-        .initial_backoff
-        .saturating_mul(1u32 << doublings.min(31))
-        .min(config.max_backoff);
-    let nanos = u64::try_from(full.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(nanos / 2 + rng.below(nanos / 2 + 1))
-}
-
-/// Counts a successful reply from `node` and folds its round trip into the latency
-/// estimate (EWMA, smoothing 0.2).
-fn record_reply(info: &mut BTreeMap<NodeId, NodeInfo>, node: NodeId, sample: Duration) {
-    let info = info.entry(node).or_default();
-    info.replied += 1;
-    info.latency = Some(match info.latency {
-        None => sample,
-        // 0.8 old + 0.2 sample, in integer nanoseconds (no float conversion per reply).
-        Some(old) => {
-            let nanos = (old.as_nanos() * 4 + sample.as_nanos()) / 5;
-            Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-        }
-    });
 }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{CallId, ConnId, NodeFailure, NodeId, QuorumCallError, RequestId};
+use super::{CallId, ConnId, ConnectionError, NodeFailure, NodeId, QuorumCallError, RequestId};
 use crate::wire::proto::MetadataEntry;
 
 /// Something the driver must do, or the application should know.
@@ -30,8 +30,8 @@ pub enum Event {
     Close {
         /// The connection to drop.
         conn: ConnId,
-        /// Why, for the log.
-        reason: String,
+        /// Why.
+        reason: ConnectionError,
     },
     /// Progress of a call started with
     /// [`start_call`](super::Endpoint::start_call).

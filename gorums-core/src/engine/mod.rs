@@ -11,25 +11,46 @@
 //! call kind, after decoding and interceptors, so a reply the user never sees as a
 //! success never counts as one).
 //!
-//! Alongside it live the pure value types the API builds on: [`Configuration`] (an
-//! immutable set of nodes and its algebra), ids, statuses and errors.
+//! Where things live:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `endpoint` | [`Endpoint`]: routes inputs and commands to the sub-states below |
+//! | `conns`, `conn` | the connection table (registry, dialling, handshake, membership) and one connection (decoder, send queue) |
+//! | `calls`, `call` | the call table (ids, shares, reply routing, the one `settle_share`) and [`CallSpec`] |
+//! | `server` | one sender's request queue (per-sender FIFO and the release rule) |
+//! | `timers`, `outputs`, `stats` | deadlines, the event queue, per-node [`NodeInfo`] |
+//! | `options` | [`EndpointConfig`] and [`UsageError`] |
+//! | `node_set` | [`NodeSet`], an immutable set of node ids and its algebra |
+//! | `status`, `conn_error`, `call_error` | [`Status`], [`NodeFailure`], [`ConnectionError`], [`QuorumCallError`] |
+//! | `event`, `ids`, `time` | [`Event`], the id newtypes, [`Instant`] |
 
 mod call;
 mod call_error;
-mod config;
+mod calls;
 mod conn;
+mod conn_error;
+mod conns;
 mod endpoint;
 mod event;
 mod ids;
+mod node_set;
+mod options;
+mod outputs;
+mod server;
+mod stats;
 mod status;
 mod time;
+mod timers;
 
 pub use call::{CallKind, CallSpec, Payload, StartedCall};
 pub use call_error::{Cause, QuorumCallError};
-pub use config::{ConfigError, Configuration, NodeStats, by_id, by_last_error, by_latency};
-pub use endpoint::{Endpoint, EndpointConfig, NodeInfo, UsageError};
+pub use conn_error::ConnectionError;
+pub use endpoint::Endpoint;
 pub use event::{CallEvent, Event, MethodName, PeerInfo, Request, RequestKind};
 pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
+pub use node_set::{ConfigError, NodeSet, NodeStats, by_id, by_last_error, by_latency};
+pub use options::{EndpointConfig, UsageError};
+pub use stats::NodeInfo;
 pub use status::{Code, FailureKind, NodeError, NodeFailure, Status};
-
 pub use time::Instant;

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::NodeId;
+use super::{ConnectionError, NodeId, UsageError};
+use crate::wire::WireError;
 
 /// A status code, numbered as gRPC's (and `google.rpc.Code`), so statuses map one to one
 /// onto a gRPC transport.
@@ -114,20 +115,26 @@ pub enum NodeFailure {
     Status(Status),
     /// The connection closed while the call was pending; the request is not re-sent.
     #[error("connection lost: {0}")]
-    ConnectionLost(String),
-    /// The node could not be reached: not connected, its connect failed, or it is
-    /// waiting to reconnect.
-    #[error("not connected: {0}")]
-    NotConnected(String),
+    ConnectionLost(#[source] ConnectionError),
+    /// The node could not be reached: no connection to it, its connect failed (the
+    /// error), or it is waiting to reconnect after its last error.
+    #[error("not connected{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    NotConnected(#[source] Option<ConnectionError>),
     /// The node's bounded send queue was full.
     #[error("send queue full")]
     SendQueueFull,
     /// The request could not be encoded (for instance, larger than the frame limit).
     #[error("request not sent: {0}")]
-    Encode(String),
+    Encode(#[source] WireError),
     /// The reply did not decode as the method's reply type.
     #[error("invalid reply: {0}")]
-    InvalidReply(String),
+    InvalidReply(#[source] prost::DecodeError),
+    /// The call's deadline passed before the node replied.
+    #[error("no reply within the deadline")]
+    NoReply,
+    /// The call was refused before anything was sent, because it was used wrongly.
+    #[error("usage error: {0}")]
+    Usage(#[source] UsageError),
     /// A client interceptor filtered the reply out or rejected it.
     #[error("rejected by a client interceptor: {0}")]
     Rejected(String),
@@ -152,6 +159,10 @@ pub enum FailureKind {
     InvalidReply,
     /// [`NodeFailure::Rejected`].
     Rejected,
+    /// [`NodeFailure::NoReply`].
+    NoReply,
+    /// [`NodeFailure::Usage`].
+    Usage,
 }
 
 impl NodeFailure {
@@ -165,6 +176,8 @@ impl NodeFailure {
             NodeFailure::Encode(_) => FailureKind::Encode,
             NodeFailure::InvalidReply(_) => FailureKind::InvalidReply,
             NodeFailure::Rejected(_) => FailureKind::Rejected,
+            NodeFailure::NoReply => FailureKind::NoReply,
+            NodeFailure::Usage(_) => FailureKind::Usage,
         }
     }
 }

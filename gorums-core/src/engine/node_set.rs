@@ -1,10 +1,11 @@
-//! Configurations: immutable sets of node ids and their algebra.
+//! Node sets: the immutable sets of node ids a configuration is made of, and their
+//! algebra. (The API's `Configuration` is a node set bound to a system's connections.)
 //!
-//! This module owns [`Configuration`] (a sorted, duplicate-free, cheaply cloned set of
+//! This module owns [`NodeSet`] (a sorted, duplicate-free, cheaply cloned set of
 //! [`NodeId`]s with union, intersection, difference and friends), the [`ConfigError`]
 //! its constructors fail with, and the node ordering helpers: [`NodeStats`] and the
 //! comparators [`by_id`], [`by_latency`] and [`by_last_error`] that
-//! [`Configuration::sort_by`] takes. Every operation builds a new value; none changes
+//! [`NodeSet::sort_by`] takes. Every operation builds a new value; none changes
 //! the configuration it is called on.
 
 use std::cmp::Ordering;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use super::{FailureKind, NodeId, QuorumCallError};
 
-/// Why a [`Configuration`] could not be built.
+/// Why a [`NodeSet`] could not be built.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -25,8 +26,21 @@ pub enum ConfigError {
     #[error("node id 0 is reserved")]
     ReservedId,
     /// The same id was given more than once.
-    #[error("{0} is given twice")]
+    #[error("node id {} is given twice", .0.0)]
     DuplicateId(NodeId),
+    /// The same address was given more than once.
+    #[error("address {0} is given twice")]
+    DuplicateAddr(String),
+    /// The id is already known with another address.
+    #[error("node id {} is already {known}, not {given}", .id.0)]
+    Conflict {
+        /// The id.
+        id: NodeId,
+        /// Its known address.
+        known: String,
+        /// The address given now.
+        given: String,
+    },
 }
 
 /// An immutable set of nodes, always sorted by id and without duplicates.
@@ -39,12 +53,12 @@ pub enum ConfigError {
 /// `self`; their results may be empty even though [`new`](Self::new) rejects an empty
 /// list.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct Configuration {
+pub struct NodeSet {
     /// Sorted ascending, no duplicates, never containing [`NodeId::ANONYMOUS`].
     ids: Arc<[NodeId]>,
 }
 
-impl Configuration {
+impl NodeSet {
     /// The ids, shared (a reference-count increment, no copy).
     pub fn shared_ids(&self) -> Arc<[NodeId]> {
         self.ids.clone()
@@ -55,7 +69,7 @@ impl Configuration {
     /// Fails with [`ConfigError::Empty`] if no ids are given, else with
     /// [`ConfigError::ReservedId`] if id 0 is among them, else with
     /// [`ConfigError::DuplicateId`] naming the smallest id given more than once.
-    pub fn new(ids: impl IntoIterator<Item = NodeId>) -> Result<Configuration, ConfigError> {
+    pub fn new(ids: impl IntoIterator<Item = NodeId>) -> Result<NodeSet, ConfigError> {
         let mut ids: Vec<NodeId> = ids.into_iter().collect();
         if ids.is_empty() {
             return Err(ConfigError::Empty);
@@ -67,18 +81,18 @@ impl Configuration {
         if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
             return Err(ConfigError::DuplicateId(pair[0]));
         }
-        Ok(Configuration::from_sorted(ids))
+        Ok(NodeSet::from_sorted(ids))
     }
 
     /// The configuration with no nodes.
-    pub fn empty() -> Configuration {
-        Configuration::from_sorted(Vec::new())
+    pub fn empty() -> NodeSet {
+        NodeSet::from_sorted(Vec::new())
     }
 
     /// Wraps ids the caller has already sorted and deduplicated.
-    fn from_sorted(ids: Vec<NodeId>) -> Configuration {
+    fn from_sorted(ids: Vec<NodeId>) -> NodeSet {
         debug_assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
-        Configuration { ids: ids.into() }
+        NodeSet { ids: ids.into() }
     }
 
     /// The node ids, in id order.
@@ -106,51 +120,37 @@ impl Configuration {
         self.ids.iter().copied()
     }
 
-    /// The size of a majority quorum: `n / 2 + 1` for `n` nodes, so 4 nodes need 3.
-    ///
-    /// The empty configuration has majority size 0 (rather than 1, which no reply could
-    /// ever meet): there is nobody to agree, so nothing is needed.
-    pub fn majority_size(&self) -> usize {
-        match self.len() {
-            0 => 0,
-            n => n / 2 + 1,
-        }
-    }
-
     /// This configuration with `ids` added.
     ///
     /// Ids already present, or given more than once, are merged, not errors. Fails with
     /// [`ConfigError::ReservedId`] if id 0 is among `ids`.
-    pub fn extend(
-        &self,
-        ids: impl IntoIterator<Item = NodeId>,
-    ) -> Result<Configuration, ConfigError> {
+    pub fn extend(&self, ids: impl IntoIterator<Item = NodeId>) -> Result<NodeSet, ConfigError> {
         let mut added: Vec<NodeId> = ids.into_iter().collect();
         if added.iter().any(|id| id.is_anonymous()) {
             return Err(ConfigError::ReservedId);
         }
         added.sort_unstable();
         added.dedup();
-        Ok(Configuration::from_sorted(merge(&self.ids, &added)))
+        Ok(NodeSet::from_sorted(merge(&self.ids, &added)))
     }
 
     /// The nodes in this configuration or in `other`.
-    pub fn union(&self, other: &Configuration) -> Configuration {
-        Configuration::from_sorted(merge(&self.ids, &other.ids))
+    pub fn union(&self, other: &NodeSet) -> NodeSet {
+        NodeSet::from_sorted(merge(&self.ids, &other.ids))
     }
 
     /// The nodes in both this configuration and `other`.
-    pub fn intersection(&self, other: &Configuration) -> Configuration {
+    pub fn intersection(&self, other: &NodeSet) -> NodeSet {
         self.retain(|id| other.contains(id))
     }
 
     /// The nodes in this configuration but not in `other`.
-    pub fn difference(&self, other: &Configuration) -> Configuration {
+    pub fn difference(&self, other: &NodeSet) -> NodeSet {
         self.retain(|id| !other.contains(id))
     }
 
     /// This configuration without node `id` (unchanged if `id` is not a member).
-    pub fn remove(&self, id: NodeId) -> Configuration {
+    pub fn remove(&self, id: NodeId) -> NodeSet {
         self.retain(|member| member != id)
     }
 
@@ -160,7 +160,7 @@ impl Configuration {
     /// only those whose failure's [`kind`](super::NodeFailure::kind) is one of `kinds`
     /// (as Go Gorums' `WithoutErrors(err, types...)`). Failed nodes that are not members
     /// are ignored.
-    pub fn without_errors(&self, err: &QuorumCallError, kinds: &[FailureKind]) -> Configuration {
+    pub fn without_errors(&self, err: &QuorumCallError, kinds: &[FailureKind]) -> NodeSet {
         let failed: Vec<NodeId> = err
             .node_errors
             .iter()
@@ -181,10 +181,10 @@ impl Configuration {
     /// use std::time::Duration;
     ///
     /// use gorums_core::engine::{
-    ///     Configuration, FailureKind, NodeId, NodeStats, by_last_error, by_latency,
+    ///     NodeSet, FailureKind, NodeId, NodeStats, by_last_error, by_latency,
     /// };
     ///
-    /// let config = Configuration::new([NodeId(1), NodeId(2), NodeId(3), NodeId(4)])?;
+    /// let config = NodeSet::new([NodeId(1), NodeId(2), NodeId(3), NodeId(4)])?;
     /// let stats = |id: NodeId| NodeStats {
     ///     id,
     ///     latency: match id.0 {
@@ -215,19 +215,19 @@ impl Configuration {
     }
 
     /// The members `keep` accepts, in order.
-    fn retain(&self, keep: impl Fn(NodeId) -> bool) -> Configuration {
-        Configuration::from_sorted(self.iter().filter(|&id| keep(id)).collect())
+    fn retain(&self, keep: impl Fn(NodeId) -> bool) -> NodeSet {
+        NodeSet::from_sorted(self.iter().filter(|&id| keep(id)).collect())
     }
 }
 
-impl Default for Configuration {
+impl Default for NodeSet {
     /// The empty configuration.
-    fn default() -> Configuration {
-        Configuration::empty()
+    fn default() -> NodeSet {
+        NodeSet::empty()
     }
 }
 
-impl<'a> IntoIterator for &'a Configuration {
+impl<'a> IntoIterator for &'a NodeSet {
     type Item = NodeId;
     type IntoIter = std::iter::Copied<std::slice::Iter<'a, NodeId>>;
 
@@ -236,7 +236,7 @@ impl<'a> IntoIterator for &'a Configuration {
     }
 }
 
-impl fmt::Display for Configuration {
+impl fmt::Display for NodeSet {
     /// The ids in order, as `{1, 2, 3}` (`{}` when empty).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
@@ -276,7 +276,7 @@ fn merge(a: &[NodeId], b: &[NodeId]) -> Vec<NodeId> {
     out
 }
 
-/// What [`Configuration::sort_by`] knows of a node when ordering it.
+/// What [`NodeSet::sort_by`] knows of a node when ordering it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct NodeStats {
     /// The node.
@@ -322,8 +322,8 @@ mod tests {
         raw.iter().copied().map(NodeId).collect()
     }
 
-    fn cfg(raw: &[u32]) -> Configuration {
-        Configuration::new(ids(raw)).expect("valid configuration")
+    fn cfg(raw: &[u32]) -> NodeSet {
+        NodeSet::new(ids(raw)).expect("valid configuration")
     }
 
     fn stats(id: u32, latency_ms: Option<u64>, last_error: Option<FailureKind>) -> NodeStats {
@@ -356,20 +356,14 @@ mod tests {
 
     #[test]
     fn new_rejects_empty_reserved_and_duplicates() {
-        assert_eq!(Configuration::new([]), Err(ConfigError::Empty));
+        assert_eq!(NodeSet::new([]), Err(ConfigError::Empty));
+        assert_eq!(NodeSet::new(ids(&[1, 0])), Err(ConfigError::ReservedId));
         assert_eq!(
-            Configuration::new(ids(&[1, 0])),
-            Err(ConfigError::ReservedId)
-        );
-        assert_eq!(
-            Configuration::new(ids(&[5, 2, 5, 2, 7])),
+            NodeSet::new(ids(&[5, 2, 5, 2, 7])),
             Err(ConfigError::DuplicateId(NodeId(2)))
         );
         // Reserved is reported before duplicates.
-        assert_eq!(
-            Configuration::new(ids(&[0, 0])),
-            Err(ConfigError::ReservedId)
-        );
+        assert_eq!(NodeSet::new(ids(&[0, 0])), Err(ConfigError::ReservedId));
     }
 
     #[test]
@@ -387,14 +381,13 @@ mod tests {
 
     #[test]
     fn empty_behaviour() {
-        let e = Configuration::empty();
+        let e = NodeSet::empty();
         assert!(e.is_empty());
         assert_eq!(e.len(), 0);
         assert_eq!(e.nodes(), &[] as &[NodeId]);
         assert_eq!(e.iter().count(), 0);
-        assert_eq!(e.majority_size(), 0);
         assert_eq!(e.to_string(), "{}");
-        assert_eq!(e, Configuration::default());
+        assert_eq!(e, NodeSet::default());
         assert!(e.sort_by(|id| stats(id.0, None, None), by_id).is_empty());
 
         let c = cfg(&[1, 2]);
@@ -412,11 +405,11 @@ mod tests {
     fn majority_sizes() {
         let expected = [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3), (6, 4), (7, 4)];
         for (n, majority) in expected {
-            let c = Configuration::new((1..=n).map(NodeId)).expect("valid");
+            let c = NodeSet::new((1..=n).map(NodeId)).expect("valid");
             assert_eq!(c.majority_size(), majority, "n = {n}");
         }
         for n in (2..=20u32).step_by(2) {
-            let c = Configuration::new((1..=n).map(NodeId)).expect("valid");
+            let c = NodeSet::new((1..=n).map(NodeId)).expect("valid");
             assert_eq!(c.majority_size(), n as usize / 2 + 1, "even n = {n}");
         }
     }
@@ -570,17 +563,17 @@ mod tests {
         prop::collection::btree_set(1u32..40, 0..25)
     }
 
-    fn from_model(model: &BTreeSet<u32>) -> Configuration {
-        Configuration::empty()
+    fn from_model(model: &BTreeSet<u32>) -> NodeSet {
+        NodeSet::empty()
             .extend(model.iter().copied().map(NodeId))
             .expect("ids in 1..40")
     }
 
-    fn to_model(c: &Configuration) -> BTreeSet<u32> {
+    fn to_model(c: &NodeSet) -> BTreeSet<u32> {
         c.iter().map(|id| id.0).collect()
     }
 
-    fn strictly_sorted(c: &Configuration) -> bool {
+    fn strictly_sorted(c: &NodeSet) -> bool {
         c.nodes().windows(2).all(|pair| pair[0] < pair[1])
     }
 
@@ -619,7 +612,7 @@ mod tests {
         #[test]
         fn new_agrees_with_model(raw in prop::collection::vec(0u32..40, 0..30)) {
             let model: BTreeSet<u32> = raw.iter().copied().collect();
-            let result = Configuration::new(raw.iter().copied().map(NodeId));
+            let result = NodeSet::new(raw.iter().copied().map(NodeId));
             if raw.is_empty() {
                 prop_assert_eq!(result, Err(ConfigError::Empty));
             } else if model.contains(&0) {
@@ -648,7 +641,7 @@ mod tests {
             let removed = ca.intersection(&cb);
             prop_assert_eq!(ca.difference(&cb).union(&removed), ca.clone());
             prop_assert!(ca.difference(&ca).is_empty());
-            prop_assert_eq!(ca.difference(&cb).intersection(&cb), Configuration::empty());
+            prop_assert_eq!(ca.difference(&cb).intersection(&cb), NodeSet::empty());
             prop_assert_eq!(ca.intersection(&cb), cb.intersection(&ca));
         }
 

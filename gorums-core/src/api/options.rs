@@ -1,0 +1,57 @@
+//! [`SystemOptions`]: how a system connects, what it announces, and its default call
+//! deadline.
+
+use std::time::Duration;
+
+use crate::engine::{EndpointConfig, NodeId};
+use crate::wire::proto::MetadataEntry;
+
+/// How a [`System`](super::System) connects and what it announces; every field has a
+/// default.
+///
+/// ```
+/// use std::time::Duration;
+/// use gorums_core::api::{NodeId, SystemOptions};
+///
+/// let mut options = SystemOptions::with_id(NodeId(1));
+/// options.endpoint.connect_timeout = Duration::from_millis(500);
+/// options.call_timeout = Some(Duration::from_secs(1));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SystemOptions {
+    /// The engine's settings: this process's node id (0, the default, for an anonymous
+    /// client), the hello metadata, frame and send-queue limits, connect timeout,
+    /// redial backoff and the seed of its random choices.
+    pub endpoint: EndpointConfig,
+    /// The default deadline of calls made through configurations of this system
+    /// (`None`: no deadline).
+    pub call_timeout: Option<Duration>,
+}
+
+impl SystemOptions {
+    /// Default options for a process with node id `id`.
+    pub fn with_id(id: NodeId) -> SystemOptions {
+        SystemOptions {
+            endpoint: EndpointConfig {
+                node_id: id,
+                ..EndpointConfig::default()
+            },
+            call_timeout: None,
+        }
+    }
+
+    /// These options with a hello metadata entry added (the peer's connect callback
+    /// sees it).
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> SystemOptions {
+        self.endpoint.metadata.push(MetadataEntry {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// This process's node id.
+    pub fn node_id(&self) -> NodeId {
+        self.endpoint.node_id
+    }
+}

@@ -1,0 +1,279 @@
+//! [`Calls`]: the client calls in flight: their ids, each node's share, the routing of
+//! every reply to its share, and the one place a share is settled.
+//!
+//! Costs are what a call or connection owns: settling a share is O(log calls), finishing
+//! or cancelling a call O(shares · log calls), and closing a connection touches only the
+//! shares waiting on it (an index by connection), never a scan of all calls.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::conn::FrameSeq;
+use super::outputs::Outputs;
+use super::stats::NodeStatsTable;
+use super::timers::Timer;
+use super::{
+    CallEvent, CallId, CallKind, Cause, ConnId, Event, Instant, NodeError, NodeFailure, NodeId,
+    QuorumCallError,
+};
+
+/// One node's share of a call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Share {
+    /// Waiting for the node's reply (or its first stream item) on `conn`; `frame` is
+    /// where the request sits in that connection's send queue (`None` in-process).
+    Waiting {
+        conn: ConnId,
+        frame: Option<FrameSeq>,
+    },
+    /// A correctable call's node has sent items and may send more on `conn`.
+    Streaming(ConnId),
+    /// The node has answered or failed.
+    Done,
+}
+
+impl Share {
+    fn conn(self) -> Option<ConnId> {
+        match self {
+            Share::Waiting { conn, .. } | Share::Streaming(conn) => Some(conn),
+            Share::Done => None,
+        }
+    }
+}
+
+/// How a node's share ends, or moves on.
+#[derive(Debug)]
+pub(crate) enum ShareOutcome {
+    /// The node's one reply (a plain call).
+    Reply(Bytes),
+    /// One item of the node's reply stream (a correctable call).
+    Item(Bytes),
+    /// The node's stream ended.
+    End,
+    /// The node failed.
+    Failed(NodeFailure),
+}
+
+/// The engine's state of one two-way call.
+#[derive(Debug)]
+pub(crate) struct Call {
+    kind: CallKind,
+    started: Instant,
+    deadline: Option<Instant>,
+    /// Each node's share, sorted by node id; inline for up to seven nodes, so a call
+    /// allocates nothing for them.
+    shares: SmallVec<[(NodeId, Share); 7]>,
+    /// Shares not yet done.
+    waiting: usize,
+    errors: Vec<NodeError>,
+}
+
+impl Call {
+    /// A call started at `started`, with no shares yet.
+    pub(crate) fn new(kind: CallKind, started: Instant, deadline: Option<Instant>) -> Call {
+        Call {
+            kind,
+            started,
+            deadline,
+            shares: SmallVec::new(),
+            waiting: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Records the nodes the call could not be sent to (they are not shares).
+    pub(crate) fn record_failures(&mut self, failures: &[NodeError]) {
+        self.errors.extend_from_slice(failures);
+    }
+
+    /// Adds a share waiting on `conn`; nodes come in id order.
+    pub(crate) fn wait_for(&mut self, node: NodeId, conn: ConnId, frame: Option<FrameSeq>) {
+        debug_assert!(self.shares.last().is_none_or(|(last, _)| *last < node));
+        self.shares.push((node, Share::Waiting { conn, frame }));
+        self.waiting += 1;
+    }
+
+    fn share(&self, node: NodeId) -> Option<(usize, Share)> {
+        let i = self.shares.binary_search_by_key(&node, |(n, _)| *n).ok()?;
+        Some((i, self.shares[i].1))
+    }
+
+    fn streaming(&self) -> bool {
+        self.kind == CallKind::Correctable
+    }
+
+    /// The frames of shares still waiting, by connection (for a cancel to take back).
+    pub(crate) fn queued_frames(&self) -> impl Iterator<Item = (ConnId, FrameSeq)> + '_ {
+        self.shares.iter().filter_map(|(_, share)| match *share {
+            Share::Waiting {
+                conn,
+                frame: Some(frame),
+            } => Some((conn, frame)),
+            _ => None,
+        })
+    }
+}
+
+/// Every two-way call in flight.
+#[derive(Debug)]
+pub(crate) struct Calls {
+    next_call: u64,
+    calls: BTreeMap<CallId, Call>,
+    /// The shares waiting on each connection: closing one touches only these.
+    by_conn: BTreeMap<(ConnId, CallId), NodeId>,
+}
+
+impl Calls {
+    pub(crate) fn new() -> Calls {
+        Calls {
+            next_call: 1,
+            calls: BTreeMap::new(),
+            by_conn: BTreeMap::new(),
+        }
+    }
+
+    /// The id the next call gets.
+    pub(crate) fn next_id(&mut self) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        id
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Starts tracking `call`; its deadline is set. Returns whether it is already over
+    /// (no share to wait for).
+    pub(crate) fn insert(&mut self, id: CallId, call: Call, out: &mut Outputs) -> bool {
+        for (node, share) in &call.shares {
+            if let Some(conn) = share.conn() {
+                self.by_conn.insert((conn, id), *node);
+            }
+        }
+        if let Some(deadline) = call.deadline {
+            out.timers.set(deadline, Timer::CallDeadline(id));
+        }
+        let over = call.waiting == 0;
+        self.calls.insert(id, call);
+        over
+    }
+
+    /// Whether a reply from `node` on `conn` answers a share of `call` still open, and
+    /// whether that call streams.
+    pub(crate) fn expects(&self, call: CallId, node: NodeId, conn: ConnId) -> Option<bool> {
+        let state = self.calls.get(&call)?;
+        let (_, share) = state.share(node)?;
+        (share.conn() == Some(conn)).then_some(state.streaming())
+    }
+
+    /// The shares waiting on `conn`, in call order.
+    pub(crate) fn waiting_on(&self, conn: ConnId) -> Vec<(CallId, NodeId)> {
+        self.by_conn
+            .range((conn, CallId(0))..=(conn, CallId(u64::MAX)))
+            .map(|(&(_, call), &node)| (call, node))
+            .collect()
+    }
+
+    /// Settles `node`'s share of `call` with `outcome`: records it, counts it in the
+    /// node's stats and reports it. Returns whether the call has no share left open (the
+    /// caller then finishes it).
+    pub(crate) fn settle_share(
+        &mut self,
+        now: Instant,
+        call: CallId,
+        node: NodeId,
+        outcome: ShareOutcome,
+        stats: &mut NodeStatsTable,
+        out: &mut Outputs,
+    ) -> bool {
+        let Some(state) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let Some((i, share)) = state.share(node) else {
+            return false;
+        };
+        let Some(conn) = share.conn() else {
+            return false;
+        };
+        let elapsed: Duration = now - state.started;
+        let event = match outcome {
+            ShareOutcome::Item(payload) => {
+                if let Share::Waiting { .. } = share {
+                    state.shares[i].1 = Share::Streaming(conn);
+                    stats.replied(node, elapsed);
+                }
+                out.push(Event::Call {
+                    call,
+                    event: CallEvent::Item { node, payload },
+                });
+                return false;
+            }
+            ShareOutcome::Reply(payload) => {
+                stats.replied(node, elapsed);
+                CallEvent::Reply {
+                    node,
+                    result: Ok(payload),
+                }
+            }
+            ShareOutcome::End => CallEvent::End {
+                node,
+                result: Ok(()),
+            },
+            ShareOutcome::Failed(failure) => {
+                stats.failed(node, &failure);
+                state.errors.push(NodeError {
+                    node,
+                    failure: failure.clone(),
+                });
+                if state.streaming() {
+                    CallEvent::End {
+                        node,
+                        result: Err(failure),
+                    }
+                } else {
+                    CallEvent::Reply {
+                        node,
+                        result: Err(failure),
+                    }
+                }
+            }
+        };
+        state.shares[i].1 = Share::Done;
+        state.waiting -= 1;
+        self.by_conn.remove(&(conn, call));
+        out.push(Event::Call { call, event });
+        state.waiting == 0
+    }
+
+    /// Ends `call` and reports how: `Ok` when every node has answered or failed, the
+    /// cause otherwise (with every node error seen).
+    pub(crate) fn finish(&mut self, call: CallId, outcome: Result<(), Cause>, out: &mut Outputs) {
+        let Some(state) = self.forget(call, out) else {
+            return;
+        };
+        let result = outcome.map_err(|cause| QuorumCallError::new(cause, state.errors));
+        out.push(Event::Call {
+            call,
+            event: CallEvent::Finished(result),
+        });
+    }
+
+    /// Stops tracking `call` without a word: its deadline is cleared and its shares
+    /// leave the connection index. Returns its state (a cancel takes back its frames).
+    pub(crate) fn forget(&mut self, call: CallId, out: &mut Outputs) -> Option<Call> {
+        let state = self.calls.remove(&call)?;
+        if let Some(deadline) = state.deadline {
+            out.timers.clear(deadline, Timer::CallDeadline(call));
+        }
+        for (_, share) in &state.shares {
+            if let Some(conn) = share.conn() {
+                self.by_conn.remove(&(conn, call));
+            }
+        }
+        Some(state)
+    }
+}

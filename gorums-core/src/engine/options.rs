@@ -1,0 +1,86 @@
+//! [`EndpointConfig`], how an endpoint behaves, and [`UsageError`], the commands it
+//! refuses.
+
+use std::time::Duration;
+
+use super::{CallKind, NodeId, RequestId};
+use crate::wire::DEFAULT_MAX_FRAME_LEN;
+use crate::wire::proto::MetadataEntry;
+
+/// How an [`Endpoint`](super::Endpoint) behaves; every field has a sensible default.
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// This process's node id; [`NodeId::ANONYMOUS`] for a client without one. A
+    /// non-zero id also lets the process call itself (self dispatch, no socket).
+    pub node_id: NodeId,
+    /// Metadata sent in this process's hello on every connection.
+    pub metadata: Vec<MetadataEntry>,
+    /// The largest frame body sent or accepted (default 4 MiB).
+    pub max_frame_len: usize,
+    /// The most bytes queued on one connection and not yet taken by the driver; a
+    /// request that would exceed it fails for that node with
+    /// [`NodeFailure::SendQueueFull`](super::NodeFailure::SendQueueFull) (default 16 MiB).
+    pub send_queue_limit: usize,
+    /// How long a dial plus the hello exchange may take (default 5 s).
+    pub connect_timeout: Duration,
+    /// The first redial delay after a connection to a node fails (default 50 ms); it
+    /// doubles per failed attempt, with jitter, up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest redial delay (default 5 s).
+    pub max_backoff: Duration,
+    /// The seed of every random choice the engine makes (backoff jitter).
+    pub seed: u64,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            node_id: NodeId::ANONYMOUS,
+            metadata: Vec::new(),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            send_queue_limit: 16 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(5),
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            seed: 0,
+        }
+    }
+}
+
+/// A command the engine refused because it was used wrongly (never because of anything
+/// a peer did).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// Node id 0 is reserved for anonymous clients.
+    #[error("node id 0 is reserved")]
+    ReservedNodeId,
+    /// The node is already registered, or listed twice in one call.
+    #[error("{0} is given twice")]
+    DuplicateNode(NodeId),
+    /// RPC and unicast go to exactly one node.
+    #[error("a {kind:?} call goes to exactly one node, not {count}")]
+    WrongNodeCount {
+        /// The call type.
+        kind: CallKind,
+        /// How many nodes were given.
+        count: usize,
+    },
+    /// A per-node payload list must match the node list.
+    #[error("{payloads} payloads for {nodes} nodes")]
+    PayloadCount {
+        /// Nodes given.
+        nodes: usize,
+        /// Payloads given.
+        payloads: usize,
+    },
+    /// The request's connection has closed: the reply cannot be delivered.
+    #[error("the requester's connection is closed")]
+    ConnectionClosed,
+    /// The request is unknown, or already answered.
+    #[error("no open request {0:?}")]
+    UnknownRequest(RequestId),
+    /// Stream items go only to stream requests.
+    #[error("request {0:?} is not a stream request")]
+    NotAStream(RequestId),
+}

@@ -1,0 +1,85 @@
+//! The server side of one connection: requests wait here until the one before them
+//! replies or is released (per-sender FIFO).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::{MsgId, Request, RequestKind};
+
+/// One sender's queue of requests. At most one request holds the sender's turn; the next
+/// is handed out when the turn is answered or released.
+#[derive(Debug, Default)]
+pub(crate) struct ServerQueue {
+    waiting: VecDeque<Request>,
+    /// The request holding the sender's turn, if any.
+    turn: Option<MsgId>,
+    /// Requests handed out and not yet answered (ids as on the wire), and what each
+    /// expects back.
+    open: BTreeMap<MsgId, RequestKind>,
+}
+
+/// Why a request cannot be answered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AnswerError {
+    /// Not handed out, or answered already.
+    Unknown,
+    /// Stream items and ends go only to stream requests.
+    NotAStream,
+}
+
+impl ServerQueue {
+    /// Whether a request with this id is open (a duplicate id from the sender).
+    pub(crate) fn is_open(&self, msg: MsgId) -> bool {
+        self.open.contains_key(&msg)
+    }
+
+    /// Queues a request; returns the request to hand out now, if the sender's turn is
+    /// free.
+    pub(crate) fn push(&mut self, request: Request) -> Option<Request> {
+        self.waiting.push_back(request);
+        self.next_turn()
+    }
+
+    /// What `msg` expects back, if it is open.
+    pub(crate) fn kind_of(&self, msg: MsgId) -> Option<RequestKind> {
+        self.open.get(&msg).copied()
+    }
+
+    /// Checks that `msg` is an open stream request (for a stream item).
+    pub(crate) fn check_stream(&self, msg: MsgId) -> Result<(), AnswerError> {
+        match self.open.get(&msg) {
+            Some(RequestKind::Stream) => Ok(()),
+            Some(_) => Err(AnswerError::NotAStream),
+            None => Err(AnswerError::Unknown),
+        }
+    }
+
+    /// Closes `msg` (its answer is going out): frees the turn if it held it. Returns what
+    /// it expected back; the caller then hands out [`next_turn`](Self::next_turn).
+    pub(crate) fn answer(&mut self, msg: MsgId) -> Result<RequestKind, AnswerError> {
+        let kind = self.open.remove(&msg).ok_or(AnswerError::Unknown)?;
+        if self.turn == Some(msg) {
+            self.turn = None;
+        }
+        Ok(kind)
+    }
+
+    /// Lets the sender's next request go before `msg` is answered; returns it, if any.
+    pub(crate) fn release(&mut self, msg: MsgId) -> Option<Request> {
+        if self.turn != Some(msg) {
+            return None;
+        }
+        self.turn = None;
+        self.next_turn()
+    }
+
+    /// Hands out the next waiting request if no request holds the turn.
+    pub(crate) fn next_turn(&mut self) -> Option<Request> {
+        if self.turn.is_some() {
+            return None;
+        }
+        let request = self.waiting.pop_front()?;
+        self.turn = Some(request.id.msg);
+        self.open.insert(request.id.msg, request.kind);
+        Some(request)
+    }
+}
