@@ -1,9 +1,12 @@
 //! Thresholds: whether a call's outcomes so far meet its quorum, might still, or cannot.
 //!
-//! A [`Tally`] is fed each node's *final* outcome as the user sees it (after decoding and
+//! This is the one judge of gorums-rs: every call kind's outcome (terminal methods,
+//! thresholds, correctables, user folds through `Responses::fold`) is decided here. A
+//! [`Tally`] is fed each node's *final* outcome as the user sees it (after decoding and
 //! interceptors), so a reply that fails to decode counts as that node's failure. The
-//! engine uses it for calls started with a [`Quorum`]; the API uses the same type for the
-//! replies it has decoded.
+//! engine does not judge: it reports every node's outcome and the API feeds the tally.
+//!
+//! Pure: no IO, no clock, no async.
 
 /// How many successful replies a call needs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -20,6 +23,11 @@ pub enum Quorum {
 
 impl Quorum {
     /// The number of successes needed among `n` nodes.
+    ///
+    /// The empty configuration (`n = 0`) is defined here once: `All` and
+    /// `Threshold(0)` need nothing and are met at once; `First` and `Majority`
+    /// (`0 / 2 + 1 = 1`) need one success that no node can give, so a call with them
+    /// fails at once with `Incomplete`. `Threshold(k)` above `n` can never be met.
     pub fn required(self, n: usize) -> usize {
         match self {
             Quorum::First => 1,
@@ -143,6 +151,18 @@ mod tests {
     fn majority_sizes() {
         let sizes: Vec<usize> = (1..=7).map(|n| Quorum::Majority.required(n)).collect();
         assert_eq!(sizes, [1, 2, 2, 3, 3, 4, 4]);
+        for n in (2..=20).step_by(2) {
+            assert_eq!(Quorum::Majority.required(n), n / 2 + 1, "even n = {n}");
+        }
+    }
+
+    #[test]
+    fn the_empty_configuration() {
+        let verdict = |q: Quorum| Tally::new(q.required(0), 0).verdict();
+        assert_eq!(verdict(Quorum::All), Verdict::Met);
+        assert_eq!(verdict(Quorum::Threshold(0)), Verdict::Met);
+        assert_eq!(verdict(Quorum::First), Verdict::Impossible);
+        assert_eq!(verdict(Quorum::Majority), Verdict::Impossible);
     }
 
     #[test]

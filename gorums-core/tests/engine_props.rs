@@ -19,9 +19,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use gorums_core::engine::{
     CallEvent, CallId, CallKind, CallSpec, Cause, Code, ConnId, EndpointConfig, Event, Instant,
-    MsgId, NodeError, NodeFailure, NodeId, Payload, Quorum, QuorumCallError, Request, RequestKind,
-    Status, UsageError,
+    MsgId, NodeError, NodeFailure, NodeId, Payload, QuorumCallError, Request, RequestKind, Status,
+    UsageError,
 };
+use gorums_core::quorum::Quorum;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 use support::World;
@@ -502,18 +503,30 @@ impl Run {
             .collect();
         let now = self.w.now;
         let mut spec = CallSpec::new(op.kind, format!("test.Props/{:?}", op.kind), nodes, payload);
-        spec.quorum = op.quorum;
         spec.deadline = op.deadline_ms.map(|ms| now + Duration::from_millis(ms));
         let started = self
             .w
             .ep(self.client)
             .start_call(now, spec.clone())
             .map_err(|e| format!("start_call refused a valid call: {e}"))?;
+        // The harness judges like the API; a call dropped at once is never judged.
+        let judged = op
+            .quorum
+            .filter(|_| op.kind.is_two_way() && op.then == AfterStart::Drive);
+        if let Some(quorum) = judged {
+            let streaming = op.kind == CallKind::Correctable;
+            let skipped = shares
+                .values()
+                .filter(|&&s| s == ShareModel::Skipped)
+                .count();
+            let size = (spec.nodes.len(), skipped);
+            self.w.judge(self.client, &started, quorum, size, streaming);
+        }
         let mut model = CallModel {
             seq,
             kind: op.kind,
             shared_payload: op.skip.is_none(),
-            quorum: op.quorum,
+            quorum: judged,
             deadline: spec.deadline,
             never_sent: shares
                 .iter()
@@ -540,7 +553,10 @@ impl Run {
             AfterStart::Drive => {}
             AfterStart::CancelAtOnce => {
                 self.w.ep(self.client).cancel(now, started.id);
-                self.taken_back.insert(seq);
+                // One-way calls keep no state once enqueued: nothing to take back.
+                if op.kind.is_two_way() {
+                    self.taken_back.insert(seq);
+                }
                 model.dropped = Some((self.step, true));
             }
             AfterStart::FinishAtOnce => {

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gorums_core::engine::{
-    CallEvent, CallKind, CallSpec, Cause, Code, EndpointConfig, Event, FailureKind, Instant,
-    NodeFailure, NodeId, Payload, Quorum, RequestKind, StartedCall, Status,
+    CallEvent, CallKind, CallSpec, Cause, Code, ConnectionError, EndpointConfig, Event,
+    FailureKind, Instant, NodeFailure, NodeId, Payload, RequestKind, StartedCall, Status,
 };
+use gorums_core::quorum::Quorum;
+use gorums_core::wire::WireError;
 use support::World;
 
 /// A client (anonymous) connected to `n` servers with ids 1..=n; returns the world, the
@@ -42,10 +44,13 @@ fn start(
         nodes,
         Payload::Shared(Bytes::from_static(b"req")),
     );
-    spec.quorum = quorum;
     spec.deadline = deadline.map(|d| w.now + d);
+    let n = spec.nodes.len();
     let now = w.now;
     let started = w.ep(p).start_call(now, spec).expect("valid call");
+    if let Some(quorum) = quorum {
+        w.judge(p, &started, quorum, (n, 0), kind == CallKind::Correctable);
+    }
     w.drive();
     started
 }
@@ -571,7 +576,11 @@ fn garbage_closes_that_connection_only() {
     }
     let (conn, reason) = closed.expect("the bad connection is closed");
     assert_eq!(conn, bad);
-    assert!(reason.contains("bad preface"), "{reason}");
+    assert!(
+        matches!(reason, ConnectionError::Wire(WireError::BadPreface { .. })),
+        "{reason}"
+    );
+    assert!(reason.to_string().contains("bad preface"), "{reason}");
     let call = start(&mut w, client, CallKind::Rpc, vec![NodeId(1)], None, None);
     answer(&mut w, servers[0]);
     assert_eq!(finished(&w.call_events(client, call.id)), Some(&Ok(())));
@@ -607,7 +616,8 @@ fn a_request_whose_method_is_not_utf8_closes_that_connection() {
     }
     let (conn, reason) = closed.expect("the connection is closed");
     assert_eq!(conn, bad);
-    assert!(reason.contains("not UTF-8"), "{reason}");
+    assert!(matches!(reason, ConnectionError::Violation(_)), "{reason}");
+    assert!(reason.to_string().contains("not UTF-8"), "{reason}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! [`ConnectionError`]: why a connection failed, closed, or was never made.
 
+use std::fmt;
 use std::io;
 use std::sync::Arc;
 
@@ -12,39 +13,57 @@ use crate::wire::WireError;
 ///
 /// Transport errors keep their [`io::Error`] (and so its [`io::ErrorKind`]) as
 /// [`source`](std::error::Error::source); wire errors keep their [`WireError`].
-#[derive(Clone, Debug, thiserror::Error)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ConnectionError {
     /// The transport failed while `doing` (dialling, reading, writing).
-    #[error("{doing} failed: {source}")]
     Io {
         /// What the driver was doing: `connect`, `read` or `write`.
         doing: &'static str,
         /// The transport's error.
-        #[source]
         source: Arc<io::Error>,
     },
     /// The peer closed the connection.
-    #[error("connection closed by peer")]
     ClosedByPeer,
     /// The peer's bytes are not valid gorums wire traffic.
-    #[error("protocol error: {0}")]
-    Wire(#[source] WireError),
+    Wire(WireError),
     /// The peer broke a rule of the handshake or of the message exchange (a hello that
     /// claims another's id, an unknown message kind, ...).
-    #[error("protocol violation: {0}")]
     Violation(String),
     /// No hello arrived within the connect timeout.
-    #[error("connect timeout: no hello in time")]
     HandshakeTimeout,
     /// A reply could not be queued for a requester that does not read: the connection
     /// is closed rather than leave it waiting forever.
-    #[error("reply not sent: the requester's send queue is full")]
     RequesterNotReading,
     /// Closed on this side, for `reason` (the system stopped, the node was removed, the
     /// peer reconnected on a newer connection, ...).
-    #[error("closed: {0}")]
     Closed(String),
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Io { doing, source } => write!(f, "{doing} failed: {source}"),
+            ConnectionError::ClosedByPeer => f.write_str("connection closed by peer"),
+            ConnectionError::Wire(e) => write!(f, "protocol error: {e}"),
+            ConnectionError::Violation(what) => write!(f, "protocol violation: {what}"),
+            ConnectionError::HandshakeTimeout => f.write_str("connect timeout: no hello in time"),
+            ConnectionError::RequesterNotReading => {
+                f.write_str("reply not sent: the requester's send queue is full")
+            }
+            ConnectionError::Closed(reason) => write!(f, "closed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConnectionError::Io { source, .. } => Some(&**source),
+            ConnectionError::Wire(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl ConnectionError {

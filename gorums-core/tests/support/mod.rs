@@ -9,8 +9,18 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use gorums_core::engine::{
-    CallEvent, CallId, ConnId, Endpoint, EndpointConfig, Event, Instant, NodeId, Request,
+    CallEvent, CallId, Cause, ConnId, ConnectionError, Endpoint, EndpointConfig, Event, Instant,
+    NodeError, NodeId, QuorumCallError, Request, StartedCall,
 };
+use gorums_core::quorum::{Quorum, Tally, Verdict};
+
+/// A call judged the way the API judges it: every node's outcome fed to a [`Tally`],
+/// the call finished as soon as it is decided, and a `Finished` event logged for the
+/// test to see.
+struct Judge {
+    tally: Tally,
+    errors: Vec<NodeError>,
+}
 
 pub struct Proc {
     pub ep: Endpoint,
@@ -36,6 +46,9 @@ pub struct World {
     in_flight: BTreeMap<End, BytesMut>,
     /// Processes whose outgoing bytes are held back (not delivered) until removed.
     pub held: std::collections::BTreeSet<usize>,
+    judges: BTreeMap<(usize, CallId), Judge>,
+    /// Calls a judge has ended whose engine may still report their end.
+    decided: std::collections::BTreeSet<(usize, CallId)>,
 }
 
 impl World {
@@ -46,7 +59,106 @@ impl World {
             links: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             held: Default::default(),
+            judges: BTreeMap::new(),
+            decided: Default::default(),
         }
+    }
+
+    /// Judges `started` at `p` against `quorum` over `n` nodes (`skipped` of them sent
+    /// nothing), as the API would (the engine itself does not judge quorums).
+    pub fn judge(
+        &mut self,
+        p: usize,
+        started: &StartedCall,
+        quorum: Quorum,
+        (n, skipped): (usize, usize),
+        streaming: bool,
+    ) {
+        let required = quorum.required(n);
+        let mut tally = if streaming {
+            Tally::streaming(required, n)
+        } else {
+            Tally::new(required, n)
+        };
+        for _ in 0..skipped {
+            tally.closed();
+        }
+        for _ in &started.send_failures {
+            tally.failure();
+        }
+        let judge = Judge {
+            tally,
+            errors: started.send_failures.clone(),
+        };
+        self.judges.insert((p, started.id), judge);
+        self.decide(p, started.id);
+    }
+
+    fn feed(&mut self, p: usize, call: CallId, event: &CallEvent) {
+        let Some(judge) = self.judges.get_mut(&(p, call)) else {
+            return;
+        };
+        match event {
+            CallEvent::Reply { result: Ok(_), .. } => judge.tally.success(),
+            CallEvent::Item { .. } => judge.tally.item(),
+            CallEvent::End { result: Ok(()), .. } => judge.tally.closed(),
+            CallEvent::Reply {
+                node,
+                result: Err(failure),
+            }
+            | CallEvent::End {
+                node,
+                result: Err(failure),
+            } => {
+                judge.tally.failure();
+                judge.errors.push(NodeError {
+                    node: *node,
+                    failure: failure.clone(),
+                });
+            }
+            CallEvent::Finished(_) => {
+                self.judges.remove(&(p, call));
+            }
+            _ => {}
+        }
+    }
+
+    /// Decides every judged call of `p` whose tally is decided, once the events the
+    /// engine had queued are all seen (as a caller reads a whole batch of replies).
+    fn decide_all(&mut self, p: usize) {
+        let calls: Vec<CallId> = self
+            .judges
+            .keys()
+            .filter(|(q, _)| *q == p)
+            .map(|&(_, call)| call)
+            .collect();
+        for call in calls {
+            self.decide(p, call);
+        }
+    }
+
+    fn decide(&mut self, p: usize, call: CallId) {
+        let Some(judge) = self.judges.get(&(p, call)) else {
+            return;
+        };
+        let result = match judge.tally.verdict() {
+            Verdict::Pending => return,
+            Verdict::Met => Ok(()),
+            Verdict::Impossible => Err(QuorumCallError::new(
+                Cause::Incomplete,
+                judge.errors.clone(),
+            )),
+        };
+        self.judges.remove(&(p, call));
+        self.decided.insert((p, call));
+        let now = self.now;
+        // Decided either way, the call's state is freed and its queued requests still
+        // go out (the API cancels an impossible call when its caller drops it).
+        self.procs[p].ep.finish(now, call);
+        self.procs[p].log.push(Event::Call {
+            call,
+            event: CallEvent::Finished(result),
+        });
     }
 
     /// Adds a process with `id` listening on `addr`; returns its index.
@@ -95,6 +207,7 @@ impl World {
                     progress = true;
                     self.on_event(p, event);
                 }
+                self.decide_all(p);
             }
             let ends: Vec<End> = self.in_flight.keys().copied().collect();
             for end in ends {
@@ -143,9 +256,11 @@ impl World {
                         self.links.insert(b, a);
                         self.procs[p].ep.handle_connected(now, conn);
                     }
-                    None => self.procs[p]
-                        .ep
-                        .handle_connect_failed(now, conn, "connection refused"),
+                    None => self.procs[p].ep.handle_connect_failed(
+                        now,
+                        conn,
+                        std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                    ),
                 }
             }
             Event::Transmit(conn) => {
@@ -156,14 +271,42 @@ impl World {
                     .or_default()
                     .extend_from_slice(&buf);
             }
-            Event::Close { conn, .. } => self.cut(End { proc: p, conn }, "closed by peer"),
+            Event::Close { conn, .. } => {
+                self.cut(End { proc: p, conn }, ConnectionError::ClosedByPeer)
+            }
+            Event::Call { call, event } => {
+                if matches!(event, CallEvent::Finished(_)) && self.decided.remove(&(p, call)) {
+                    // The judge has logged this call's end already; the engine's own
+                    // `Finished` came in the same batch of events.
+                    return;
+                }
+                if let CallEvent::Finished(engine_says) = &event
+                    && let Some(judge) = self.judges.remove(&(p, call))
+                {
+                    // Every node is done (or the deadline passed): the judge's verdict
+                    // is the call's outcome; a deadline stands while it is undecided.
+                    let result = match judge.tally.verdict() {
+                        Verdict::Met => Ok(()),
+                        Verdict::Impossible => {
+                            Err(QuorumCallError::new(Cause::Incomplete, judge.errors))
+                        }
+                        Verdict::Pending => engine_says.clone(),
+                    };
+                    let event = CallEvent::Finished(result);
+                    self.procs[p].log.push(Event::Call { call, event });
+                    return;
+                }
+                let seen = event.clone();
+                self.procs[p].log.push(Event::Call { call, event });
+                self.feed(p, call, &seen);
+            }
             other => self.procs[p].log.push(other),
         }
     }
 
     /// Cuts the link at `end`: the other side sees the close after any bytes already in
     /// flight to it are lost.
-    fn cut(&mut self, end: End, reason: &str) {
+    fn cut(&mut self, end: End, reason: ConnectionError) {
         self.in_flight.remove(&end);
         if let Some(peer) = self.links.remove(&end) {
             self.links.remove(&peer);
@@ -190,12 +333,14 @@ impl World {
             self.in_flight.remove(&x);
             self.in_flight.remove(&y);
             let now = self.now;
-            self.procs[x.proc]
-                .ep
-                .handle_closed(now, x.conn, "network failure");
-            self.procs[y.proc]
-                .ep
-                .handle_closed(now, y.conn, "network failure");
+            let failure = || {
+                ConnectionError::io(
+                    "read",
+                    std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+                )
+            };
+            self.procs[x.proc].ep.handle_closed(now, x.conn, failure());
+            self.procs[y.proc].ep.handle_closed(now, y.conn, failure());
         }
         self.drive();
     }
