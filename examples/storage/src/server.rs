@@ -65,7 +65,7 @@ pub async fn newest(
         .fold(
             Quorum::Threshold(quorum),
             None,
-            |best, _node, reply| match best {
+            |best: Option<ReadResponse>, _node, reply| match best {
                 Some(b) if key_of(&b.time) >= key_of(&reply.time) => Some(b),
                 _ => Some(reply),
             },
