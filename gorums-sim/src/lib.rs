@@ -55,21 +55,34 @@
 //!   (default: the machine's cores; each simulation itself stays on one thread).
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
+mod clock;
+mod config;
+mod error;
+mod events;
+mod faults;
 mod history;
+mod ids;
 mod linearizability;
 mod net;
+mod process;
 mod rng;
 mod runtime;
 mod seeds;
 mod sim;
+mod trace;
 mod world;
 
+pub use config::SimConfig;
+pub use error::SimError;
+pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};
+pub use ids::ProcessId;
 pub use linearizability::{CheckResult, check_register};
+pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
-pub use sim::{Fault, FaultPlan, ProcessId, ProcessOptions, Sim, SimConfig, SimError};
+pub use sim::Sim;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};

@@ -14,8 +14,10 @@ use std::task::{Context, Poll, Waker};
 use futures_io::{AsyncRead, AsyncWrite};
 use gorums_core::runtime::{BoxFuture, Connection, Listener};
 
-use crate::sim::ProcessId;
-use crate::world::{Event, Note, Shared, World};
+use crate::events::Event;
+use crate::ids::{ListenerId, ProcessId};
+use crate::trace::Note;
+use crate::world::{Shared, World};
 
 /// Bytes one direction of a connection holds (in flight plus unread) before writes wait.
 const WINDOW: usize = 1 << 20;
@@ -64,7 +66,7 @@ pub(crate) struct Conn {
 
 /// A bound listener and the connections waiting to be accepted.
 pub(crate) struct ListenerEntry {
-    id: u64,
+    id: ListenerId,
     pub(crate) pid: ProcessId,
     queue: VecDeque<Connection>,
     waker: Option<Waker>,
@@ -551,7 +553,7 @@ impl Drop for SimWriter {
 /// A listener on a virtual address.
 pub(crate) struct SimListener {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
+    pub(crate) id: ListenerId,
     pub(crate) addr: String,
 }
 

@@ -11,9 +11,11 @@ use std::task::{Context, Poll};
 use gorums_core::engine::Instant;
 use gorums_core::runtime::{BoxFuture, Connection, Listener, Runtime};
 
+use crate::events::Event;
+use crate::ids::ProcessId;
 use crate::net::{Dial, SimListener};
-use crate::sim::ProcessId;
-use crate::world::{Event, Note, Shared};
+use crate::trace::Note;
+use crate::world::Shared;
 
 /// One incarnation of one simulated process, as a gorums runtime. After the process
 /// crashes, this handle's spawns are dropped, its dials and binds fail and its timers

@@ -9,206 +9,16 @@ use std::time::Duration;
 
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
+use crate::clock::nanos as duration_nanos;
+use crate::config::SimConfig;
+use crate::error::SimError;
+use crate::events::Event;
+use crate::faults::{Fault, FaultPlan};
+use crate::ids::ProcessId;
+use crate::process::{Boot, Proc, ProcessOptions};
 use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
-use crate::world::{Boot, Clock, Event, Garbage, Proc, ReadyQueue, Shared, World};
-
-/// A simulated process, numbered in creation order from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProcessId(pub usize);
-
-/// How a simulation runs: its seed, its network, its faults.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Every random choice of the run (latencies, faults, what the protocol draws
-    /// through [`Sim::rng`]) follows from this.
-    pub seed: u64,
-    /// The least one-way delay of a link.
-    pub latency: Duration,
-    /// Extra delay drawn per write, uniformly from zero to this. Each direction stays
-    /// FIFO whatever is drawn.
-    pub jitter: Duration,
-    /// Virtual time after which [`Sim::run`] gives up with [`SimError::TimeLimit`].
-    pub time_limit: Duration,
-    /// Random faults drawn from the seed; `None` for a fault-free run (scripted faults
-    /// through [`Sim::schedule`] still apply).
-    pub faults: Option<FaultPlan>,
-    /// Print every event (virtual time, process, event). [`SimConfig::new`] sets it
-    /// from `GORUMS_SIM_TRACE=1`.
-    pub trace: bool,
-    /// Polls allowed without virtual time advancing before the run counts as a
-    /// livelock.
-    pub max_polls_per_instant: u64,
-}
-
-impl SimConfig {
-    /// Defaults for `seed`: 100 µs latency plus up to 100 µs jitter, a 10 minute virtual
-    /// time limit, no random faults; tracing if `GORUMS_SIM_TRACE=1`.
-    pub fn new(seed: u64) -> SimConfig {
-        SimConfig {
-            seed,
-            latency: Duration::from_micros(100),
-            jitter: Duration::from_micros(100),
-            time_limit: Duration::from_secs(600),
-            faults: None,
-            trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),
-            max_polls_per_instant: 5_000_000,
-        }
-    }
-}
-
-/// A simulated process's name, address and clock.
-#[derive(Clone, Debug)]
-pub struct ProcessOptions {
-    /// A name for the trace.
-    pub name: String,
-    /// The host part of the addresses its connections come from (a listener's address
-    /// is whatever it binds, `host:port` by convention).
-    pub host: String,
-    /// Added to the process's clock.
-    pub clock_offset: Duration,
-    /// How fast its clock runs, in parts per million off true (virtual) time.
-    pub clock_drift_ppm: i32,
-    /// Whether random faults (crash, pause, partition) may pick this process.
-    pub faulty: bool,
-}
-
-impl ProcessOptions {
-    /// A process called `name` on host `127.0.0.1`, exact clock, not picked by random
-    /// faults.
-    pub fn new(name: impl Into<String>) -> ProcessOptions {
-        ProcessOptions {
-            name: name.into(),
-            host: String::from("127.0.0.1"),
-            clock_offset: Duration::ZERO,
-            clock_drift_ppm: 0,
-            faulty: false,
-        }
-    }
-
-    /// The same with random faults allowed to pick it.
-    pub fn faulty(mut self) -> ProcessOptions {
-        self.faulty = true;
-        self
-    }
-}
-
-/// A fault, applied now ([`Sim::apply`]), at a given time ([`Sim::schedule`]), or drawn
-/// at random ([`FaultPlan`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Cut every link to and from the process (both ways).
-    Isolate(ProcessId),
-    /// Heal every link to and from the process.
-    Rejoin(ProcessId),
-    /// Cut both ways between two groups.
-    Partition(Vec<ProcessId>, Vec<ProcessId>),
-    /// Cut one way: bytes from `from` to `to` are held.
-    Block {
-        /// The sender whose bytes are held.
-        from: ProcessId,
-        /// The receiver that stops hearing from `from`.
-        to: ProcessId,
-    },
-    /// Heal one way.
-    Unblock {
-        /// As in [`Fault::Block`].
-        from: ProcessId,
-        /// As in [`Fault::Block`].
-        to: ProcessId,
-    },
-    /// Heal every link.
-    HealAll,
-    /// Reset every connection of the process (in-flight bytes lost; it stays up).
-    ResetConnections(ProcessId),
-    /// Reset one live connection picked from the seed.
-    ResetRandom,
-    /// Crash the process: its tasks and volatile state are dropped.
-    Crash(ProcessId),
-    /// Restart a crashed process by calling its boot function again.
-    Restart(ProcessId),
-    /// Stop polling the process's tasks (its clock and its links go on).
-    Pause(ProcessId),
-    /// Resume a paused process.
-    Resume(ProcessId),
-}
-
-/// Random faults drawn from the seed: one every `mean_interval` on average until
-/// `until`, each undone after an outage drawn from `min_outage..=max_outage`.
-#[derive(Clone, Debug)]
-pub struct FaultPlan {
-    /// Mean time between two faults.
-    pub mean_interval: Duration,
-    /// No new fault starts after this time.
-    pub until: Duration,
-    /// The shortest outage (partition, crash, pause).
-    pub min_outage: Duration,
-    /// The longest outage.
-    pub max_outage: Duration,
-    /// At most this many processes down at once.
-    pub max_crashed: usize,
-    /// Relative weight of isolating a process (both ways).
-    pub partition: u32,
-    /// Relative weight of cutting one link one way.
-    pub one_way: u32,
-    /// Relative weight of resetting a connection.
-    pub reset: u32,
-    /// Relative weight of a crash (and a restart after the outage).
-    pub crash: u32,
-    /// Relative weight of a pause.
-    pub pause: u32,
-}
-
-impl Default for FaultPlan {
-    fn default() -> Self {
-        FaultPlan {
-            mean_interval: Duration::from_millis(50),
-            until: Duration::from_secs(2),
-            min_outage: Duration::from_millis(5),
-            max_outage: Duration::from_millis(200),
-            max_crashed: 1,
-            partition: 2,
-            one_way: 1,
-            reset: 2,
-            crash: 2,
-            pause: 1,
-        }
-    }
-}
-
-/// Why a run stopped before its goal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SimError {
-    /// Nothing runnable and no event pending: the awaited future can never finish.
-    Stalled {
-        /// Virtual time of the stall.
-        at: Duration,
-    },
-    /// The virtual time limit passed.
-    TimeLimit {
-        /// The limit.
-        at: Duration,
-    },
-    /// Tasks kept waking each other without virtual time advancing.
-    Livelock {
-        /// Virtual time at which it spun.
-        at: Duration,
-    },
-}
-
-impl std::fmt::Display for SimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SimError::Stalled { at } => write!(f, "simulation stalled at {at:?}"),
-            SimError::TimeLimit { at } => write!(f, "simulation reached its time limit of {at:?}"),
-            SimError::Livelock { at } => write!(f, "tasks spin without time advancing at {at:?}"),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
+use crate::world::{Garbage, ReadyQueue, Shared, World};
 
 /// The simulator: many processes in one OS thread, virtual time, in-memory links, faults,
 /// one seeded RNG. See the crate documentation.
@@ -277,20 +87,7 @@ impl Sim {
     pub fn add_process(&mut self, options: ProcessOptions) -> ProcessId {
         self.shared.with(|w| {
             let pid = ProcessId(w.procs.len());
-            w.procs.push(Proc {
-                name: options.name,
-                host: options.host,
-                alive: true,
-                incarnation: 0,
-                paused: false,
-                deferred: Vec::new(),
-                clock: Clock {
-                    offset: duration_nanos(options.clock_offset),
-                    drift_ppm: options.clock_drift_ppm,
-                },
-                boot: None,
-                faulty: options.faulty,
-            });
+            w.procs.push(Proc::new(options));
             pid
         })
     }
@@ -436,7 +233,7 @@ impl Sim {
                     .store(false, std::sync::atomic::Ordering::Release);
                 let fut = task.fut.take()?;
                 let waker = std::task::Waker::from(task.waker.clone());
-                w.note(crate::world::Note::Poll, pid, id, 0);
+                w.note(crate::trace::Note::Poll, pid, id, 0);
                 Some((fut, waker))
             });
             let Some((mut fut, waker)) = taken else {
@@ -476,7 +273,7 @@ impl Sim {
         let shared = self.shared.clone();
         let plan = self.config.faults.clone();
         let step = shared.with(|w| {
-            let Some((&(at, seq), _)) = w.events.first_key_value() else {
+            let Some((at, seq)) = w.events.first() else {
                 return Step::Idle;
             };
             if at > limit {
@@ -675,10 +472,6 @@ fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId> {
         _ => {}
     }
     None
-}
-
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl Drop for Sim {

@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Wake, Waker};
 
-use gorums_core::runtime::{BoxFuture, RuntimeHandle};
+use gorums_core::runtime::BoxFuture;
 
+use crate::events::{Event, EventKey, EventQueue};
+use crate::ids::ProcessId;
 use crate::net::{Conn, ListenerEntry, PendingConnect};
+use crate::process::{Boot, Proc};
 use crate::rng::SimRng;
-use crate::sim::{Fault, ProcessId};
-
-/// What restarts a process: called with the new incarnation's runtime.
-pub(crate) type Boot = Arc<dyn Fn(RuntimeHandle) -> BoxFuture<'static, ()> + Send + Sync>;
+use crate::trace::{EventLog, Note};
 
 /// Anything the world must drop once its lock is released (futures, connections,
 /// wakers: their `Drop` may call back into the simulator).
@@ -109,121 +109,11 @@ pub(crate) struct Task {
     pub(crate) waker: Arc<TaskWaker>,
 }
 
-/// A process's clock: `offset + t * (1e6 + drift_ppm) / 1e6` for global time `t`.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Clock {
-    pub(crate) offset: u64,
-    pub(crate) drift_ppm: i32,
-}
-
-impl Clock {
-    fn rate(self) -> u128 {
-        (1_000_000i64 + i64::from(self.drift_ppm)).max(1) as u128
-    }
-
-    pub(crate) fn local(self, global: u64) -> u64 {
-        let scaled = u128::from(global) * self.rate() / 1_000_000;
-        u64::try_from(scaled)
-            .unwrap_or(u64::MAX)
-            .saturating_add(self.offset)
-    }
-
-    /// The first global time at which the local clock reads at least `local`.
-    pub(crate) fn global(self, local: u64) -> u64 {
-        let Some(since) = local.checked_sub(self.offset) else {
-            return 0;
-        };
-        let g = (u128::from(since) * 1_000_000).div_ceil(self.rate());
-        u64::try_from(g).unwrap_or(u64::MAX)
-    }
-}
-
-pub(crate) struct Proc {
-    pub(crate) name: String,
-    pub(crate) host: String,
-    pub(crate) alive: bool,
-    pub(crate) incarnation: u64,
-    pub(crate) paused: bool,
-    pub(crate) deferred: Vec<u64>,
-    pub(crate) clock: Clock,
-    pub(crate) boot: Option<Boot>,
-    pub(crate) faulty: bool,
-}
-
-/// Something that happens at a virtual time.
-pub(crate) enum Event {
-    /// A timer: wake its task.
-    Wake(Waker),
-    /// Bytes (or the end) of one direction of a connection arrive.
-    Deliver { conn: u64, dir: usize },
-    /// A connection request reaches its listener (or finds none).
-    ConnectArrive(u64),
-    /// The dialler learns the outcome of its connection request.
-    ConnectDone(u64),
-    /// A scripted or random fault, or the undoing of one.
-    Fault(Fault),
-    /// Time to draw the next random fault.
-    RandomFault,
-}
-
-/// What the event hash and the trace record.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Note {
-    Spawn,
-    Poll,
-    Timer,
-    Write,
-    Deliver,
-    Held,
-    Close,
-    Reset,
-    Connect,
-    Accept,
-    Refused,
-    Listen,
-    Crash,
-    Restart,
-    Pause,
-    Resume,
-    Partition,
-    Heal,
-}
-
-impl Note {
-    fn describe(self, a: u64, b: u64) -> String {
-        match self {
-            Note::Spawn => format!("spawn task {a}"),
-            Note::Poll => format!("poll task {a}"),
-            Note::Timer => format!("timer set for {:.6} ms", a as f64 / 1e6),
-            Note::Write => format!("write conn {a}: {b} bytes"),
-            Note::Deliver => format!("deliver conn {a}: {b} bytes"),
-            Note::Held => format!("held by partition: conn {a} direction {b}"),
-            Note::Close => format!("close conn {a} direction {b}"),
-            Note::Reset => format!("reset conn {a}"),
-            Note::Connect => format!("dial conn {a}"),
-            Note::Accept => format!("accept conn {a}"),
-            Note::Refused => format!("conn {a} refused"),
-            Note::Listen => format!("listen (listener {a})"),
-            Note::Crash => String::from("CRASH"),
-            Note::Restart => format!("RESTART (incarnation {a})"),
-            Note::Pause => String::from("PAUSE"),
-            Note::Resume => String::from("RESUME"),
-            Note::Partition => format!("BLOCK link to process {a}"),
-            Note::Heal => format!("HEAL link to process {a}"),
-        }
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
 pub(crate) struct World {
     pub(crate) now: u64,
-    seq: u64,
-    pub(crate) events: BTreeMap<(u64, u64), Event>,
+    pub(crate) events: EventQueue,
     pub(crate) rng: SimRng,
-    hash: u64,
-    pub(crate) trace: bool,
+    log: EventLog,
     pub(crate) procs: Vec<Proc>,
     pub(crate) tasks: BTreeMap<u64, Task>,
     next_task: u64,
@@ -252,11 +142,9 @@ impl World {
     ) -> World {
         World {
             now: 0,
-            seq: 0,
-            events: BTreeMap::new(),
+            events: EventQueue::default(),
             rng: SimRng::new(seed),
-            hash: FNV_OFFSET,
-            trace,
+            log: EventLog::new(trace),
             procs: Vec::new(),
             tasks: BTreeMap::new(),
             next_task: 0,
@@ -277,34 +165,19 @@ impl World {
 
     /// Folds one event into the running hash, and prints it when tracing.
     pub(crate) fn note(&mut self, note: Note, pid: ProcessId, a: u64, b: u64) {
-        // FNV-1a over whole words rather than bytes: as deterministic, 8 times fewer
-        // multiplications (this runs for every event).
-        let mut h = self.hash;
-        for word in [self.now, note as u64, pid.0 as u64, a, b] {
-            h ^= word;
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-        self.hash = h;
-        if self.trace {
+        self.log.fold(self.now, note, pid, a, b);
+        if self.log.trace {
             let name = self.procs.get(pid.0).map_or("-", |p| p.name.as_str());
-            println!(
-                "{:>14.6} ms  {:<8} {}",
-                self.now as f64 / 1e6,
-                name,
-                note.describe(a, b)
-            );
+            EventLog::print(self.now, name, note, a, b);
         }
     }
 
     pub(crate) fn hash(&self) -> u64 {
-        self.hash
+        self.log.hash()
     }
 
-    pub(crate) fn schedule(&mut self, at: u64, event: Event) -> (u64, u64) {
-        self.seq += 1;
-        let key = (at.max(self.now), self.seq);
-        self.events.insert(key, event);
-        key
+    pub(crate) fn schedule(&mut self, at: u64, event: Event) -> EventKey {
+        self.events.schedule(self.now, at, event)
     }
 
     /// One link latency: the base plus jitter drawn from the seed.
@@ -456,7 +329,7 @@ impl World {
         }
         out.push(Box::new(std::mem::take(&mut self.listeners)));
         out.push(Box::new(std::mem::take(&mut self.pending)));
-        out.push(Box::new(std::mem::take(&mut self.events)));
+        out.push(Box::new(self.events.take_all()));
         for p in &mut self.procs {
             out.extend(p.boot.take().map(|b| Box::new(b) as Garbage));
         }
@@ -466,37 +339,5 @@ impl World {
                 .map(|w| Box::new(w) as Garbage),
         );
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Clock;
-
-    #[test]
-    fn skewed_clocks_are_monotonic_and_invertible() {
-        for clock in [
-            Clock::default(),
-            Clock {
-                offset: 5_000,
-                drift_ppm: 1000,
-            },
-            Clock {
-                offset: 0,
-                drift_ppm: -20_000,
-            },
-        ] {
-            let mut last = 0;
-            for g in (0..1_000_000u64).step_by(997) {
-                let l = clock.local(g);
-                assert!(l >= last);
-                last = l;
-                let back = clock.global(l);
-                assert!(
-                    back <= g && clock.local(back) >= l,
-                    "{clock:?} {g} {l} {back}"
-                );
-            }
-        }
     }
 }
