@@ -62,6 +62,8 @@ mod events;
 mod faults;
 mod history;
 mod ids;
+mod inject;
+mod kernel;
 mod linearizability;
 mod net;
 mod process;
@@ -69,6 +71,8 @@ mod rng;
 mod runtime;
 mod seeds;
 mod sim;
+mod sockets;
+mod tasks;
 mod trace;
 mod world;
 

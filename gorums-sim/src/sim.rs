@@ -13,12 +13,16 @@ use crate::clock::nanos as duration_nanos;
 use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::events::Event;
-use crate::faults::{Fault, FaultPlan};
+use crate::faults::Fault;
 use crate::ids::ProcessId;
+use crate::inject::{apply, random_fault};
+use crate::kernel::Garbage;
 use crate::process::{Boot, Proc, ProcessOptions};
 use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
-use crate::world::{Garbage, ReadyQueue, Shared, World};
+use crate::sockets::connection;
+use crate::tasks::ReadyQueue;
+use crate::world::{Shared, World};
 
 /// The simulator: many processes in one OS thread, virtual time, in-memory links, faults,
 /// one seeded RNG. See the crate documentation.
@@ -52,7 +56,7 @@ impl Sim {
         let shared = Arc::new(Shared::new(world, ready));
         if let Some(plan) = &config.faults {
             let first = plan.mean_interval;
-            shared.with(|w| w.schedule(duration_nanos(first), Event::RandomFault));
+            shared.with(|w| w.kernel.schedule(duration_nanos(first), Event::RandomFault));
         }
         Sim {
             shared,
@@ -69,25 +73,25 @@ impl Sim {
 
     /// Virtual time since the start.
     pub fn now(&self) -> Duration {
-        Duration::from_nanos(self.shared.lock().now)
+        Duration::from_nanos(self.shared.lock().kernel.now)
     }
 
     /// The running hash of every event so far: equal for two runs of one seed.
     pub fn event_hash(&self) -> u64 {
-        self.shared.lock().hash()
+        self.shared.lock().kernel.hash()
     }
 
     /// A generator forked from the simulation's RNG (for a workload's choices).
     pub fn rng(&self) -> SimRng {
-        self.shared.with(|w| w.rng.fork())
+        self.shared.with(|w| w.kernel.rng.fork())
     }
 
     /// Adds a process with nothing running on it; spawn on its [`runtime`](Self::runtime).
     /// It cannot be restarted after a crash (see [`add_process_with_boot`](Self::add_process_with_boot)).
     pub fn add_process(&mut self, options: ProcessOptions) -> ProcessId {
         self.shared.with(|w| {
-            let pid = ProcessId(w.procs.len());
-            w.procs.push(Proc::new(options));
+            let pid = ProcessId(w.kernel.procs.len());
+            w.kernel.procs.push(Proc::new(options));
             pid
         })
     }
@@ -103,7 +107,7 @@ impl Sim {
         let pid = self.add_process(options);
         let boot: Boot = Arc::new(move |rt| Box::pin(boot(rt)) as BoxFuture<'static, ()>);
         self.shared
-            .with(|w| w.procs[pid.0].boot = Some(boot.clone()));
+            .with(|w| w.kernel.procs[pid.0].boot = Some(boot.clone()));
         let rt = self.runtime(pid);
         let fut = boot(rt);
         self.shared.with(|w| w.spawn(pid, 0, fut));
@@ -114,12 +118,8 @@ impl Sim {
     pub fn runtime(&self, pid: ProcessId) -> RuntimeHandle {
         let incarnation = self
             .shared
-            .with(|w| w.procs.get(pid.0).map_or(0, |p| p.incarnation));
-        Arc::new(SimRuntime {
-            shared: self.shared.clone(),
-            pid,
-            incarnation,
-        })
+            .with(|w| w.kernel.procs.get(pid.0).map_or(0, |p| p.incarnation));
+        Arc::new(SimRuntime::new(self.shared.clone(), pid, incarnation))
     }
 
     /// Spawns `fut` on the process's current incarnation.
@@ -130,13 +130,13 @@ impl Sim {
     /// Whether the process is up.
     pub fn is_up(&self, pid: ProcessId) -> bool {
         self.shared
-            .with(|w| w.procs.get(pid.0).is_some_and(|p| p.alive))
+            .with(|w| w.kernel.procs.get(pid.0).is_some_and(|p| p.alive))
     }
 
     /// Applies `fault` at virtual time `at` (at once if that has passed).
     pub fn schedule(&mut self, at: Duration, fault: Fault) {
         self.shared
-            .with(|w| w.schedule(duration_nanos(at), Event::Fault(fault)));
+            .with(|w| w.kernel.schedule(duration_nanos(at), Event::Fault(fault)));
     }
 
     /// Applies `fault` now.
@@ -152,11 +152,8 @@ impl Sim {
             return;
         };
         if let Some(boot) = boot {
-            let rt: RuntimeHandle = Arc::new(SimRuntime {
-                shared: self.shared.clone(),
-                pid,
-                incarnation,
-            });
+            let rt: RuntimeHandle =
+                Arc::new(SimRuntime::new(self.shared.clone(), pid, incarnation));
             let fut = boot(rt);
             self.shared.with(|w| w.spawn(pid, incarnation, fut));
         }
@@ -172,7 +169,7 @@ impl Sim {
         loop {
             self.poll_ready()?;
             if let Step::Idle | Step::Beyond = self.next_event(until) {
-                self.shared.with(|w| w.now = w.now.max(until));
+                self.shared.with(|w| w.kernel.now = w.kernel.now.max(until));
                 return Ok(());
             }
         }
@@ -221,21 +218,9 @@ impl Sim {
     /// Polls every ready task until none is left.
     fn poll_ready(&mut self) -> Result<(), SimError> {
         while let Some(id) = self.shared.ready.pop() {
-            let taken = self.shared.with(|w| {
-                let task = w.tasks.get_mut(&id)?;
-                let pid = task.pid;
-                if w.procs.get(pid.0).is_some_and(|p| p.paused) {
-                    w.procs[pid.0].deferred.push(id);
-                    return None;
-                }
-                task.waker
-                    .queued
-                    .store(false, std::sync::atomic::Ordering::Release);
-                let fut = task.fut.take()?;
-                let waker = std::task::Waker::from(task.waker.clone());
-                w.note(crate::trace::Note::Poll, pid, id, 0);
-                Some((fut, waker))
-            });
+            let taken = self
+                .shared
+                .with(|w| w.tasks.take_for_poll(&mut w.kernel, id));
             let Some((mut fut, waker)) = taken else {
                 continue;
             };
@@ -249,19 +234,7 @@ impl Sim {
                 .as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready();
-            let leftover = self.shared.with(|w| {
-                if done {
-                    w.tasks.remove(&id);
-                    return Some(fut);
-                }
-                match w.tasks.get_mut(&id) {
-                    Some(task) => {
-                        task.fut = Some(fut);
-                        None
-                    }
-                    None => Some(fut),
-                }
-            });
+            let leftover = self.shared.with(|w| w.tasks.put_back(id, fut, done));
             drop(leftover);
         }
         Ok(())
@@ -273,31 +246,32 @@ impl Sim {
         let shared = self.shared.clone();
         let plan = self.config.faults.clone();
         let step = shared.with(|w| {
-            let Some((at, seq)) = w.events.first() else {
+            let Some((at, seq)) = w.kernel.events.first() else {
                 return Step::Idle;
             };
             if at > limit {
                 return Step::Beyond;
             }
-            let Some(event) = w.events.remove(&(at, seq)) else {
+            let Some(event) = w.kernel.events.remove(&(at, seq)) else {
                 return Step::Idle;
             };
-            w.now = w.now.max(at);
+            w.kernel.now = w.kernel.now.max(at);
             match event {
                 Event::Wake(waker) => {
-                    w.wake.push(waker);
+                    w.kernel.wake.push(waker);
                     Step::Done
                 }
                 Event::Deliver { conn, dir } => {
-                    w.deliver(conn, dir);
+                    w.net.deliver(&mut w.kernel, conn, dir);
                     Step::Done
                 }
                 Event::ConnectArrive(id) => {
-                    w.connect_arrive(&shared, id);
+                    let make = |conn, end, peer| connection(&shared, conn, end, peer);
+                    w.net.connect_arrive(&mut w.kernel, id, &make);
                     Step::Done
                 }
                 Event::ConnectDone(id) => {
-                    w.connect_done(id);
+                    w.net.connect_done(&mut w.kernel, id);
                     Step::Done
                 }
                 Event::Fault(fault) => match apply(w, fault) {
@@ -313,7 +287,7 @@ impl Sim {
                 },
             }
         });
-        let now = self.shared.lock().now;
+        let now = self.shared.lock().kernel.now;
         if now != self.instant {
             self.instant = now;
             self.polls_at_instant = 0;
@@ -333,147 +307,6 @@ enum Step {
     Restart(ProcessId),
 }
 
-/// Applies a fault to the world; a restart is returned for the caller to run (it calls
-/// user code, which must not run under the world's lock).
-fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
-    let all: Vec<ProcessId> = (0..w.procs.len()).map(ProcessId).collect();
-    match fault {
-        Fault::Isolate(p) => {
-            for &q in &all {
-                w.block(p, q);
-                w.block(q, p);
-            }
-        }
-        Fault::Rejoin(p) => {
-            for &q in &all {
-                w.heal(p, q);
-                w.heal(q, p);
-            }
-        }
-        Fault::Partition(a, b) => {
-            for &p in &a {
-                for &q in &b {
-                    w.block(p, q);
-                    w.block(q, p);
-                }
-            }
-        }
-        Fault::Block { from, to } => w.block(from, to),
-        Fault::Unblock { from, to } => w.heal(from, to),
-        Fault::HealAll => {
-            let links: Vec<_> = w.blocked.iter().copied().collect();
-            for (from, to) in links {
-                w.heal(from, to);
-            }
-        }
-        Fault::ResetConnections(p) => {
-            let conns: Vec<u64> = w
-                .live_conns()
-                .into_iter()
-                .filter(|c| {
-                    w.conns
-                        .get(c)
-                        .is_some_and(|c| c.ends.iter().any(|e| e.pid == p))
-                })
-                .collect();
-            for conn in conns {
-                w.reset(conn);
-            }
-        }
-        Fault::ResetRandom => {
-            let conns = w.live_conns();
-            if !conns.is_empty() {
-                let i = w.rng.below(conns.len() as u64) as usize;
-                w.reset(conns[i]);
-            }
-        }
-        Fault::Crash(p) => {
-            w.crash(p);
-        }
-        Fault::Restart(p) => return Some(p),
-        Fault::Pause(p) => w.pause(p, true),
-        Fault::Resume(p) => w.pause(p, false),
-    }
-    None
-}
-
-/// Draws one random fault and schedules its undoing and the next draw.
-fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId> {
-    if w.now > duration_nanos(plan.until) {
-        return None;
-    }
-    let next = w.now + w.rng.below(2 * duration_nanos(plan.mean_interval) + 1);
-    w.schedule(next, Event::RandomFault);
-    let faulty: Vec<ProcessId> = w
-        .procs
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.faulty && p.alive)
-        .map(|(i, _)| ProcessId(i))
-        .collect();
-    let all = w.procs.len();
-    let weights = [
-        plan.partition,
-        plan.one_way,
-        plan.reset,
-        plan.crash,
-        plan.pause,
-    ];
-    let total: u64 = weights.iter().map(|&x| u64::from(x)).sum();
-    if total == 0 {
-        return None;
-    }
-    let mut pick = w.rng.below(total);
-    let mut kind = 0;
-    for (i, &weight) in weights.iter().enumerate() {
-        if pick < u64::from(weight) {
-            kind = i;
-            break;
-        }
-        pick -= u64::from(weight);
-    }
-    let outage = w.rng.duration(plan.min_outage, plan.max_outage);
-    let end = w.now + duration_nanos(outage);
-    if kind == 2 {
-        return apply(w, Fault::ResetRandom);
-    }
-    if faulty.is_empty() {
-        return None;
-    }
-    let target = faulty[w.rng.below(faulty.len() as u64) as usize];
-    match kind {
-        0 => {
-            apply(w, Fault::Isolate(target));
-            w.schedule(end, Event::Fault(Fault::Rejoin(target)));
-        }
-        1 if all > 1 => {
-            let mut other = ProcessId(w.rng.below(all as u64 - 1) as usize);
-            if other >= target {
-                other.0 += 1;
-            }
-            let (from, to) = if w.rng.chance(0.5) {
-                (target, other)
-            } else {
-                (other, target)
-            };
-            w.block(from, to);
-            w.schedule(end, Event::Fault(Fault::Unblock { from, to }));
-        }
-        3 => {
-            let down = w.procs.iter().filter(|p| !p.alive).count();
-            if down < plan.max_crashed && w.crash(target) {
-                w.schedule(end, Event::Fault(Fault::Restart(target)));
-            }
-        }
-        4 => {
-            w.pause(target, true);
-            w.schedule(end, Event::Fault(Fault::Resume(target)));
-        }
-        _ => {}
-    }
-    None
-}
-
 impl Drop for Sim {
     fn drop(&mut self) {
         // Tasks hold runtime handles that hold the world: break the cycle. Dropping a
@@ -481,14 +314,7 @@ impl Drop for Sim {
         for _ in 0..100 {
             let garbage: Vec<Garbage> = self.shared.with(|w| w.take_everything());
             drop(garbage);
-            let w = self.shared.lock();
-            if w.tasks.is_empty()
-                && w.garbage.is_empty()
-                && w.listeners.is_empty()
-                && w.pending.is_empty()
-                && w.events.is_empty()
-                && w.wake.is_empty()
-            {
+            if self.shared.lock().is_empty() {
                 break;
             }
         }
