@@ -59,6 +59,7 @@ mod clock;
 mod config;
 mod error;
 mod events;
+mod executor;
 mod faults;
 mod history;
 mod ids;
