@@ -1,7 +1,37 @@
-//! gorums-rs in simulation: the third [`Runtime`], a
-//! deterministic discrete-event simulator that runs the gorums-core engine and API (and
-//! so any protocol written with quorum calls) with virtual time, in-memory links and
-//! seeded faults, many processes in one OS thread.
+//! gorums-rs in simulation: the third [`Runtime`], a deterministic discrete-event
+//! simulator that runs the gorums-core engine and API (and so any protocol written with
+//! quorum calls) with virtual time, in-memory links and seeded faults, many processes in
+//! one OS thread. The same seed gives the same run, event for event.
+//!
+//! What it is not: a model of TCP's congestion control or of real time. A partition
+//! holds bytes until it heals (as TCP keeps retransmitting) rather than timing the
+//! connection out; a process's CPU time is zero (only timers and links take time).
+//! Code that blocks a thread or reads the OS clock escapes the simulation.
+//!
+//! # Where things live
+//!
+//! The vocabulary, in leaf modules that import nothing of the running machinery:
+//! - `ids.rs`: [`ProcessId`], and the numbers of tasks, connections and listeners.
+//! - `clock.rs`: virtual time in nanoseconds, and each process's skewed clock.
+//! - `rng.rs`: [`SimRng`], gorums-core's SplitMix64 plus the draws a run makes.
+//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data.
+//! - `config.rs`, `error.rs`, `process.rs`: [`SimConfig`], [`SimError`],
+//!   [`ProcessOptions`] (and the world's record of a process).
+//! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
+//!
+//! The machinery, bottom up; each module imports only modules above it in this list:
+//! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
+//! - `tasks.rs`: the task table and ready queue. `net.rs`: the network (links,
+//!   listeners, dials, partitions).
+//! - `world.rs`: the world (kernel, tasks and network under one lock); crash, restart,
+//!   pause.
+//! - `inject.rs`: applies faults and draws random ones. `sockets.rs`: the connection
+//!   halves, listeners and dials user code holds.
+//! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`].
+//! - `executor.rs`: the run loop. `sim.rs`: [`Sim`], the façade a test drives.
+//!
+//! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
+//! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -20,7 +50,8 @@
 //! assert_eq!(waited, Duration::from_secs(300)); // five virtual minutes, at once
 //! ```
 //!
-//! What it is:
+//! # In more detail
+//!
 //! - **Virtual time** that jumps to the next event when nothing is runnable; each
 //!   process reads it through its own clock (offset and drift: clock skew).
 //! - **A single-threaded deterministic executor**: tasks are polled in wake order from
@@ -40,11 +71,6 @@
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
 //!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
 //!
-//! What it is not: a model of TCP's congestion control or of real time. A partition
-//! holds bytes until it heals (as TCP keeps retransmitting) rather than timing the
-//! connection out; a process's CPU time is zero (only timers and links take time).
-//! Code that blocks a thread or reads the OS clock escapes the simulation.
-//!
 //! # Environment variables
 //!
 //! - `GORUMS_SIM_SEED=<seed>`: [`run_seeds`] runs only that seed (to replay a failure;
@@ -55,21 +81,44 @@
 //!   (default: the machine's cores; each simulation itself stays on one thread).
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
-mod history;
-mod linearizability;
-mod net;
+// The vocabulary (leaves).
+mod clock;
+mod config;
+mod error;
+mod events;
+mod faults;
+mod ids;
+mod process;
 mod rng;
+mod trace;
+
+// The machinery (bottom up in the module map above).
+mod executor;
+mod inject;
+mod kernel;
+mod net;
 mod runtime;
-mod seeds;
 mod sim;
+mod sockets;
+mod tasks;
 mod world;
 
+// Checkers.
+mod history;
+mod linearizability;
+mod seeds;
+
+pub use config::SimConfig;
+pub use error::SimError;
+pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};
+pub use ids::ProcessId;
 pub use linearizability::{CheckResult, check_register};
+pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
-pub use sim::{Fault, FaultPlan, ProcessId, ProcessOptions, Sim, SimConfig, SimError};
+pub use sim::Sim;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};

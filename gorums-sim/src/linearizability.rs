@@ -4,6 +4,7 @@
 //! value) pair already explored is never explored again.
 
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use crate::history::{Operation, RegisterOp};
 
@@ -37,17 +38,28 @@ struct Entry {
 /// Writes that never returned may take effect at any time after their invocation, or
 /// never; reads that never returned are ignored.
 pub fn check_register(history: &[Operation], initial: u64) -> CheckResult {
-    let ops: Vec<(RegisterOp, u64, u64)> = history
+    let ops = kept_ops(history);
+    let entries = entries(&ops);
+    search(&ops, &entries, initial)
+}
+
+/// The operations the search must linearize, as (operation, invoke, return) times.
+fn kept_ops(history: &[Operation]) -> Vec<(RegisterOp, u64, u64)> {
+    // A pending write that no read observed changes nothing if it never happens; one
+    // that did is linearized before that read. Either way "at the very end" works for
+    // the unobserved ones, so every kept operation must be linearized.
+    history
         .iter()
         .filter_map(|o| match (o.op, o.ret) {
             (RegisterOp::Write(_), ret) => Some((o.op, o.invoke, ret.unwrap_or(u64::MAX))),
             (RegisterOp::Read(Some(_)), Some(ret)) => Some((o.op, o.invoke, ret)),
             (RegisterOp::Read(_), _) => None,
         })
-        .collect();
-    // A pending write that no read observed changes nothing if it never happens; one
-    // that did is linearized before that read. Either way "at the very end" works for
-    // the unobserved ones, so every kept operation must be linearized.
+        .collect()
+}
+
+/// Every call and return in time order, each call pointing at its return.
+fn entries(ops: &[(RegisterOp, u64, u64)]) -> Vec<Entry> {
     let mut times: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, &(_, invoke, ret)) in ops.iter().enumerate() {
         // At equal times a call sorts before a return: the two count as concurrent.
@@ -72,39 +84,65 @@ pub fn check_register(history: &[Operation], initial: u64) -> CheckResult {
             e.matching = ret_index[e.op];
         }
     }
-    // A doubly linked list over the entries; index `len` is the head sentinel.
-    let len = entries.len();
-    let head = len;
-    let mut next: Vec<usize> = (1..=len).map(|i| if i == len { NIL } else { i }).collect();
-    next.push(if len == 0 { NIL } else { 0 });
-    let mut prev: Vec<usize> = (0..len)
-        .map(|i| if i == 0 { head } else { i - 1 })
-        .collect();
-    prev.push(NIL);
+    entries
+}
 
+/// A doubly linked list over the entries still to linearize; index `len` is the head
+/// sentinel.
+struct Links {
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    head: usize,
+}
+
+impl Links {
+    fn new(len: usize) -> Links {
+        let head = len;
+        let mut next: Vec<usize> = (1..=len).map(|i| if i == len { NIL } else { i }).collect();
+        next.push(if len == 0 { NIL } else { 0 });
+        let mut prev: Vec<usize> = (0..len)
+            .map(|i| if i == 0 { head } else { i - 1 })
+            .collect();
+        prev.push(NIL);
+        Links { next, prev, head }
+    }
+
+    fn first(&self) -> usize {
+        self.next[self.head]
+    }
+
+    fn unlink(&mut self, e: usize) {
+        let (p, n) = (self.prev[e], self.next[e]);
+        self.next[p] = n;
+        if n != NIL {
+            self.prev[n] = p;
+        }
+    }
+
+    fn relink(&mut self, e: usize) {
+        let (p, n) = (self.prev[e], self.next[e]);
+        self.next[p] = e;
+        if n != NIL {
+            self.prev[n] = e;
+        }
+    }
+}
+
+/// The explored (linearized operations, register value) pairs. A fixed-key hasher: the
+/// checker, like the simulation, draws nothing from the OS.
+type Seen = HashSet<(Vec<u64>, u64), BuildHasherDefault<DefaultHasher>>;
+
+/// The Wing–Gong search with Lowe's memoisation over `entries`.
+fn search(ops: &[(RegisterOp, u64, u64)], entries: &[Entry], initial: u64) -> CheckResult {
+    let mut links = Links::new(entries.len());
     let words = ops.len().div_ceil(64).max(1);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, u64)> = HashSet::new();
+    let mut cache = Seen::default();
     let mut stack: Vec<(usize, u64)> = Vec::new();
     let mut state = initial;
-    let mut entry = next[head];
+    let mut entry = links.first();
 
-    let unlink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
-        let (p, n) = (prev[e], next[e]);
-        next[p] = n;
-        if n != NIL {
-            prev[n] = p;
-        }
-    };
-    let relink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
-        let (p, n) = (prev[e], next[e]);
-        next[p] = e;
-        if n != NIL {
-            prev[n] = e;
-        }
-    };
-
-    while next[head] != NIL {
+    while links.first() != NIL {
         if entry == NIL {
             // Every remaining call was tried from this state: backtrack.
             let Some((e, s)) = stack.pop() else {
@@ -113,9 +151,9 @@ pub fn check_register(history: &[Operation], initial: u64) -> CheckResult {
             state = s;
             let op = entries[e].op;
             linearized[op / 64] &= !(1 << (op % 64));
-            relink(&mut next, &mut prev, entries[e].matching);
-            relink(&mut next, &mut prev, e);
-            entry = next[e];
+            links.relink(entries[e].matching);
+            links.relink(e);
+            entry = links.next[e];
             continue;
         }
         let en = &entries[entry];
@@ -131,14 +169,14 @@ pub fn check_register(history: &[Operation], initial: u64) -> CheckResult {
                     stack.push((entry, state));
                     state = new_state;
                     let matching = en.matching;
-                    unlink(&mut next, &mut prev, entry);
-                    unlink(&mut next, &mut prev, matching);
-                    entry = next[head];
+                    links.unlink(entry);
+                    links.unlink(matching);
+                    entry = links.first();
                     continue;
                 }
                 linearized[op / 64] &= !(1 << (op % 64));
             }
-            entry = next[entry];
+            entry = links.next[entry];
         } else {
             // A return whose call is not linearized yet: that operation had to take
             // effect before now, and nothing tried here allowed it. Backtrack.

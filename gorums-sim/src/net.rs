@@ -1,27 +1,36 @@
-//! In-memory links in place of TCP: connections made of two FIFO byte pipes, each
-//! direction delivered after a latency plus jitter drawn from the seed; listeners on
-//! virtual addresses; dialling through the event queue.
+//! [`Net`]: in-memory links in place of TCP, owned by the world as a field. Connections
+//! made of two FIFO byte pipes, each direction delivered after a latency plus jitter
+//! drawn from the seed; listeners on virtual addresses; dialling through the event
+//! queue; partitions as a set of blocked directed links.
 //!
 //! A partition holds bytes (as TCP would keep retransmitting them) until the link heals;
 //! a reset loses the bytes in flight and both ends see `ConnectionReset`.
+//!
+//! Every method takes the world's [`Kernel`] for time, events, randomness and the log.
+//! The objects user code holds (connection halves, listeners, the dialling future) are
+//! in `sockets.rs`; they call in here under the world's lock.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 
-use futures_io::{AsyncRead, AsyncWrite};
-use gorums_core::runtime::{BoxFuture, Connection, Listener};
+use gorums_core::runtime::Connection;
 
-use crate::sim::ProcessId;
-use crate::world::{Event, Note, Shared, World};
+use crate::events::Event;
+use crate::ids::{ConnId, ListenerId, ProcessId};
+use crate::kernel::{Garbage, Kernel};
+use crate::trace::Note;
 
 /// Bytes one direction of a connection holds (in flight plus unread) before writes wait.
 const WINDOW: usize = 1 << 20;
 
 /// How long a partitioned link waits before trying to deliver again (TCP retransmits).
 const RETRANSMIT: u64 = 20_000_000;
+
+/// Makes the user-facing [`Connection`] for one end (0: dialler, 1: acceptor) of a
+/// connection, given the peer's address.
+pub(crate) type MakeConnection<'a> = &'a dyn Fn(ConnId, usize, String) -> Connection;
 
 enum Chunk {
     Data(Vec<u8>),
@@ -30,7 +39,7 @@ enum Chunk {
 
 /// One direction of a connection.
 #[derive(Default)]
-pub(crate) struct Pipe {
+struct Pipe {
     in_flight: VecDeque<(u64, Chunk)>,
     in_flight_bytes: usize,
     last_at: u64,
@@ -49,41 +58,55 @@ impl Pipe {
 }
 
 /// One end of a connection: its process and which halves are still held.
-pub(crate) struct End {
-    pub(crate) pid: ProcessId,
+struct End {
+    pid: ProcessId,
     reader: bool,
     writer: bool,
 }
 
+impl End {
+    fn open(pid: ProcessId) -> End {
+        End {
+            pid,
+            reader: true,
+            writer: true,
+        }
+    }
+}
+
 /// A connection: `pipes[d]` carries bytes from `ends[d]` to the other end.
-pub(crate) struct Conn {
-    pub(crate) ends: [End; 2],
+struct Conn {
+    ends: [End; 2],
     pipes: [Pipe; 2],
     reset: bool,
 }
 
 /// A bound listener and the connections waiting to be accepted.
-pub(crate) struct ListenerEntry {
-    id: u64,
-    pub(crate) pid: ProcessId,
+struct ListenerEntry {
+    id: ListenerId,
+    pid: ProcessId,
     queue: VecDeque<Connection>,
     waker: Option<Waker>,
 }
 
 /// A connection request on its way.
-pub(crate) struct PendingConnect {
-    pub(crate) pid: ProcessId,
+struct PendingConnect {
+    pid: ProcessId,
     addr: String,
     slot: Arc<ConnectSlot>,
     /// The dialler's end, once the listener took the connection.
     result: Option<io::Result<Connection>>,
 }
 
+/// The shared part of a [`ConnectSlot`].
 #[derive(Default)]
-struct SlotState {
-    result: Option<io::Result<Connection>>,
-    waker: Option<Waker>,
-    abandoned: bool,
+pub(crate) struct SlotState {
+    /// The dial's outcome, once known and not yet taken.
+    pub(crate) result: Option<io::Result<Connection>>,
+    /// The dialling future waiting for it.
+    pub(crate) waker: Option<Waker>,
+    /// The dialling future was dropped: a connection made now is reset.
+    pub(crate) abandoned: bool,
 }
 
 /// Where a dial's outcome lands; the dialling future waits on it.
@@ -91,24 +114,80 @@ struct SlotState {
 pub(crate) struct ConnectSlot(Mutex<SlotState>);
 
 impl ConnectSlot {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+    /// The slot's state (a poisoned lock is taken over: a panicking test must show its
+    /// own message).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, SlotState> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-impl World {
-    fn host_of(&self, pid: ProcessId) -> &str {
-        self.procs.get(pid.0).map_or("?", |p| p.host.as_str())
+/// The network: connections, listeners, dials in flight and blocked links.
+pub(crate) struct Net {
+    conns: BTreeMap<ConnId, Conn>,
+    next_conn: ConnId,
+    listeners: BTreeMap<String, ListenerEntry>,
+    next_listener: ListenerId,
+    pending: BTreeMap<ConnId, PendingConnect>,
+    next_port: u32,
+    /// Directed links that drop nothing but deliver nothing either (held until healed).
+    blocked: BTreeSet<(ProcessId, ProcessId)>,
+    latency: u64,
+    jitter: u64,
+}
+
+impl Net {
+    /// No connections; each write takes `latency` plus up to `jitter` nanoseconds.
+    pub(crate) fn new(latency: u64, jitter: u64) -> Net {
+        Net {
+            conns: BTreeMap::new(),
+            next_conn: 0,
+            listeners: BTreeMap::new(),
+            next_listener: 0,
+            pending: BTreeMap::new(),
+            next_port: 40_000,
+            blocked: BTreeSet::new(),
+            latency,
+            jitter,
+        }
+    }
+
+    /// One link latency: the base plus jitter drawn from the seed.
+    fn delay(&self, k: &mut Kernel) -> u64 {
+        self.latency + k.rng.below(self.jitter + 1)
+    }
+
+    fn is_blocked(&self, from: ProcessId, to: ProcessId) -> bool {
+        !self.blocked.is_empty() && self.blocked.contains(&(from, to))
+    }
+
+    /// Holds bytes from `from` to `to` until healed.
+    pub(crate) fn block(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
+        if from != to && self.blocked.insert((from, to)) {
+            k.note(Note::Partition, from, to.0 as u64, 0);
+        }
+    }
+
+    /// Lets bytes from `from` to `to` through again.
+    pub(crate) fn heal(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
+        if self.blocked.remove(&(from, to)) {
+            k.note(Note::Heal, from, to.0 as u64, 0);
+        }
+    }
+
+    /// Every blocked link, in order.
+    pub(crate) fn blocked_links(&self) -> Vec<(ProcessId, ProcessId)> {
+        self.blocked.iter().copied().collect()
     }
 
     /// Binds `addr` for `pid` (port 0 picks a free port); returns the bound address.
     pub(crate) fn bind(
         &mut self,
+        k: &mut Kernel,
         pid: ProcessId,
         incarnation: u64,
         addr: &str,
-    ) -> io::Result<(u64, String)> {
-        if !self.is_current(pid, incarnation) {
+    ) -> io::Result<(ListenerId, String)> {
+        if !k.is_current(pid, incarnation) {
             return Err(io::Error::other("process is down"));
         }
         let addr = addr.trim();
@@ -139,19 +218,26 @@ impl World {
                 waker: None,
             },
         );
-        self.note(Note::Listen, pid, id, 0);
+        k.note(Note::Listen, pid, id, 0);
         Ok((id, addr))
     }
 
-    fn unbind(&mut self, id: u64, addr: &str) {
+    /// Unbinds listener `id` from `addr` (unless the address was bound again since).
+    pub(crate) fn unbind(&mut self, k: &mut Kernel, id: ListenerId, addr: &str) {
         if self.listeners.get(addr).is_some_and(|l| l.id == id)
             && let Some(l) = self.listeners.remove(addr)
         {
-            self.garbage.push(Box::new(l));
+            k.garbage.push(Box::new(l));
         }
     }
 
-    fn accept(&mut self, id: u64, addr: &str, waker: &Waker) -> Poll<io::Result<Connection>> {
+    /// The next connection waiting on listener `id`, or `waker` is woken when one is.
+    pub(crate) fn accept(
+        &mut self,
+        id: ListenerId,
+        addr: &str,
+        waker: &Waker,
+    ) -> Poll<io::Result<Connection>> {
         match self.listeners.get_mut(addr) {
             Some(l) if l.id == id => match l.queue.pop_front() {
                 Some(conn) => Poll::Ready(Ok(conn)),
@@ -168,12 +254,13 @@ impl World {
     /// Starts dialling `addr` from `pid`.
     pub(crate) fn dial(
         &mut self,
+        k: &mut Kernel,
         pid: ProcessId,
         incarnation: u64,
         addr: &str,
     ) -> Arc<ConnectSlot> {
         let slot = Arc::new(ConnectSlot::default());
-        if !self.is_current(pid, incarnation) {
+        if !k.is_current(pid, incarnation) {
             slot.lock().result = Some(Err(io::Error::other("process is down")));
             return slot;
         }
@@ -188,21 +275,21 @@ impl World {
                 result: None,
             },
         );
-        self.note(Note::Connect, pid, id, 0);
-        let at = self.now + self.delay();
-        self.schedule(at, Event::ConnectArrive(id));
+        k.note(Note::Connect, pid, id, 0);
+        let at = k.now + self.delay(k);
+        k.schedule(at, Event::ConnectArrive(id));
         slot
     }
 
     /// A dial reaches the listener's host: it is accepted, refused, or (partitioned)
-    /// tried again later.
-    pub(crate) fn connect_arrive(&mut self, shared: &Arc<Shared>, id: u64) {
+    /// tried again later. `make` builds the two ends handed to user code.
+    pub(crate) fn connect_arrive(&mut self, k: &mut Kernel, id: ConnId, make: MakeConnection<'_>) {
         let Some(dial) = self.pending.get(&id) else {
             return;
         };
         if dial.slot.lock().abandoned {
             if let Some(d) = self.pending.remove(&id) {
-                self.garbage.push(Box::new(d));
+                k.garbage.push(Box::new(d));
             }
             return;
         }
@@ -212,58 +299,59 @@ impl World {
         if let Some(to) = target
             && (self.is_blocked(from, to) || self.is_blocked(to, from))
         {
-            let at = self.now + RETRANSMIT;
-            self.schedule(at, Event::ConnectArrive(id));
+            let at = k.now + RETRANSMIT;
+            k.schedule(at, Event::ConnectArrive(id));
             return;
         }
         let result = match target {
             None => {
-                self.note(Note::Refused, from, id, 0);
+                k.note(Note::Refused, from, id, 0);
                 Err(io::Error::new(
                     io::ErrorKind::ConnectionRefused,
                     format!("connection refused by {addr}"),
                 ))
             }
-            Some(to) => {
-                self.next_port += 1;
-                let peer_addr = format!("{}:{}", self.host_of(from), self.next_port);
-                self.conns.insert(
-                    id,
-                    Conn {
-                        ends: [
-                            End {
-                                pid: from,
-                                reader: true,
-                                writer: true,
-                            },
-                            End {
-                                pid: to,
-                                reader: true,
-                                writer: true,
-                            },
-                        ],
-                        pipes: [Pipe::default(), Pipe::default()],
-                        reset: false,
-                    },
-                );
-                let server_end = connection(shared, id, 1, peer_addr);
-                if let Some(l) = self.listeners.get_mut(&addr) {
-                    l.queue.push_back(server_end);
-                    self.wake.extend(l.waker.take());
-                }
-                self.note(Note::Accept, to, id, 0);
-                Ok(connection(shared, id, 0, addr))
-            }
+            Some(to) => Ok(self.accept_dial(k, id, from, to, addr, make)),
         };
         if let Some(dial) = self.pending.get_mut(&id) {
             dial.result = Some(result);
         }
-        let at = self.now + self.delay();
-        self.schedule(at, Event::ConnectDone(id));
+        let at = k.now + self.delay(k);
+        k.schedule(at, Event::ConnectDone(id));
+    }
+
+    /// Makes connection `id` from `from` to the listener of `to` on `addr`: queues the
+    /// acceptor's end on the listener and returns the dialler's.
+    fn accept_dial(
+        &mut self,
+        k: &mut Kernel,
+        id: ConnId,
+        from: ProcessId,
+        to: ProcessId,
+        addr: String,
+        make: MakeConnection<'_>,
+    ) -> Connection {
+        self.next_port += 1;
+        let peer_addr = format!("{}:{}", k.host_of(from), self.next_port);
+        self.conns.insert(
+            id,
+            Conn {
+                ends: [End::open(from), End::open(to)],
+                pipes: [Pipe::default(), Pipe::default()],
+                reset: false,
+            },
+        );
+        let server_end = make(id, 1, peer_addr);
+        if let Some(l) = self.listeners.get_mut(&addr) {
+            l.queue.push_back(server_end);
+            k.wake.extend(l.waker.take());
+        }
+        k.note(Note::Accept, to, id, 0);
+        make(id, 0, addr)
     }
 
     /// The dialler learns the outcome.
-    pub(crate) fn connect_done(&mut self, id: u64) {
+    pub(crate) fn connect_done(&mut self, k: &mut Kernel, id: ConnId) {
         let Some(mut dial) = self.pending.remove(&id) else {
             return;
         };
@@ -272,20 +360,20 @@ impl World {
         if slot.abandoned {
             drop(slot);
             if self.conns.contains_key(&id) {
-                self.reset(id);
+                self.reset(k, id);
             }
-            self.garbage.push(Box::new(result));
-            self.garbage.push(Box::new(dial));
+            k.garbage.push(Box::new(result));
+            k.garbage.push(Box::new(dial));
             return;
         }
         slot.result = result;
-        self.wake.extend(slot.waker.take());
+        k.wake.extend(slot.waker.take());
         drop(slot);
-        self.garbage.push(Box::new(dial));
+        k.garbage.push(Box::new(dial));
     }
 
     /// Loses the bytes in flight both ways; both ends see `ConnectionReset`.
-    pub(crate) fn reset(&mut self, conn: u64) {
+    pub(crate) fn reset(&mut self, k: &mut Kernel, conn: ConnId) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -298,14 +386,14 @@ impl World {
             pipe.in_flight.clear();
             pipe.in_flight_bytes = 0;
             pipe.rx.clear();
-            self.wake.extend(pipe.reader_waker.take());
-            self.wake.extend(pipe.writer_waker.take());
+            k.wake.extend(pipe.reader_waker.take());
+            k.wake.extend(pipe.writer_waker.take());
         }
-        self.note(Note::Reset, pid, conn, 0);
+        k.note(Note::Reset, pid, conn, 0);
     }
 
     /// Live (not reset) connections, in id order.
-    pub(crate) fn live_conns(&self) -> Vec<u64> {
+    pub(crate) fn live_conns(&self) -> Vec<ConnId> {
         self.conns
             .iter()
             .filter(|(_, c)| !c.reset)
@@ -313,9 +401,21 @@ impl World {
             .collect()
     }
 
-    fn enqueue(&mut self, conn: u64, dir: usize, chunk: Chunk) {
-        let delay = self.delay();
-        let now = self.now;
+    /// Live connections with an end on `pid`, in id order.
+    pub(crate) fn live_conns_of(&self, pid: ProcessId) -> Vec<ConnId> {
+        self.live_conns()
+            .into_iter()
+            .filter(|c| {
+                self.conns
+                    .get(c)
+                    .is_some_and(|c| c.ends.iter().any(|e| e.pid == pid))
+            })
+            .collect()
+    }
+
+    fn enqueue(&mut self, k: &mut Kernel, conn: ConnId, dir: usize, chunk: Chunk) {
+        let delay = self.delay(k);
+        let now = k.now;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -326,12 +426,15 @@ impl World {
             pipe.in_flight_bytes += d.len();
         }
         pipe.in_flight.push_back((at, chunk));
-        self.schedule(at, Event::Deliver { conn, dir });
+        k.schedule(at, Event::Deliver { conn, dir });
     }
 
-    fn write(
+    /// Writes what fits of `buf` into `end`'s outgoing direction, or `waker` is woken
+    /// when there is room.
+    pub(crate) fn write(
         &mut self,
-        conn: u64,
+        k: &mut Kernel,
+        conn: ConnId,
         end: usize,
         buf: &[u8],
         waker: &Waker,
@@ -351,12 +454,13 @@ impl World {
             return Poll::Pending;
         }
         let n = room.min(buf.len());
-        self.note(Note::Write, pid, conn, n as u64);
-        self.enqueue(conn, end, Chunk::Data(buf[..n].to_vec()));
+        k.note(Note::Write, pid, conn, n as u64);
+        self.enqueue(k, conn, end, Chunk::Data(buf[..n].to_vec()));
         Poll::Ready(Ok(n))
     }
 
-    fn close_dir(&mut self, conn: u64, end: usize) {
+    /// Ends `end`'s outgoing direction (the peer reads end-of-file after the bytes).
+    pub(crate) fn close_dir(&mut self, k: &mut Kernel, conn: ConnId, end: usize) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -365,13 +469,15 @@ impl World {
         }
         c.pipes[end].fin_queued = true;
         let pid = c.ends[end].pid;
-        self.note(Note::Close, pid, conn, end as u64);
-        self.enqueue(conn, end, Chunk::Fin);
+        k.note(Note::Close, pid, conn, end as u64);
+        self.enqueue(k, conn, end, Chunk::Fin);
     }
 
-    fn read(
+    /// Reads what has arrived for `end` into `buf`, or `waker` is woken when more does.
+    pub(crate) fn read(
         &mut self,
-        conn: u64,
+        k: &mut Kernel,
+        conn: ConnId,
         end: usize,
         buf: &mut [u8],
         waker: &Waker,
@@ -393,14 +499,14 @@ impl World {
             *dst = src;
         }
         if pipe.used() < WINDOW {
-            self.wake.extend(pipe.writer_waker.take());
+            k.wake.extend(pipe.writer_waker.take());
         }
         Poll::Ready(Ok(n))
     }
 
     /// Delivers what is due on one direction, or holds it while the link is blocked.
-    pub(crate) fn deliver(&mut self, conn: u64, dir: usize) {
-        let now = self.now;
+    pub(crate) fn deliver(&mut self, k: &mut Kernel, conn: ConnId, dir: usize) {
+        let now = k.now;
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -416,8 +522,8 @@ impl World {
             if c.pipes[dir].retry_at.is_none_or(|at| at <= now) {
                 let at = now + RETRANSMIT;
                 c.pipes[dir].retry_at = Some(at);
-                self.note(Note::Held, from, conn, dir as u64);
-                self.schedule(at, Event::Deliver { conn, dir });
+                k.note(Note::Held, from, conn, dir as u64);
+                k.schedule(at, Event::Deliver { conn, dir });
             }
             return;
         }
@@ -441,17 +547,19 @@ impl World {
                 Chunk::Fin => pipe.eof = true,
             }
         }
-        self.wake.extend(pipe.reader_waker.take());
+        k.wake.extend(pipe.reader_waker.take());
         if bytes > 0 {
-            self.note(Note::Deliver, to, conn, bytes);
+            k.note(Note::Deliver, to, conn, bytes);
             if receiver_gone {
                 // Data for a socket its owner closed: TCP answers with a reset.
-                self.reset(conn);
+                self.reset(k, conn);
             }
         }
     }
 
-    fn drop_half(&mut self, conn: u64, end: usize, writer: bool) {
+    /// User code dropped one half (reader or `writer`) of `end`; dropping the writer
+    /// closes its direction, and a connection with no half left is forgotten.
+    pub(crate) fn drop_half(&mut self, k: &mut Kernel, conn: ConnId, end: usize, writer: bool) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -461,7 +569,7 @@ impl World {
             c.ends[end].reader = false;
         }
         if writer {
-            self.close_dir(conn, end);
+            self.close_dir(k, conn, end);
         }
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -469,142 +577,61 @@ impl World {
         if c.ends.iter().all(|e| !e.reader && !e.writer)
             && let Some(c) = self.conns.remove(&conn)
         {
-            self.garbage.push(Box::new(c));
+            k.garbage.push(Box::new(c));
         }
     }
-}
 
-fn connection(shared: &Arc<Shared>, conn: u64, end: usize, peer_addr: String) -> Connection {
-    Connection {
-        reader: Box::new(SimReader(Half {
-            shared: shared.clone(),
-            conn,
-            end,
-        })),
-        writer: Box::new(SimWriter(Half {
-            shared: shared.clone(),
-            conn,
-            end,
-        })),
-        peer_addr,
-    }
-}
-
-struct Half {
-    shared: Arc<Shared>,
-    conn: u64,
-    end: usize,
-}
-
-/// The reading half of a simulated connection.
-struct SimReader(Half);
-
-/// The writing half of a simulated connection.
-struct SimWriter(Half);
-
-impl AsyncRead for SimReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let h = &self.0;
-        h.shared.with(|w| w.read(h.conn, h.end, buf, cx.waker()))
-    }
-}
-
-impl AsyncWrite for SimWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let h = &self.0;
-        h.shared.with(|w| w.write(h.conn, h.end, buf, cx.waker()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let h = &self.0;
-        h.shared.with(|w| w.close_dir(h.conn, h.end));
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for SimReader {
-    fn drop(&mut self) {
-        let h = &self.0;
-        h.shared.with(|w| w.drop_half(h.conn, h.end, false));
-    }
-}
-
-impl Drop for SimWriter {
-    fn drop(&mut self) {
-        let h = &self.0;
-        h.shared.with(|w| w.drop_half(h.conn, h.end, true));
-    }
-}
-
-/// A listener on a virtual address.
-pub(crate) struct SimListener {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) id: u64,
-    pub(crate) addr: String,
-}
-
-impl Listener for SimListener {
-    fn accept(&mut self) -> BoxFuture<'_, io::Result<Connection>> {
-        Box::pin(std::future::poll_fn(move |cx| {
-            self.shared
-                .with(|w| w.accept(self.id, &self.addr, cx.waker()))
-        }))
-    }
-
-    fn local_addr(&self) -> String {
-        self.addr.clone()
-    }
-}
-
-impl Drop for SimListener {
-    fn drop(&mut self) {
-        self.shared.with(|w| w.unbind(self.id, &self.addr));
-    }
-}
-
-/// The dialling future: waits for its slot; dropping it abandons the dial.
-pub(crate) struct Dial(pub(crate) Arc<ConnectSlot>);
-
-impl std::future::Future for Dial {
-    type Output = io::Result<Connection>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.0.lock();
-        match slot.result.take() {
-            Some(result) => Poll::Ready(result),
-            None => {
-                slot.waker = Some(cx.waker().clone());
-                Poll::Pending
+    /// A crash of `pid`: its listeners are unbound, its connections reset and its dials
+    /// dropped.
+    pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId) {
+        let addrs: Vec<String> = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| l.pid == pid)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for addr in addrs {
+            if let Some(l) = self.listeners.remove(&addr) {
+                k.garbage.push(Box::new(l));
+            }
+        }
+        let conns: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in conns {
+            self.reset(k, conn);
+        }
+        let dials: Vec<ConnId> = self
+            .pending
+            .iter()
+            .filter(|(_, d)| d.pid == pid)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dials {
+            if let Some(d) = self.pending.remove(&id) {
+                k.garbage.push(Box::new(d));
             }
         }
     }
-}
 
-impl Drop for Dial {
-    fn drop(&mut self) {
-        let leftover = {
-            let mut slot = self.0.lock();
-            slot.abandoned = true;
-            slot.result.take()
-        };
-        drop(leftover);
+    /// Whether no listener is bound and no dial is on its way.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.listeners.is_empty() && self.pending.is_empty()
+    }
+
+    /// Takes every listener and every dial on its way (they hold user code's
+    /// connections) into `out`.
+    pub(crate) fn take_all(&mut self, out: &mut Vec<Garbage>) {
+        out.push(Box::new(std::mem::take(&mut self.listeners)));
+        out.push(Box::new(std::mem::take(&mut self.pending)));
     }
 }
 
 /// The connection `conn` if it is still open for reads and writes.
-fn open_conn(conns: &mut BTreeMap<u64, Conn>, conn: u64) -> io::Result<&mut Conn> {
+fn open_conn(conns: &mut BTreeMap<ConnId, Conn>, conn: ConnId) -> io::Result<&mut Conn> {
     let c = conns.get_mut(&conn).ok_or(io::ErrorKind::NotConnected)?;
     if c.reset {
         return Err(io::ErrorKind::ConnectionReset.into());

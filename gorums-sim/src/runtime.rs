@@ -11,17 +11,19 @@ use std::task::{Context, Poll};
 use gorums_core::engine::Instant;
 use gorums_core::runtime::{BoxFuture, Connection, Listener, Runtime};
 
-use crate::net::{Dial, SimListener};
-use crate::sim::ProcessId;
-use crate::world::{Event, Note, Shared};
+use crate::events::{Event, EventKey};
+use crate::ids::ProcessId;
+use crate::sockets::{Dial, SimListener};
+use crate::trace::Note;
+use crate::world::Shared;
 
 /// One incarnation of one simulated process, as a gorums runtime. After the process
 /// crashes, this handle's spawns are dropped, its dials and binds fail and its timers
 /// never fire; a restart hands out a new handle.
 pub struct SimRuntime {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) pid: ProcessId,
-    pub(crate) incarnation: u64,
+    shared: Arc<Shared>,
+    pid: ProcessId,
+    incarnation: u64,
 }
 
 impl std::fmt::Debug for SimRuntime {
@@ -34,6 +36,15 @@ impl std::fmt::Debug for SimRuntime {
 }
 
 impl SimRuntime {
+    /// The runtime of `pid`'s incarnation `incarnation`.
+    pub(crate) fn new(shared: Arc<Shared>, pid: ProcessId, incarnation: u64) -> SimRuntime {
+        SimRuntime {
+            shared,
+            pid,
+            incarnation,
+        }
+    }
+
     /// The process this runtime belongs to.
     pub fn process(&self) -> ProcessId {
         self.pid
@@ -44,17 +55,16 @@ impl Runtime for SimRuntime {
     fn now(&self) -> Instant {
         let pid = self.pid;
         self.shared.with(|w| {
-            let clock = w.procs.get(pid.0).map(|p| p.clock).unwrap_or_default();
-            Instant::from_nanos(clock.local(w.now))
+            let k = &w.kernel;
+            Instant::from_nanos(k.clock_of(pid).local(k.now))
         })
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
         let pid = self.pid;
-        let at = self.shared.with(|w| {
-            let clock = w.procs.get(pid.0).map(|p| p.clock).unwrap_or_default();
-            clock.global(deadline.as_nanos())
-        });
+        let at = self
+            .shared
+            .with(|w| w.kernel.clock_of(pid).global(deadline.as_nanos()));
         Box::pin(Sleep {
             shared: self.shared.clone(),
             pid,
@@ -71,14 +81,14 @@ impl Runtime for SimRuntime {
     fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
         let slot = self
             .shared
-            .with(|w| w.dial(self.pid, self.incarnation, addr));
+            .with(|w| w.net.dial(&mut w.kernel, self.pid, self.incarnation, addr));
         Box::pin(Dial(slot))
     }
 
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
         let bound = self
             .shared
-            .with(|w| w.bind(self.pid, self.incarnation, addr));
+            .with(|w| w.net.bind(&mut w.kernel, self.pid, self.incarnation, addr));
         let shared = self.shared.clone();
         Box::pin(std::future::ready(bound.map(|(id, addr)| {
             Box::new(SimListener { shared, id, addr }) as Box<dyn Listener>
@@ -91,7 +101,7 @@ struct Sleep {
     shared: Arc<Shared>,
     pid: ProcessId,
     at: u64,
-    key: Option<(u64, u64)>,
+    key: Option<EventKey>,
 }
 
 impl Future for Sleep {
@@ -100,24 +110,25 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         this.shared.with(|w| {
-            if w.now >= this.at {
+            let k = &mut w.kernel;
+            if k.now >= this.at {
                 if let Some(key) = this.key.take()
-                    && let Some(event) = w.events.remove(&key)
+                    && let Some(event) = k.events.remove(&key)
                 {
-                    w.garbage.push(Box::new(event));
+                    k.garbage.push(Box::new(event));
                 }
                 return Poll::Ready(());
             }
-            match this.key.and_then(|key| w.events.get_mut(&key)) {
+            match this.key.and_then(|key| k.events.get_mut(&key)) {
                 Some(Event::Wake(waker)) => {
                     if !waker.will_wake(cx.waker()) {
                         let old = std::mem::replace(waker, cx.waker().clone());
-                        w.garbage.push(Box::new(old));
+                        k.garbage.push(Box::new(old));
                     }
                 }
                 _ => {
-                    this.key = Some(w.schedule(this.at, Event::Wake(cx.waker().clone())));
-                    w.note(Note::Timer, this.pid, this.at, 0);
+                    this.key = Some(k.schedule(this.at, Event::Wake(cx.waker().clone())));
+                    k.note(Note::Timer, this.pid, this.at, 0);
                 }
             }
             Poll::Pending
@@ -129,8 +140,9 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(key) = self.key {
             self.shared.with(|w| {
-                if let Some(event) = w.events.remove(&key) {
-                    w.garbage.push(Box::new(event));
+                let k = &mut w.kernel;
+                if let Some(event) = k.events.remove(&key) {
+                    k.garbage.push(Box::new(event));
                 }
             });
         }

@@ -1,222 +1,31 @@
-//! [`Sim`]: the simulator. It owns virtual time and the deterministic executor, creates
-//! processes (each with its own [`SimRuntime`]), applies faults, and runs until a future
-//! completes or a time is reached.
+//! [`Sim`]: the façade a test drives. It creates processes (each with its own
+//! [`SimRuntime`](crate::SimRuntime)), applies and schedules faults, and runs the
+//! executor until a future completes or a time is reached. It holds no machinery of its
+//! own: the world is in `world.rs`, the run loop in `executor.rs`.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::task::Context;
 use std::time::Duration;
 
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
+use crate::clock::nanos;
+use crate::config::SimConfig;
+use crate::error::SimError;
+use crate::events::Event;
+use crate::executor::{Executor, Step};
+use crate::faults::Fault;
+use crate::ids::ProcessId;
+use crate::inject::apply;
+use crate::process::{Boot, Proc, ProcessOptions};
 use crate::rng::SimRng;
-use crate::runtime::SimRuntime;
-use crate::world::{Boot, Clock, Event, Garbage, Proc, ReadyQueue, Shared, World};
-
-/// A simulated process, numbered in creation order from 0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProcessId(pub usize);
-
-/// How a simulation runs: its seed, its network, its faults.
-#[derive(Clone, Debug)]
-pub struct SimConfig {
-    /// Every random choice of the run (latencies, faults, what the protocol draws
-    /// through [`Sim::rng`]) follows from this.
-    pub seed: u64,
-    /// The least one-way delay of a link.
-    pub latency: Duration,
-    /// Extra delay drawn per write, uniformly from zero to this. Each direction stays
-    /// FIFO whatever is drawn.
-    pub jitter: Duration,
-    /// Virtual time after which [`Sim::run`] gives up with [`SimError::TimeLimit`].
-    pub time_limit: Duration,
-    /// Random faults drawn from the seed; `None` for a fault-free run (scripted faults
-    /// through [`Sim::schedule`] still apply).
-    pub faults: Option<FaultPlan>,
-    /// Print every event (virtual time, process, event). [`SimConfig::new`] sets it
-    /// from `GORUMS_SIM_TRACE=1`.
-    pub trace: bool,
-    /// Polls allowed without virtual time advancing before the run counts as a
-    /// livelock.
-    pub max_polls_per_instant: u64,
-}
-
-impl SimConfig {
-    /// Defaults for `seed`: 100 µs latency plus up to 100 µs jitter, a 10 minute virtual
-    /// time limit, no random faults; tracing if `GORUMS_SIM_TRACE=1`.
-    pub fn new(seed: u64) -> SimConfig {
-        SimConfig {
-            seed,
-            latency: Duration::from_micros(100),
-            jitter: Duration::from_micros(100),
-            time_limit: Duration::from_secs(600),
-            faults: None,
-            trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),
-            max_polls_per_instant: 5_000_000,
-        }
-    }
-}
-
-/// A simulated process's name, address and clock.
-#[derive(Clone, Debug)]
-pub struct ProcessOptions {
-    /// A name for the trace.
-    pub name: String,
-    /// The host part of the addresses its connections come from (a listener's address
-    /// is whatever it binds, `host:port` by convention).
-    pub host: String,
-    /// Added to the process's clock.
-    pub clock_offset: Duration,
-    /// How fast its clock runs, in parts per million off true (virtual) time.
-    pub clock_drift_ppm: i32,
-    /// Whether random faults (crash, pause, partition) may pick this process.
-    pub faulty: bool,
-}
-
-impl ProcessOptions {
-    /// A process called `name` on host `127.0.0.1`, exact clock, not picked by random
-    /// faults.
-    pub fn new(name: impl Into<String>) -> ProcessOptions {
-        ProcessOptions {
-            name: name.into(),
-            host: String::from("127.0.0.1"),
-            clock_offset: Duration::ZERO,
-            clock_drift_ppm: 0,
-            faulty: false,
-        }
-    }
-
-    /// The same with random faults allowed to pick it.
-    pub fn faulty(mut self) -> ProcessOptions {
-        self.faulty = true;
-        self
-    }
-}
-
-/// A fault, applied now ([`Sim::apply`]), at a given time ([`Sim::schedule`]), or drawn
-/// at random ([`FaultPlan`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Cut every link to and from the process (both ways).
-    Isolate(ProcessId),
-    /// Heal every link to and from the process.
-    Rejoin(ProcessId),
-    /// Cut both ways between two groups.
-    Partition(Vec<ProcessId>, Vec<ProcessId>),
-    /// Cut one way: bytes from `from` to `to` are held.
-    Block {
-        /// The sender whose bytes are held.
-        from: ProcessId,
-        /// The receiver that stops hearing from `from`.
-        to: ProcessId,
-    },
-    /// Heal one way.
-    Unblock {
-        /// As in [`Fault::Block`].
-        from: ProcessId,
-        /// As in [`Fault::Block`].
-        to: ProcessId,
-    },
-    /// Heal every link.
-    HealAll,
-    /// Reset every connection of the process (in-flight bytes lost; it stays up).
-    ResetConnections(ProcessId),
-    /// Reset one live connection picked from the seed.
-    ResetRandom,
-    /// Crash the process: its tasks and volatile state are dropped.
-    Crash(ProcessId),
-    /// Restart a crashed process by calling its boot function again.
-    Restart(ProcessId),
-    /// Stop polling the process's tasks (its clock and its links go on).
-    Pause(ProcessId),
-    /// Resume a paused process.
-    Resume(ProcessId),
-}
-
-/// Random faults drawn from the seed: one every `mean_interval` on average until
-/// `until`, each undone after an outage drawn from `min_outage..=max_outage`.
-#[derive(Clone, Debug)]
-pub struct FaultPlan {
-    /// Mean time between two faults.
-    pub mean_interval: Duration,
-    /// No new fault starts after this time.
-    pub until: Duration,
-    /// The shortest outage (partition, crash, pause).
-    pub min_outage: Duration,
-    /// The longest outage.
-    pub max_outage: Duration,
-    /// At most this many processes down at once.
-    pub max_crashed: usize,
-    /// Relative weight of isolating a process (both ways).
-    pub partition: u32,
-    /// Relative weight of cutting one link one way.
-    pub one_way: u32,
-    /// Relative weight of resetting a connection.
-    pub reset: u32,
-    /// Relative weight of a crash (and a restart after the outage).
-    pub crash: u32,
-    /// Relative weight of a pause.
-    pub pause: u32,
-}
-
-impl Default for FaultPlan {
-    fn default() -> Self {
-        FaultPlan {
-            mean_interval: Duration::from_millis(50),
-            until: Duration::from_secs(2),
-            min_outage: Duration::from_millis(5),
-            max_outage: Duration::from_millis(200),
-            max_crashed: 1,
-            partition: 2,
-            one_way: 1,
-            reset: 2,
-            crash: 2,
-            pause: 1,
-        }
-    }
-}
-
-/// Why a run stopped before its goal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SimError {
-    /// Nothing runnable and no event pending: the awaited future can never finish.
-    Stalled {
-        /// Virtual time of the stall.
-        at: Duration,
-    },
-    /// The virtual time limit passed.
-    TimeLimit {
-        /// The limit.
-        at: Duration,
-    },
-    /// Tasks kept waking each other without virtual time advancing.
-    Livelock {
-        /// Virtual time at which it spun.
-        at: Duration,
-    },
-}
-
-impl std::fmt::Display for SimError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SimError::Stalled { at } => write!(f, "simulation stalled at {at:?}"),
-            SimError::TimeLimit { at } => write!(f, "simulation reached its time limit of {at:?}"),
-            SimError::Livelock { at } => write!(f, "tasks spin without time advancing at {at:?}"),
-        }
-    }
-}
-
-impl std::error::Error for SimError {}
+use crate::world::World;
 
 /// The simulator: many processes in one OS thread, virtual time, in-memory links, faults,
 /// one seeded RNG. See the crate documentation.
 pub struct Sim {
-    shared: Arc<Shared>,
+    exec: Executor,
     config: SimConfig,
-    polls_at_instant: u64,
-    instant: u64,
 }
 
 impl std::fmt::Debug for Sim {
@@ -231,25 +40,15 @@ impl std::fmt::Debug for Sim {
 impl Sim {
     /// A simulation with no processes yet.
     pub fn new(config: SimConfig) -> Sim {
-        let ready = Arc::new(ReadyQueue::default());
-        let world = World::new(
-            config.seed,
-            duration_nanos(config.latency),
-            duration_nanos(config.jitter),
-            config.trace,
-            ready.clone(),
-        );
-        let shared = Arc::new(Shared::new(world, ready));
-        if let Some(plan) = &config.faults {
-            let first = plan.mean_interval;
-            shared.with(|w| w.schedule(duration_nanos(first), Event::RandomFault));
-        }
         Sim {
-            shared,
+            exec: Executor::new(&config),
             config,
-            polls_at_instant: 0,
-            instant: 0,
         }
+    }
+
+    /// Runs `f` on the world under its lock (see `Shared::with`).
+    fn world<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        self.exec.shared.with(f)
     }
 
     /// The run's seed.
@@ -259,38 +58,25 @@ impl Sim {
 
     /// Virtual time since the start.
     pub fn now(&self) -> Duration {
-        Duration::from_nanos(self.shared.lock().now)
+        Duration::from_nanos(self.exec.now())
     }
 
     /// The running hash of every event so far: equal for two runs of one seed.
     pub fn event_hash(&self) -> u64 {
-        self.shared.lock().hash()
+        self.exec.shared.lock().kernel.hash()
     }
 
     /// A generator forked from the simulation's RNG (for a workload's choices).
     pub fn rng(&self) -> SimRng {
-        self.shared.with(|w| w.rng.fork())
+        self.world(|w| w.kernel.rng.fork())
     }
 
     /// Adds a process with nothing running on it; spawn on its [`runtime`](Self::runtime).
     /// It cannot be restarted after a crash (see [`add_process_with_boot`](Self::add_process_with_boot)).
     pub fn add_process(&mut self, options: ProcessOptions) -> ProcessId {
-        self.shared.with(|w| {
-            let pid = ProcessId(w.procs.len());
-            w.procs.push(Proc {
-                name: options.name,
-                host: options.host,
-                alive: true,
-                incarnation: 0,
-                paused: false,
-                deferred: Vec::new(),
-                clock: Clock {
-                    offset: duration_nanos(options.clock_offset),
-                    drift_ppm: options.clock_drift_ppm,
-                },
-                boot: None,
-                faulty: options.faulty,
-            });
+        self.world(|w| {
+            let pid = ProcessId(w.kernel.procs.len());
+            w.kernel.procs.push(Proc::new(options));
             pid
         })
     }
@@ -305,24 +91,17 @@ impl Sim {
     {
         let pid = self.add_process(options);
         let boot: Boot = Arc::new(move |rt| Box::pin(boot(rt)) as BoxFuture<'static, ()>);
-        self.shared
-            .with(|w| w.procs[pid.0].boot = Some(boot.clone()));
+        self.world(|w| w.kernel.procs[pid.0].boot = Some(boot.clone()));
         let rt = self.runtime(pid);
         let fut = boot(rt);
-        self.shared.with(|w| w.spawn(pid, 0, fut));
+        self.world(|w| w.spawn(pid, 0, fut));
         pid
     }
 
     /// The runtime of the process's current incarnation.
     pub fn runtime(&self, pid: ProcessId) -> RuntimeHandle {
-        let incarnation = self
-            .shared
-            .with(|w| w.procs.get(pid.0).map_or(0, |p| p.incarnation));
-        Arc::new(SimRuntime {
-            shared: self.shared.clone(),
-            pid,
-            incarnation,
-        })
+        let incarnation = self.world(|w| w.kernel.procs.get(pid.0).map_or(0, |p| p.incarnation));
+        self.exec.runtime(pid, incarnation)
     }
 
     /// Spawns `fut` on the process's current incarnation.
@@ -332,36 +111,19 @@ impl Sim {
 
     /// Whether the process is up.
     pub fn is_up(&self, pid: ProcessId) -> bool {
-        self.shared
-            .with(|w| w.procs.get(pid.0).is_some_and(|p| p.alive))
+        self.world(|w| w.kernel.procs.get(pid.0).is_some_and(|p| p.alive))
     }
 
     /// Applies `fault` at virtual time `at` (at once if that has passed).
     pub fn schedule(&mut self, at: Duration, fault: Fault) {
-        self.shared
-            .with(|w| w.schedule(duration_nanos(at), Event::Fault(fault)));
+        self.world(|w| w.kernel.schedule(nanos(at), Event::Fault(fault)));
     }
 
     /// Applies `fault` now.
     pub fn apply(&mut self, fault: Fault) {
-        let restart = self.shared.with(|w| apply(w, fault));
+        let restart = self.world(|w| apply(w, fault));
         if let Some(pid) = restart {
-            self.restart(pid);
-        }
-    }
-
-    fn restart(&mut self, pid: ProcessId) {
-        let Some((incarnation, boot)) = self.shared.with(|w| w.restart(pid)) else {
-            return;
-        };
-        if let Some(boot) = boot {
-            let rt: RuntimeHandle = Arc::new(SimRuntime {
-                shared: self.shared.clone(),
-                pid,
-                incarnation,
-            });
-            let fut = boot(rt);
-            self.shared.with(|w| w.spawn(pid, incarnation, fut));
+            self.exec.restart(pid);
         }
     }
 
@@ -371,11 +133,11 @@ impl Sim {
     ///
     /// [`SimError::Livelock`] if tasks spin without time advancing.
     pub fn run_until(&mut self, until: Duration) -> Result<(), SimError> {
-        let until = duration_nanos(until);
+        let until = nanos(until);
         loop {
-            self.poll_ready()?;
-            if let Step::Idle | Step::Beyond = self.next_event(until) {
-                self.shared.with(|w| w.now = w.now.max(until));
+            self.exec.poll_ready()?;
+            if let Step::Idle | Step::Beyond = self.exec.next_event(until) {
+                self.world(|w| w.kernel.now = w.kernel.now.max(until));
                 return Ok(());
             }
         }
@@ -400,14 +162,14 @@ impl Sim {
             let v = fut.await;
             *o.lock().unwrap_or_else(|p| p.into_inner()) = Some(v);
         });
-        let limit = duration_nanos(self.config.time_limit);
+        let limit = nanos(self.config.time_limit);
         let take = |out: &Mutex<Option<T>>| out.lock().unwrap_or_else(|p| p.into_inner()).take();
         loop {
-            self.poll_ready()?;
+            self.exec.poll_ready()?;
             if let Some(v) = take(&out) {
                 return Ok(v);
             }
-            match self.next_event(limit) {
+            match self.exec.next_event(limit) {
                 Step::Idle => {
                     let at = self.now();
                     return Err(SimError::Stalled { at });
@@ -416,289 +178,8 @@ impl Sim {
                     let at = Duration::from_nanos(limit);
                     return Err(SimError::TimeLimit { at });
                 }
-                Step::Done | Step::Restart(_) => {}
+                Step::Fired => {}
             }
         }
-    }
-
-    /// Polls every ready task until none is left.
-    fn poll_ready(&mut self) -> Result<(), SimError> {
-        while let Some(id) = self.shared.ready.pop() {
-            let taken = self.shared.with(|w| {
-                let task = w.tasks.get_mut(&id)?;
-                let pid = task.pid;
-                if w.procs.get(pid.0).is_some_and(|p| p.paused) {
-                    w.procs[pid.0].deferred.push(id);
-                    return None;
-                }
-                task.waker
-                    .queued
-                    .store(false, std::sync::atomic::Ordering::Release);
-                let fut = task.fut.take()?;
-                let waker = std::task::Waker::from(task.waker.clone());
-                w.note(crate::world::Note::Poll, pid, id, 0);
-                Some((fut, waker))
-            });
-            let Some((mut fut, waker)) = taken else {
-                continue;
-            };
-            self.polls_at_instant += 1;
-            if self.polls_at_instant > self.config.max_polls_per_instant {
-                let at = self.now();
-                drop(fut);
-                return Err(SimError::Livelock { at });
-            }
-            let done = fut
-                .as_mut()
-                .poll(&mut Context::from_waker(&waker))
-                .is_ready();
-            let leftover = self.shared.with(|w| {
-                if done {
-                    w.tasks.remove(&id);
-                    return Some(fut);
-                }
-                match w.tasks.get_mut(&id) {
-                    Some(task) => {
-                        task.fut = Some(fut);
-                        None
-                    }
-                    None => Some(fut),
-                }
-            });
-            drop(leftover);
-        }
-        Ok(())
-    }
-
-    /// Advances time to the next event (not past `limit`) and fires it; `Idle` if there
-    /// is none at all, `Beyond` if the next one is past `limit`.
-    fn next_event(&mut self, limit: u64) -> Step {
-        let shared = self.shared.clone();
-        let plan = self.config.faults.clone();
-        let step = shared.with(|w| {
-            let Some((&(at, seq), _)) = w.events.first_key_value() else {
-                return Step::Idle;
-            };
-            if at > limit {
-                return Step::Beyond;
-            }
-            let Some(event) = w.events.remove(&(at, seq)) else {
-                return Step::Idle;
-            };
-            w.now = w.now.max(at);
-            match event {
-                Event::Wake(waker) => {
-                    w.wake.push(waker);
-                    Step::Done
-                }
-                Event::Deliver { conn, dir } => {
-                    w.deliver(conn, dir);
-                    Step::Done
-                }
-                Event::ConnectArrive(id) => {
-                    w.connect_arrive(&shared, id);
-                    Step::Done
-                }
-                Event::ConnectDone(id) => {
-                    w.connect_done(id);
-                    Step::Done
-                }
-                Event::Fault(fault) => match apply(w, fault) {
-                    Some(pid) => Step::Restart(pid),
-                    None => Step::Done,
-                },
-                Event::RandomFault => match plan {
-                    Some(plan) => match random_fault(w, &plan) {
-                        Some(pid) => Step::Restart(pid),
-                        None => Step::Done,
-                    },
-                    None => Step::Done,
-                },
-            }
-        });
-        let now = self.shared.lock().now;
-        if now != self.instant {
-            self.instant = now;
-            self.polls_at_instant = 0;
-        }
-        if let Step::Restart(pid) = step {
-            self.restart(pid);
-            return Step::Done;
-        }
-        step
-    }
-}
-
-enum Step {
-    Idle,
-    Beyond,
-    Done,
-    Restart(ProcessId),
-}
-
-/// Applies a fault to the world; a restart is returned for the caller to run (it calls
-/// user code, which must not run under the world's lock).
-fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
-    let all: Vec<ProcessId> = (0..w.procs.len()).map(ProcessId).collect();
-    match fault {
-        Fault::Isolate(p) => {
-            for &q in &all {
-                w.block(p, q);
-                w.block(q, p);
-            }
-        }
-        Fault::Rejoin(p) => {
-            for &q in &all {
-                w.heal(p, q);
-                w.heal(q, p);
-            }
-        }
-        Fault::Partition(a, b) => {
-            for &p in &a {
-                for &q in &b {
-                    w.block(p, q);
-                    w.block(q, p);
-                }
-            }
-        }
-        Fault::Block { from, to } => w.block(from, to),
-        Fault::Unblock { from, to } => w.heal(from, to),
-        Fault::HealAll => {
-            let links: Vec<_> = w.blocked.iter().copied().collect();
-            for (from, to) in links {
-                w.heal(from, to);
-            }
-        }
-        Fault::ResetConnections(p) => {
-            let conns: Vec<u64> = w
-                .live_conns()
-                .into_iter()
-                .filter(|c| {
-                    w.conns
-                        .get(c)
-                        .is_some_and(|c| c.ends.iter().any(|e| e.pid == p))
-                })
-                .collect();
-            for conn in conns {
-                w.reset(conn);
-            }
-        }
-        Fault::ResetRandom => {
-            let conns = w.live_conns();
-            if !conns.is_empty() {
-                let i = w.rng.below(conns.len() as u64) as usize;
-                w.reset(conns[i]);
-            }
-        }
-        Fault::Crash(p) => {
-            w.crash(p);
-        }
-        Fault::Restart(p) => return Some(p),
-        Fault::Pause(p) => w.pause(p, true),
-        Fault::Resume(p) => w.pause(p, false),
-    }
-    None
-}
-
-/// Draws one random fault and schedules its undoing and the next draw.
-fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId> {
-    if w.now > duration_nanos(plan.until) {
-        return None;
-    }
-    let next = w.now + w.rng.below(2 * duration_nanos(plan.mean_interval) + 1);
-    w.schedule(next, Event::RandomFault);
-    let faulty: Vec<ProcessId> = w
-        .procs
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.faulty && p.alive)
-        .map(|(i, _)| ProcessId(i))
-        .collect();
-    let all = w.procs.len();
-    let weights = [
-        plan.partition,
-        plan.one_way,
-        plan.reset,
-        plan.crash,
-        plan.pause,
-    ];
-    let total: u64 = weights.iter().map(|&x| u64::from(x)).sum();
-    if total == 0 {
-        return None;
-    }
-    let mut pick = w.rng.below(total);
-    let mut kind = 0;
-    for (i, &weight) in weights.iter().enumerate() {
-        if pick < u64::from(weight) {
-            kind = i;
-            break;
-        }
-        pick -= u64::from(weight);
-    }
-    let outage = w.rng.duration(plan.min_outage, plan.max_outage);
-    let end = w.now + duration_nanos(outage);
-    if kind == 2 {
-        return apply(w, Fault::ResetRandom);
-    }
-    if faulty.is_empty() {
-        return None;
-    }
-    let target = faulty[w.rng.below(faulty.len() as u64) as usize];
-    match kind {
-        0 => {
-            apply(w, Fault::Isolate(target));
-            w.schedule(end, Event::Fault(Fault::Rejoin(target)));
-        }
-        1 if all > 1 => {
-            let mut other = ProcessId(w.rng.below(all as u64 - 1) as usize);
-            if other >= target {
-                other.0 += 1;
-            }
-            let (from, to) = if w.rng.chance(0.5) {
-                (target, other)
-            } else {
-                (other, target)
-            };
-            w.block(from, to);
-            w.schedule(end, Event::Fault(Fault::Unblock { from, to }));
-        }
-        3 => {
-            let down = w.procs.iter().filter(|p| !p.alive).count();
-            if down < plan.max_crashed && w.crash(target) {
-                w.schedule(end, Event::Fault(Fault::Restart(target)));
-            }
-        }
-        4 => {
-            w.pause(target, true);
-            w.schedule(end, Event::Fault(Fault::Resume(target)));
-        }
-        _ => {}
-    }
-    None
-}
-
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        // Tasks hold runtime handles that hold the world: break the cycle. Dropping a
-        // task may throw more away (a system shutting down); repeat until nothing is left.
-        for _ in 0..100 {
-            let garbage: Vec<Garbage> = self.shared.with(|w| w.take_everything());
-            drop(garbage);
-            let w = self.shared.lock();
-            if w.tasks.is_empty()
-                && w.garbage.is_empty()
-                && w.listeners.is_empty()
-                && w.pending.is_empty()
-                && w.events.is_empty()
-                && w.wake.is_empty()
-            {
-                break;
-            }
-        }
-        self.shared.ready.clear();
     }
 }

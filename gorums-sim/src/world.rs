@@ -1,24 +1,20 @@
-//! The simulated world: virtual time, the event queue, processes and their tasks, the
-//! event hash and the trace. One lock guards it; the executor never holds that lock while
-//! it polls a task, wakes a waker or drops a future.
+//! [`World`]: everything a simulation is made of, under one lock ([`Shared`]). The
+//! [`Kernel`] (time, events, randomness, log, processes), the [`Tasks`] and the
+//! [`Net`], and what concerns all three: a process's crash, restart and pause.
+//!
+//! The executor never holds the lock while it polls a task, wakes a waker or drops a
+//! future: [`Shared::with`] wakes and drops what the world set aside once it is released.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Wake, Waker};
 
-use gorums_core::runtime::{BoxFuture, RuntimeHandle};
+use gorums_core::runtime::BoxFuture;
 
-use crate::net::{Conn, ListenerEntry, PendingConnect};
-use crate::rng::SimRng;
-use crate::sim::{Fault, ProcessId};
-
-/// What restarts a process: called with the new incarnation's runtime.
-pub(crate) type Boot = Arc<dyn Fn(RuntimeHandle) -> BoxFuture<'static, ()> + Send + Sync>;
-
-/// Anything the world must drop once its lock is released (futures, connections,
-/// wakers: their `Drop` may call back into the simulator).
-pub(crate) type Garbage = Box<dyn Send>;
+use crate::ids::ProcessId;
+use crate::kernel::{Garbage, Kernel};
+use crate::net::Net;
+use crate::process::Boot;
+use crate::tasks::{ReadyQueue, Tasks};
+use crate::trace::Note;
 
 /// The state shared by the simulator, its runtime handles, links and wakers.
 pub(crate) struct Shared {
@@ -27,6 +23,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// `world` behind its lock; `ready` is the queue its tasks' wakers push to.
     pub(crate) fn new(world: World, ready: Arc<ReadyQueue>) -> Shared {
         Shared {
             world: Mutex::new(world),
@@ -34,6 +31,7 @@ impl Shared {
         }
     }
 
+    /// The world, locked.
     pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
         // A panic in a test while the lock is held must not hide the panic's message
         // behind a poisoned lock on the way out.
@@ -46,8 +44,8 @@ impl Shared {
         let (r, wakers, garbage) = {
             let mut w = self.lock();
             let r = f(&mut w);
-            let wakers = std::mem::take(&mut w.wake);
-            let garbage = std::mem::take(&mut w.garbage);
+            let wakers = std::mem::take(&mut w.kernel.wake);
+            let garbage = std::mem::take(&mut w.kernel.garbage);
             (r, wakers, garbage)
         };
         for waker in wakers {
@@ -58,191 +56,16 @@ impl Shared {
     }
 }
 
-/// Tasks woken and waiting for a poll, in wake order.
-#[derive(Default)]
-pub(crate) struct ReadyQueue {
-    queue: Mutex<VecDeque<u64>>,
-}
-
-impl ReadyQueue {
-    pub(crate) fn push(&self, id: u64) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back(id);
-    }
-
-    pub(crate) fn pop(&self) -> Option<u64> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
-    }
-
-    pub(crate) fn clear(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).clear();
-    }
-}
-
-/// A task's waker: puts the task on the ready queue once until it is polled again.
-pub(crate) struct TaskWaker {
-    pub(crate) id: u64,
-    pub(crate) queued: AtomicBool,
-    pub(crate) ready: Arc<ReadyQueue>,
-}
-
-impl Wake for TaskWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.ready.push(self.id);
-        }
-    }
-}
-
-pub(crate) struct Task {
-    pub(crate) pid: ProcessId,
-    pub(crate) fut: Option<BoxFuture<'static, ()>>,
-    pub(crate) waker: Arc<TaskWaker>,
-}
-
-/// A process's clock: `offset + t * (1e6 + drift_ppm) / 1e6` for global time `t`.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Clock {
-    pub(crate) offset: u64,
-    pub(crate) drift_ppm: i32,
-}
-
-impl Clock {
-    fn rate(self) -> u128 {
-        (1_000_000i64 + i64::from(self.drift_ppm)).max(1) as u128
-    }
-
-    pub(crate) fn local(self, global: u64) -> u64 {
-        let scaled = u128::from(global) * self.rate() / 1_000_000;
-        u64::try_from(scaled)
-            .unwrap_or(u64::MAX)
-            .saturating_add(self.offset)
-    }
-
-    /// The first global time at which the local clock reads at least `local`.
-    pub(crate) fn global(self, local: u64) -> u64 {
-        let Some(since) = local.checked_sub(self.offset) else {
-            return 0;
-        };
-        let g = (u128::from(since) * 1_000_000).div_ceil(self.rate());
-        u64::try_from(g).unwrap_or(u64::MAX)
-    }
-}
-
-pub(crate) struct Proc {
-    pub(crate) name: String,
-    pub(crate) host: String,
-    pub(crate) alive: bool,
-    pub(crate) incarnation: u64,
-    pub(crate) paused: bool,
-    pub(crate) deferred: Vec<u64>,
-    pub(crate) clock: Clock,
-    pub(crate) boot: Option<Boot>,
-    pub(crate) faulty: bool,
-}
-
-/// Something that happens at a virtual time.
-pub(crate) enum Event {
-    /// A timer: wake its task.
-    Wake(Waker),
-    /// Bytes (or the end) of one direction of a connection arrive.
-    Deliver { conn: u64, dir: usize },
-    /// A connection request reaches its listener (or finds none).
-    ConnectArrive(u64),
-    /// The dialler learns the outcome of its connection request.
-    ConnectDone(u64),
-    /// A scripted or random fault, or the undoing of one.
-    Fault(Fault),
-    /// Time to draw the next random fault.
-    RandomFault,
-}
-
-/// What the event hash and the trace record.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Note {
-    Spawn,
-    Poll,
-    Timer,
-    Write,
-    Deliver,
-    Held,
-    Close,
-    Reset,
-    Connect,
-    Accept,
-    Refused,
-    Listen,
-    Crash,
-    Restart,
-    Pause,
-    Resume,
-    Partition,
-    Heal,
-}
-
-impl Note {
-    fn describe(self, a: u64, b: u64) -> String {
-        match self {
-            Note::Spawn => format!("spawn task {a}"),
-            Note::Poll => format!("poll task {a}"),
-            Note::Timer => format!("timer set for {:.6} ms", a as f64 / 1e6),
-            Note::Write => format!("write conn {a}: {b} bytes"),
-            Note::Deliver => format!("deliver conn {a}: {b} bytes"),
-            Note::Held => format!("held by partition: conn {a} direction {b}"),
-            Note::Close => format!("close conn {a} direction {b}"),
-            Note::Reset => format!("reset conn {a}"),
-            Note::Connect => format!("dial conn {a}"),
-            Note::Accept => format!("accept conn {a}"),
-            Note::Refused => format!("conn {a} refused"),
-            Note::Listen => format!("listen (listener {a})"),
-            Note::Crash => String::from("CRASH"),
-            Note::Restart => format!("RESTART (incarnation {a})"),
-            Note::Pause => String::from("PAUSE"),
-            Note::Resume => String::from("RESUME"),
-            Note::Partition => format!("BLOCK link to process {a}"),
-            Note::Heal => format!("HEAL link to process {a}"),
-        }
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
+/// The simulated world.
 pub(crate) struct World {
-    pub(crate) now: u64,
-    seq: u64,
-    pub(crate) events: BTreeMap<(u64, u64), Event>,
-    pub(crate) rng: SimRng,
-    hash: u64,
-    pub(crate) trace: bool,
-    pub(crate) procs: Vec<Proc>,
-    pub(crate) tasks: BTreeMap<u64, Task>,
-    next_task: u64,
-    pub(crate) conns: BTreeMap<u64, Conn>,
-    pub(crate) next_conn: u64,
-    pub(crate) listeners: BTreeMap<String, ListenerEntry>,
-    pub(crate) next_listener: u64,
-    pub(crate) pending: BTreeMap<u64, PendingConnect>,
-    pub(crate) next_port: u32,
-    /// Directed links that drop nothing but deliver nothing either (held until healed).
-    pub(crate) blocked: BTreeSet<(ProcessId, ProcessId)>,
-    pub(crate) latency: u64,
-    pub(crate) jitter: u64,
-    pub(crate) wake: Vec<Waker>,
-    pub(crate) garbage: Vec<Garbage>,
-    ready: Arc<ReadyQueue>,
+    pub(crate) kernel: Kernel,
+    pub(crate) tasks: Tasks,
+    pub(crate) net: Net,
 }
 
 impl World {
+    /// An empty world: time zero, no processes; links take `latency` plus up to
+    /// `jitter` nanoseconds; tasks are queued on `ready`.
     pub(crate) fn new(
         seed: u64,
         latency: u64,
@@ -251,108 +74,23 @@ impl World {
         ready: Arc<ReadyQueue>,
     ) -> World {
         World {
-            now: 0,
-            seq: 0,
-            events: BTreeMap::new(),
-            rng: SimRng::new(seed),
-            hash: FNV_OFFSET,
-            trace,
-            procs: Vec::new(),
-            tasks: BTreeMap::new(),
-            next_task: 0,
-            conns: BTreeMap::new(),
-            next_conn: 0,
-            listeners: BTreeMap::new(),
-            next_listener: 0,
-            pending: BTreeMap::new(),
-            next_port: 40_000,
-            blocked: BTreeSet::new(),
-            latency,
-            jitter,
-            wake: Vec::new(),
-            garbage: Vec::new(),
-            ready,
+            kernel: Kernel::new(seed, trace),
+            tasks: Tasks::new(ready),
+            net: Net::new(latency, jitter),
         }
     }
 
-    /// Folds one event into the running hash, and prints it when tracing.
-    pub(crate) fn note(&mut self, note: Note, pid: ProcessId, a: u64, b: u64) {
-        // FNV-1a over whole words rather than bytes: as deterministic, 8 times fewer
-        // multiplications (this runs for every event).
-        let mut h = self.hash;
-        for word in [self.now, note as u64, pid.0 as u64, a, b] {
-            h ^= word;
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-        self.hash = h;
-        if self.trace {
-            let name = self.procs.get(pid.0).map_or("-", |p| p.name.as_str());
-            println!(
-                "{:>14.6} ms  {:<8} {}",
-                self.now as f64 / 1e6,
-                name,
-                note.describe(a, b)
-            );
-        }
-    }
-
-    pub(crate) fn hash(&self) -> u64 {
-        self.hash
-    }
-
-    pub(crate) fn schedule(&mut self, at: u64, event: Event) -> (u64, u64) {
-        self.seq += 1;
-        let key = (at.max(self.now), self.seq);
-        self.events.insert(key, event);
-        key
-    }
-
-    /// One link latency: the base plus jitter drawn from the seed.
-    pub(crate) fn delay(&mut self) -> u64 {
-        self.latency + self.rng.below(self.jitter + 1)
-    }
-
-    pub(crate) fn is_current(&self, pid: ProcessId, incarnation: u64) -> bool {
-        self.procs
-            .get(pid.0)
-            .is_some_and(|p| p.alive && p.incarnation == incarnation)
-    }
-
-    pub(crate) fn is_blocked(&self, from: ProcessId, to: ProcessId) -> bool {
-        !self.blocked.is_empty() && self.blocked.contains(&(from, to))
-    }
-
-    /// Adds a task of `pid` and queues its first poll; a task of a dead incarnation is
-    /// dropped instead.
+    /// Adds a task of `pid`'s incarnation `incarnation` (dropped if that is dead).
     pub(crate) fn spawn(&mut self, pid: ProcessId, incarnation: u64, fut: BoxFuture<'static, ()>) {
-        if !self.is_current(pid, incarnation) {
-            self.garbage.push(Box::new(fut));
-            return;
-        }
-        let id = self.next_task;
-        self.next_task += 1;
-        let waker = Arc::new(TaskWaker {
-            id,
-            queued: AtomicBool::new(true),
-            ready: self.ready.clone(),
-        });
-        self.tasks.insert(
-            id,
-            Task {
-                pid,
-                fut: Some(fut),
-                waker,
-            },
-        );
-        self.ready.push(id);
-        self.note(Note::Spawn, pid, id, 0);
+        self.tasks.spawn(&mut self.kernel, pid, incarnation, fut);
     }
 
     /// Crashes `pid`: its tasks are dropped, its listeners unbound, its connections
     /// reset (in-flight bytes lost, the peers see an error). Returns false if it was
     /// already down.
     pub(crate) fn crash(&mut self, pid: ProcessId) -> bool {
-        let Some(p) = self.procs.get_mut(pid.0) else {
+        let k = &mut self.kernel;
+        let Some(p) = k.procs.get_mut(pid.0) else {
             return false;
         };
         if !p.alive {
@@ -362,66 +100,30 @@ impl World {
         p.incarnation += 1;
         p.paused = false;
         p.deferred.clear();
-        self.note(Note::Crash, pid, 0, 0);
-        let ids: Vec<u64> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.pid == pid)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            if let Some(task) = self.tasks.remove(&id) {
-                self.garbage.push(Box::new(task.fut));
-            }
-        }
-        let addrs: Vec<String> = self
-            .listeners
-            .iter()
-            .filter(|(_, l)| l.pid == pid)
-            .map(|(a, _)| a.clone())
-            .collect();
-        for addr in addrs {
-            if let Some(l) = self.listeners.remove(&addr) {
-                self.garbage.push(Box::new(l));
-            }
-        }
-        let conns: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
-            .map(|(id, _)| *id)
-            .collect();
-        for conn in conns {
-            self.reset(conn);
-        }
-        let dials: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, d)| d.pid == pid)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dials {
-            if let Some(d) = self.pending.remove(&id) {
-                self.garbage.push(Box::new(d));
-            }
-        }
+        k.note(Note::Crash, pid, 0, 0);
+        self.tasks.drop_process(k, pid);
+        self.net.drop_process(k, pid);
         true
     }
 
-    /// Brings a crashed process back up; returns its boot function if it has one.
+    /// Brings a crashed process back up; returns its new incarnation and its boot
+    /// function if it has one.
     pub(crate) fn restart(&mut self, pid: ProcessId) -> Option<(u64, Option<Boot>)> {
-        let p = self.procs.get_mut(pid.0)?;
+        let k = &mut self.kernel;
+        let p = k.procs.get_mut(pid.0)?;
         if p.alive {
             return None;
         }
         p.alive = true;
         let out = (p.incarnation, p.boot.clone());
-        self.note(Note::Restart, pid, out.0, 0);
+        k.note(Note::Restart, pid, out.0, 0);
         Some(out)
     }
 
+    /// Pauses or resumes `pid`; on resume the tasks woken meanwhile are queued again.
     pub(crate) fn pause(&mut self, pid: ProcessId, paused: bool) {
-        let Some(p) = self.procs.get_mut(pid.0) else {
+        let k = &mut self.kernel;
+        let Some(p) = k.procs.get_mut(pid.0) else {
             return;
         };
         if !p.alive || p.paused == paused {
@@ -430,73 +132,36 @@ impl World {
         p.paused = paused;
         let deferred = std::mem::take(&mut p.deferred);
         for id in deferred {
-            self.ready.push(id);
+            self.tasks.ready().push(id);
         }
-        self.note(if paused { Note::Pause } else { Note::Resume }, pid, 0, 0);
+        k.note(if paused { Note::Pause } else { Note::Resume }, pid, 0, 0);
     }
 
-    pub(crate) fn block(&mut self, from: ProcessId, to: ProcessId) {
-        if from != to && self.blocked.insert((from, to)) {
-            self.note(Note::Partition, from, to.0 as u64, 0);
-        }
-    }
-
-    pub(crate) fn heal(&mut self, from: ProcessId, to: ProcessId) {
-        if self.blocked.remove(&(from, to)) {
-            self.note(Note::Heal, from, to.0 as u64, 0);
-        }
+    /// Whether nothing is left that could run or fire.
+    pub(crate) fn is_empty(&self) -> bool {
+        let k = &self.kernel;
+        self.tasks.is_empty()
+            && k.garbage.is_empty()
+            && self.net.is_idle()
+            && k.events.is_empty()
+            && k.wake.is_empty()
     }
 
     /// Takes every task, listener, pending dial and boot function, so that the cycles
     /// through them (a task holds a runtime handle that holds the world) are broken.
     pub(crate) fn take_everything(&mut self) -> Vec<Garbage> {
-        let mut out: Vec<Garbage> = std::mem::take(&mut self.garbage);
-        for (_, task) in std::mem::take(&mut self.tasks) {
-            out.push(Box::new(task.fut));
-        }
-        out.push(Box::new(std::mem::take(&mut self.listeners)));
-        out.push(Box::new(std::mem::take(&mut self.pending)));
-        out.push(Box::new(std::mem::take(&mut self.events)));
-        for p in &mut self.procs {
+        let mut out: Vec<Garbage> = std::mem::take(&mut self.kernel.garbage);
+        self.tasks.take_all(&mut out);
+        self.net.take_all(&mut out);
+        out.push(Box::new(self.kernel.events.take_all()));
+        for p in &mut self.kernel.procs {
             out.extend(p.boot.take().map(|b| Box::new(b) as Garbage));
         }
         out.extend(
-            std::mem::take(&mut self.wake)
+            std::mem::take(&mut self.kernel.wake)
                 .into_iter()
                 .map(|w| Box::new(w) as Garbage),
         );
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Clock;
-
-    #[test]
-    fn skewed_clocks_are_monotonic_and_invertible() {
-        for clock in [
-            Clock::default(),
-            Clock {
-                offset: 5_000,
-                drift_ppm: 1000,
-            },
-            Clock {
-                offset: 0,
-                drift_ppm: -20_000,
-            },
-        ] {
-            let mut last = 0;
-            for g in (0..1_000_000u64).step_by(997) {
-                let l = clock.local(g);
-                assert!(l >= last);
-                last = l;
-                let back = clock.global(l);
-                assert!(
-                    back <= g && clock.local(back) >= l,
-                    "{clock:?} {g} {l} {back}"
-                );
-            }
-        }
     }
 }

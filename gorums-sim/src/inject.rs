@@ -1,0 +1,163 @@
+//! Fault injection: applies a [`Fault`] to the world, and draws random ones from a
+//! [`FaultPlan`] (each with its undoing scheduled after an outage). A restart is only
+//! reported here: it calls user code (the boot function), which must not run under the
+//! world's lock, so the executor performs it.
+
+use crate::clock::nanos;
+use crate::events::Event;
+use crate::faults::{Fault, FaultPlan};
+use crate::ids::ProcessId;
+use crate::world::World;
+
+/// Applies `fault` to the world; a restart is returned for the caller to run.
+pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
+    let all: Vec<ProcessId> = (0..w.kernel.procs.len()).map(ProcessId).collect();
+    let (k, net) = (&mut w.kernel, &mut w.net);
+    match fault {
+        Fault::Isolate(p) => {
+            for &q in &all {
+                net.block(k, p, q);
+                net.block(k, q, p);
+            }
+        }
+        Fault::Rejoin(p) => {
+            for &q in &all {
+                net.heal(k, p, q);
+                net.heal(k, q, p);
+            }
+        }
+        Fault::Partition(a, b) => {
+            for &p in &a {
+                for &q in &b {
+                    net.block(k, p, q);
+                    net.block(k, q, p);
+                }
+            }
+        }
+        Fault::Block { from, to } => net.block(k, from, to),
+        Fault::Unblock { from, to } => net.heal(k, from, to),
+        Fault::HealAll => {
+            for (from, to) in net.blocked_links() {
+                net.heal(k, from, to);
+            }
+        }
+        Fault::ResetConnections(p) => {
+            for conn in net.live_conns_of(p) {
+                net.reset(k, conn);
+            }
+        }
+        Fault::ResetRandom => {
+            let conns = net.live_conns();
+            if !conns.is_empty() {
+                let i = k.rng.below(conns.len() as u64) as usize;
+                net.reset(k, conns[i]);
+            }
+        }
+        Fault::Crash(p) => {
+            w.crash(p);
+        }
+        Fault::Restart(p) => return Some(p),
+        Fault::Pause(p) => w.pause(p, true),
+        Fault::Resume(p) => w.pause(p, false),
+    }
+    None
+}
+
+/// The kinds of random fault, in the order of their weights in [`weights`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Isolate,
+    OneWay,
+    Reset,
+    Crash,
+    Pause,
+}
+
+/// Each kind with its relative weight in `plan`.
+fn weights(plan: &FaultPlan) -> [(Kind, u32); 5] {
+    [
+        (Kind::Isolate, plan.partition),
+        (Kind::OneWay, plan.one_way),
+        (Kind::Reset, plan.reset),
+        (Kind::Crash, plan.crash),
+        (Kind::Pause, plan.pause),
+    ]
+}
+
+/// Draws one random fault and schedules its undoing and the next draw.
+pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId> {
+    let k = &mut w.kernel;
+    if k.now > nanos(plan.until) {
+        return None;
+    }
+    let next = k.now + k.rng.below(2 * nanos(plan.mean_interval) + 1);
+    k.schedule(next, Event::RandomFault);
+    let faulty: Vec<ProcessId> = k
+        .procs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.faulty && p.alive)
+        .map(|(i, _)| ProcessId(i))
+        .collect();
+    let weights = weights(plan);
+    let total: u64 = weights.iter().map(|&(_, x)| u64::from(x)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut pick = k.rng.below(total);
+    let mut kind = Kind::Isolate;
+    for (candidate, weight) in weights {
+        if pick < u64::from(weight) {
+            kind = candidate;
+            break;
+        }
+        pick -= u64::from(weight);
+    }
+    let outage = k.rng.duration(plan.min_outage, plan.max_outage);
+    let end = k.now + nanos(outage);
+    if kind == Kind::Reset {
+        return apply(w, Fault::ResetRandom);
+    }
+    if faulty.is_empty() {
+        return None;
+    }
+    let target = faulty[k.rng.below(faulty.len() as u64) as usize];
+    start_outage(w, plan, kind, target, end);
+    None
+}
+
+/// Starts an outage of `kind` on `target` and schedules its end at `end`.
+fn start_outage(w: &mut World, plan: &FaultPlan, kind: Kind, target: ProcessId, end: u64) {
+    let all = w.kernel.procs.len();
+    match kind {
+        Kind::Isolate => {
+            apply(w, Fault::Isolate(target));
+            w.kernel.schedule(end, Event::Fault(Fault::Rejoin(target)));
+        }
+        Kind::OneWay if all > 1 => {
+            let k = &mut w.kernel;
+            let mut other = ProcessId(k.rng.below(all as u64 - 1) as usize);
+            if other >= target {
+                other.0 += 1;
+            }
+            let (from, to) = if k.rng.chance(0.5) {
+                (target, other)
+            } else {
+                (other, target)
+            };
+            w.net.block(k, from, to);
+            k.schedule(end, Event::Fault(Fault::Unblock { from, to }));
+        }
+        Kind::Crash => {
+            let down = w.kernel.procs.iter().filter(|p| !p.alive).count();
+            if down < plan.max_crashed && w.crash(target) {
+                w.kernel.schedule(end, Event::Fault(Fault::Restart(target)));
+            }
+        }
+        Kind::Pause => {
+            w.pause(target, true);
+            w.kernel.schedule(end, Event::Fault(Fault::Resume(target)));
+        }
+        Kind::OneWay | Kind::Reset => {}
+    }
+}

@@ -1,0 +1,84 @@
+//! A simulated process: the [`ProcessOptions`] a test gives it, and the world's record of
+//! it (`Proc`: up or down, paused, its incarnation, clock and boot function).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gorums_core::runtime::{BoxFuture, RuntimeHandle};
+
+use crate::clock::{Clock, nanos};
+use crate::ids::TaskId;
+
+/// A simulated process's name, address and clock.
+#[derive(Clone, Debug)]
+pub struct ProcessOptions {
+    /// A name for the trace.
+    pub name: String,
+    /// The host part of the addresses its connections come from (a listener's address
+    /// is whatever it binds, `host:port` by convention).
+    pub host: String,
+    /// Added to the process's clock.
+    pub clock_offset: Duration,
+    /// How fast its clock runs, in parts per million off true (virtual) time.
+    pub clock_drift_ppm: i32,
+    /// Whether random faults (crash, pause, partition) may pick this process.
+    pub faulty: bool,
+}
+
+impl ProcessOptions {
+    /// A process called `name` on host `127.0.0.1`, exact clock, not picked by random
+    /// faults.
+    pub fn new(name: impl Into<String>) -> ProcessOptions {
+        ProcessOptions {
+            name: name.into(),
+            host: String::from("127.0.0.1"),
+            clock_offset: Duration::ZERO,
+            clock_drift_ppm: 0,
+            faulty: false,
+        }
+    }
+
+    /// The same with random faults allowed to pick it.
+    pub fn faulty(mut self) -> ProcessOptions {
+        self.faulty = true;
+        self
+    }
+}
+
+/// What restarts a process: called with the new incarnation's runtime.
+pub(crate) type Boot = Arc<dyn Fn(RuntimeHandle) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The world's record of one process.
+pub(crate) struct Proc {
+    pub(crate) name: String,
+    pub(crate) host: String,
+    pub(crate) alive: bool,
+    /// Bumped by each crash: handles of an older incarnation are dead.
+    pub(crate) incarnation: u64,
+    pub(crate) paused: bool,
+    /// Tasks woken while paused, queued again on resume.
+    pub(crate) deferred: Vec<TaskId>,
+    pub(crate) clock: Clock,
+    pub(crate) boot: Option<Boot>,
+    pub(crate) faulty: bool,
+}
+
+impl Proc {
+    /// A process that is up, in its first incarnation, with no boot function yet.
+    pub(crate) fn new(options: ProcessOptions) -> Proc {
+        Proc {
+            name: options.name,
+            host: options.host,
+            alive: true,
+            incarnation: 0,
+            paused: false,
+            deferred: Vec::new(),
+            clock: Clock {
+                offset: nanos(options.clock_offset),
+                drift_ppm: options.clock_drift_ppm,
+            },
+            boot: None,
+            faulty: options.faulty,
+        }
+    }
+}
