@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use protox::prost_reflect::{DescriptorPool, MethodDescriptor, Value};
 
-use crate::Error;
+use crate::{MethodRule, Violation};
 
 /// How a method is called, from its Gorums option and the shape of its reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,12 +41,16 @@ const OPTIONS: [&str; 4] = [
 const RESERVED_MESSAGE_NAMES: [&str; 4] = ["Configuration", "Node", "NodeContext", "ConfigContext"];
 
 /// The call type of every method of every service, by full method name
-/// (`package.Service.Method`). Errors name the first offending file and method.
-pub(crate) fn call_types(pool: &DescriptorPool) -> Result<BTreeMap<String, CallType>, Error> {
+/// (`package.Service.Method`), `None` for a method that breaks a rule, and every rule
+/// broken: reserved message names first, then the methods in the order of the pool.
+pub(crate) fn call_types(
+    pool: &DescriptorPool,
+) -> (BTreeMap<String, Option<CallType>>, Vec<Violation>) {
+    let mut violations = Vec::new();
     for message in pool.all_messages() {
         let is_top_level = message.parent_message().is_none();
         if is_top_level && RESERVED_MESSAGE_NAMES.contains(&message.name()) {
-            return Err(Error::ReservedName {
+            violations.push(Violation::ReservedName {
                 message: message.full_name().to_owned(),
                 file: message.parent_file().name().to_owned(),
             });
@@ -55,49 +59,49 @@ pub(crate) fn call_types(pool: &DescriptorPool) -> Result<BTreeMap<String, CallT
     let mut types = BTreeMap::new();
     for service in pool.services() {
         for method in service.methods() {
-            let call_type = call_type(&method)?;
+            let call_type = match call_type(&method) {
+                Ok(call_type) => Some(call_type),
+                Err(rules) => {
+                    violations.extend(rules.into_iter().map(|rule| Violation::Method {
+                        method: method.full_name().to_owned(),
+                        file: method.parent_file().name().to_owned(),
+                        rule,
+                    }));
+                    None
+                }
+            };
             types.insert(method.full_name().to_owned(), call_type);
         }
     }
-    Ok(types)
+    (types, violations)
 }
 
-fn call_type(method: &MethodDescriptor) -> Result<CallType, Error> {
-    let invalid = |reason: String| Error::Method {
-        method: method.full_name().to_owned(),
-        file: method.parent_file().name().to_owned(),
-        reason,
-    };
+/// The call type of `method`, or every rule it breaks.
+fn call_type(method: &MethodDescriptor) -> Result<CallType, Vec<MethodRule>> {
     let options = method.options();
     let set: Vec<&str> = options
         .extensions()
         .filter(|(_, value)| matches!(value, Value::Bool(true)))
         .filter_map(|(ext, _)| OPTIONS.iter().copied().find(|o| *o == ext.full_name()))
         .collect();
+    let mut broken = Vec::new();
     if set.len() > 1 {
-        return Err(invalid(format!(
-            "has {} call-type options ({}); a method takes at most one",
-            set.len(),
-            set.join(", ")
-        )));
+        broken.push(MethodRule::SeveralOptions {
+            options: set.iter().map(|o| o.to_string()).collect(),
+        });
     }
     if method.is_client_streaming() {
-        return Err(invalid(
-            "client streaming is not supported by Gorums; send a single request message".into(),
-        ));
+        broken.push(MethodRule::ClientStreaming);
     }
-    let option = set.first().copied();
-    if method.is_server_streaming() {
-        return if option == Some("gorums.quorumcall") {
-            Ok(CallType::Correctable)
-        } else {
-            Err(invalid(
-                "a streamed reply needs `option (gorums.quorumcall) = true;` (a correctable call)"
-                    .into(),
-            ))
-        };
+    let is_quorum_call = set.contains(&"gorums.quorumcall");
+    if method.is_server_streaming() && !is_quorum_call {
+        broken.push(MethodRule::StreamWithoutQuorumCall);
     }
-    Ok(match option {
+    if !broken.is_empty() {
+        return Err(broken);
+    }
+    Ok(match set.first().copied() {
+        _ if method.is_server_streaming() => CallType::Correctable,
         Some("gorums.unicast") => CallType::Unicast,
         Some("gorums.multicast") => CallType::Multicast,
         Some("gorums.quorumcall") => CallType::QuorumCall,

@@ -17,9 +17,11 @@
 //! `Configuration` embeds its raw configuration. Which call a method is follows from its
 //! option: none or `rpc` → RPC; `unicast`; `multicast`; `quorumcall` → quorum call, or a
 //! correctable call if its reply is a `stream`. A method with two options, a client
-//! stream, a streamed reply without `quorumcall`, or a message named `Configuration`,
-//! `Node`, `NodeContext` or `ConfigContext` is an [`Error`] that names the method or
-//! message.
+//! stream, a streamed reply without `quorumcall` or a generated name that clashes with
+//! another, and a message named `Configuration`, `Node`, `NodeContext` or
+//! `ConfigContext`, is a [`Violation`] that names the file and the method or message.
+//! Every violation found is reported, not only the first: [`Error::Invalid`] lists them
+//! all, one per line, so one build shows everything there is to fix.
 //!
 //! [`Configuration`]: https://docs.rs/gorums-core
 //!
@@ -57,7 +59,7 @@ use std::rc::Rc;
 use protox::file::{ChainFileResolver, GoogleFileResolver, IncludeFileResolver};
 use protox::prost_reflect::DescriptorPool;
 
-pub use error::Error;
+pub use error::{Error, GeneratedType, MethodRule, Violation};
 /// prost-build, re-exported for [`Builder::prost_config`].
 pub use prost_build;
 
@@ -128,6 +130,14 @@ impl Builder {
 
     /// Compiles `protos`, resolving imports under `includes` (and `gorums.proto` and the
     /// Google well-known types, which are built in), and writes `<package>.rs` files.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutDirUnset`] without an output directory; [`Error::Proto`] if a file
+    /// cannot be read or parsed (protox stops at the first); [`Error::Write`] if
+    /// prost-build fails; else [`Error::Invalid`] with every [`Violation`] in all the
+    /// services and messages. The output may be written even then, without the services
+    /// at fault.
     pub fn compile(
         self,
         protos: &[impl AsRef<Path>],
@@ -137,12 +147,7 @@ impl Builder {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
-                .ok_or_else(|| {
-                    Error::Io(std::io::Error::other(
-                        "OUT_DIR is not set: call gorums-build from a build script, or set \
-                     Builder::out_dir",
-                    ))
-                })?,
+                .ok_or(Error::OutDirUnset)?,
         };
         let mut resolver = ChainFileResolver::new();
         for include in includes {
@@ -165,26 +170,30 @@ impl Builder {
         // prost-types' descriptors drop custom options; prost-reflect decoding the
         // encoded set keeps them as extensions (checked in DESIGN §5).
         let pool = DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice())
-            .map_err(|e| Error::Generate(format!("reading the compiled descriptors: {e}")))?;
-        let call_types = call_type::call_types(&pool)?;
+            .map_err(Error::Descriptors)?;
+        let (call_types, mut violations) = call_type::call_types(&pool);
 
-        let errors = Rc::new(RefCell::new(Vec::new()));
+        // Names are checked as prost-build names the methods, so in the generator.
+        let name_violations = Rc::new(RefCell::new(Vec::new()));
         let generator = service::Generator {
             api: self.gorums_path.clone(),
             call_types,
-            errors: errors.clone(),
+            violations: name_violations.clone(),
         };
         let mut config = self.prost_config.map(|c| c.0).unwrap_or_default();
         config
             .service_generator(Box::new(generator))
             .out_dir(&out_dir)
             .compile_fds(compiler.file_descriptor_set())
-            .map_err(|e| Error::Generate(format!("writing to {}: {e}", out_dir.display())))?;
-        let mut errors = errors.take();
-        if errors.is_empty() {
+            .map_err(|source| Error::Write {
+                dir: out_dir.clone(),
+                source,
+            })?;
+        violations.append(&mut name_violations.take());
+        if violations.is_empty() {
             Ok(())
         } else {
-            Err(errors.swap_remove(0))
+            Err(Error::Invalid(violations))
         }
     }
 }

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use prost_build::{Comments, Method, Service, ServiceGenerator};
 
-use crate::Error;
 use crate::call_type::CallType;
+use crate::{GeneratedType, MethodRule, Violation};
 
 /// Names the generated configuration type defines itself; a method may not take them.
 const CONFIG_OWN_NAMES: [&str; 5] = [
@@ -27,10 +27,10 @@ const NODE_OWN_NAMES: [&str; 3] = ["new", "node", "into_node"];
 pub(crate) struct Generator {
     /// Path of the API module in the generated code, e.g. `::gorums_core::api`.
     pub(crate) api: String,
-    /// Call type by full method name.
-    pub(crate) call_types: BTreeMap<String, CallType>,
-    /// Problems found while generating (prost-build's callback cannot return them).
-    pub(crate) errors: Rc<RefCell<Vec<Error>>>,
+    /// Call type by full method name; `None` for a method already reported as invalid.
+    pub(crate) call_types: BTreeMap<String, Option<CallType>>,
+    /// Rules broken in the generated names (prost-build's callback cannot return them).
+    pub(crate) violations: Rc<RefCell<Vec<Violation>>>,
 }
 
 /// One method, ready to write.
@@ -53,11 +53,21 @@ impl ServiceGenerator for Generator {
             format!("{}.{}", service.package, service.proto_name)
         };
         let mut calls = Vec::new();
+        let mut complete = true;
         for method in &service.methods {
             let full_name = format!("{service_full_name}.{}", method.proto_name);
-            let Some(&call_type) = self.call_types.get(&full_name) else {
-                self.fail(&full_name, "is missing from the descriptor pool".into());
-                continue;
+            let call_type = match self.call_types.get(&full_name) {
+                Some(Some(call_type)) => *call_type,
+                // Reported already; the other methods' names are still checked.
+                Some(None) => {
+                    complete = false;
+                    continue;
+                }
+                None => {
+                    complete = false;
+                    self.fail(&full_name, MethodRule::MissingFromPool);
+                    continue;
+                }
             };
             let fn_name = method.name.clone();
             let const_name = fn_name.trim_start_matches("r#").to_uppercase();
@@ -69,7 +79,7 @@ impl ServiceGenerator for Generator {
                 call_type,
             });
         }
-        if !self.check_names(&calls) {
+        if !self.check_names(&calls) || !complete {
             return;
         }
         let writer = ServiceWriter {
@@ -83,16 +93,16 @@ impl ServiceGenerator for Generator {
 }
 
 impl Generator {
-    fn fail(&self, method: &str, reason: String) {
-        self.errors.borrow_mut().push(Error::Method {
+    fn fail(&self, method: &str, rule: MethodRule) {
+        self.violations.borrow_mut().push(Violation::Method {
             method: method.to_owned(),
             file: String::from("(generated code)"),
-            reason,
+            rule,
         });
     }
 
     /// Rejects two methods with one Rust name, and methods that would hide the generated
-    /// types' own functions. Returns whether all names are usable.
+    /// types' own functions, reporting every clash. Returns whether all names are usable.
     fn check_names(&self, calls: &[Call<'_>]) -> bool {
         let mut ok = true;
         let mut config_names: BTreeSet<String> =
@@ -101,9 +111,9 @@ impl Generator {
             NODE_OWN_NAMES.iter().map(|s| s.to_string()).collect();
         for call in calls {
             let (names, owner) = if call.call_type.is_node_level() {
-                (&mut node_names, "node")
+                (&mut node_names, GeneratedType::Node)
             } else {
-                (&mut config_names, "configuration")
+                (&mut config_names, GeneratedType::Configuration)
             };
             let mut wanted = vec![call.fn_name.clone()];
             if call.call_type == CallType::Multicast {
@@ -114,10 +124,10 @@ impl Generator {
                     ok = false;
                     self.fail(
                         &call.full_name,
-                        format!(
-                            "its generated {owner} function `{name}` clashes with another \
-                             function of that type; rename the method"
-                        ),
+                        MethodRule::NameClash {
+                            owner,
+                            function: name,
+                        },
                     );
                 }
             }

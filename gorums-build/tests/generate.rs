@@ -1,6 +1,6 @@
 //! gorums-build on fixture `.proto` files: what it generates for each call type, that
 //! the output is deterministic, and that every Gorums rule it enforces is an error that
-//! names the method or message.
+//! names the method or message, all of them in one error.
 
 use std::path::{Path, PathBuf};
 
@@ -121,6 +121,62 @@ fn a_method_that_would_hide_a_generated_function_is_refused() {
     let err = compile_err("name_clash.proto");
     assert!(err.contains("fixture.Svc.Nodes"), "{err}");
     assert!(err.contains("`nodes`"), "{err}");
+}
+
+#[test]
+fn every_broken_rule_is_reported_not_only_the_first() {
+    let err = compile("many_invalid.proto").expect_err("many_invalid.proto should not compile");
+    let text = err.to_string();
+    let gorums_build::Error::Invalid(violations) = &err else {
+        panic!("expected Error::Invalid, got {text}");
+    };
+    let expected = [
+        ("message fixture.Node:", "reserved"),
+        ("method fixture.Svc.Both:", "call-type options"),
+        ("method fixture.Svc.Upload:", "client streaming"),
+        ("method fixture.Svc.Feed:", "quorumcall"),
+        ("method fixture.Other.Nodes:", "`nodes`"),
+        ("method fixture.Other.SendMapped:", "`send_mapped`"),
+    ];
+    assert_eq!(violations.len(), expected.len(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{text}");
+    for (subject, what) in expected {
+        assert!(
+            lines.iter().any(|line| line.starts_with("gorums-build: ")
+                && line.contains(subject)
+                && line.contains(what)),
+            "no line with {subject:?} and {what:?} in:\n{text}"
+        );
+    }
+    assert!(!text.contains("fixture.Svc.Fine"), "{text}");
+    // Broken in the .proto file, the first four name it; the clashes show in the
+    // generated code only.
+    assert!(
+        lines[..4]
+            .iter()
+            .all(|line| line.contains("many_invalid.proto")),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unwritable_output_directory_keeps_the_io_error() {
+    let out = tempfile::tempdir().expect("temp dir");
+    let missing = out.path().join("missing");
+    let err = gorums_build::Builder::new()
+        .emit_rerun_if_changed(false)
+        .out_dir(&missing)
+        .compile(&[fixtures().join("valid.proto")], &[fixtures()])
+        .expect_err("the output directory does not exist");
+    let gorums_build::Error::Write { dir, source } = &err else {
+        panic!("expected Error::Write, got {err}");
+    };
+    assert_eq!(dir, &missing);
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    let chained = std::error::Error::source(&err).expect("a source");
+    assert!(chained.downcast_ref::<std::io::Error>().is_some());
+    assert!(err.to_string().contains("writing to"), "{err}");
 }
 
 #[test]
