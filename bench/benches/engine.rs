@@ -1,8 +1,9 @@
 //! One quorum call through the engine alone, with no IO: a client `Endpoint` and n
 //! server `Endpoint`s wired through in-memory byte buffers (after gorums-core's test
 //! harness). One iteration: start the call, carry the request frames to the servers, let
-//! each server take its request and respond, carry the replies back, and drain the
-//! client's events until the call is finished.
+//! each server take its request and respond, carry the replies back, and feed the
+//! client's reply events to a majority [`Tally`] until it is met, then finish the call:
+//! the path the API drives (the engine reports, the API's judge decides).
 
 #![allow(missing_docs)] // criterion_group! expands to an undocumented function.
 
@@ -12,8 +13,9 @@ use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gorums_core::engine::{
     CallEvent, CallKind, CallSpec, ConnId, Endpoint, EndpointConfig, Event, Instant, NodeId,
-    Payload, Quorum,
+    Payload,
 };
+use gorums_core::quorum::{Quorum, Tally, Verdict};
 
 /// A client connected to `n` servers, all in memory.
 struct Cluster {
@@ -63,22 +65,38 @@ impl Cluster {
             nodes,
             buf: BytesMut::with_capacity(64 * 1024),
         };
-        cluster.pump();
+        cluster.pump(None);
         cluster
     }
 
-    /// Carries bytes both ways and answers requests until nothing moves.
-    fn pump(&mut self) -> Option<bool> {
-        let mut finished = None;
+    /// Carries bytes both ways and answers requests until `tally` is decided (or, with
+    /// none, until nothing moves).
+    fn pump(&mut self, mut tally: Option<&mut Tally>) -> Option<bool> {
         loop {
             let mut moved = false;
             while let Some(event) = self.client.poll_event() {
-                match event {
-                    Event::Call {
-                        event: CallEvent::Finished(r),
-                        ..
-                    } => finished = Some(r.is_ok()),
-                    other => drop(black_box(other)),
+                match (&mut tally, event) {
+                    (
+                        Some(t),
+                        Event::Call {
+                            event: CallEvent::Reply { result, .. },
+                            ..
+                        },
+                    ) => match result {
+                        Ok(reply) => {
+                            black_box(reply);
+                            t.success();
+                        }
+                        Err(_) => t.failure(),
+                    },
+                    (_, other) => drop(black_box(other)),
+                }
+            }
+            if let Some(t) = &tally {
+                match t.verdict() {
+                    Verdict::Met => return Some(true),
+                    Verdict::Impossible => return Some(false),
+                    Verdict::Pending => {}
                 }
             }
             for i in 0..self.servers.len() {
@@ -103,21 +121,22 @@ impl Cluster {
                 }
             }
             if !moved {
-                return finished;
+                return None;
             }
         }
     }
 
     fn quorum_call(&mut self, payload: &Bytes) -> bool {
-        let mut spec = CallSpec::new(
+        let spec = CallSpec::new(
             CallKind::QuorumCall,
             "benchmark.Benchmark.QuorumCall",
             self.nodes.clone(),
             Payload::Shared(payload.clone()),
         );
-        spec.quorum = Some(Quorum::Majority);
+        let n = self.nodes.len();
+        let mut tally = Tally::new(Quorum::Majority.required(n), n);
         let started = self.client.start_call(self.now, spec).expect("starts");
-        let ok = self.pump().unwrap_or(false);
+        let ok = self.pump(Some(&mut tally)).unwrap_or(false);
         // The API finishes a call once its future is done; late replies are then dropped.
         self.client.finish(self.now, started.id);
         ok

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use gorums_core::api::{Configuration, NodeId, NodeList, System, SystemOptions};
 use gorums_core::runtime::RuntimeHandle;
 use hdrhistogram::Histogram;
@@ -217,13 +216,7 @@ pub(crate) async fn gorums_server(
     id: u32,
     addr: &str,
 ) -> Result<(System, String), String> {
-    let system = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(id),
-            ..SystemOptions::default()
-        },
-    );
+    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
     BenchServer::new(rt.clone()).register(&system);
     let addr = system.listen(addr).await.map_err(|e| e.to_string())?;
     Ok((system, addr))

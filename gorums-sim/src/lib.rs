@@ -122,4 +122,3 @@ pub use sim::Sim;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
-pub use gorums_core::{engine, wire};

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, FaultPlan, History, NodeId, NodeList, ProcessOptions, Quorum, RegisterOp,
-    RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions, check_register,
-    run_seeds, run_seeds_parallel,
+    Configuration, EndpointConfig, FaultPlan, History, NodeId, NodeList, ProcessOptions, Quorum,
+    RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions,
+    check_register, run_seeds, run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -57,13 +57,7 @@ fn replica_addr(id: u32) -> String {
 
 /// Serves replica `id` (its register kept on "disk" across restarts).
 async fn replica(rt: RuntimeHandle, id: u32, disk: Arc<Mutex<Stamped>>) {
-    let system = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(id),
-            ..SystemOptions::default()
-        },
-    );
+    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
     let d = disk.clone();
     system.register_unary(READ, move |_ctx: ServerCtx, _req: Empty| {
         std::future::ready(Ok(d.lock().unwrap().clone()))
@@ -85,10 +79,14 @@ async fn replica(rt: RuntimeHandle, id: u32, disk: Arc<Mutex<Stamped>>) {
 async fn read_from(config: &Configuration, k: usize) -> Option<Stamped> {
     config
         .quorum_call::<Empty, Stamped>(READ, &Empty {})
-        .fold(Quorum::Threshold(k), None, |best, _node, s| match best {
-            Some(b) if b.key() >= s.key() => Some(b),
-            _ => Some(s),
-        })
+        .fold(
+            Quorum::Threshold(k),
+            None,
+            |best: Option<Stamped>, _node, s| match best {
+                Some(b) if b.key() >= s.key() => Some(b),
+                _ => Some(s),
+            },
+        )
         .await
         .ok()
         .flatten()
@@ -107,10 +105,13 @@ async fn client(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, h
         rt.clone(),
         NodeList::map((1..=REPLICAS).map(|i| (i, replica_addr(i)))),
         SystemOptions {
-            seed: rng.next_u64(),
-            connect_timeout: Duration::from_millis(50),
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(40),
+            endpoint: EndpointConfig {
+                seed: rng.next_u64(),
+                connect_timeout: Duration::from_millis(50),
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(40),
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     )

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, Fault, NodeFailure, NodeId, NodeList, ProcessId, ProcessOptions, RuntimeHandle,
-    ServerCtx, Sim, SimConfig, System, SystemOptions,
+    Configuration, EndpointConfig, Fault, NodeFailure, NodeId, NodeList, ProcessId, ProcessOptions,
+    RuntimeHandle, ServerCtx, Sim, SimConfig, System, SystemOptions,
 };
 
 const GET: &str = "count.Counter.Get";
@@ -39,13 +39,7 @@ fn setup(seed: u64) -> (Sim, ProcessId, ProcessId) {
         move |rt: RuntimeHandle| {
             let disk = disk.clone();
             async move {
-                let system = System::new(
-                    rt.clone(),
-                    SystemOptions {
-                        node_id: NodeId(1),
-                        ..SystemOptions::default()
-                    },
-                );
+                let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
                 let volatile = Arc::new(AtomicU64::new(0));
                 system.register_unary(GET, move |_ctx: ServerCtx, _req: Counts| {
                     let reply = Counts {
@@ -71,8 +65,11 @@ fn client_config(rt: &RuntimeHandle) -> Configuration {
         rt.clone(),
         NodeList::map([(1, ADDR)]),
         SystemOptions {
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
+            endpoint: EndpointConfig {
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     )
@@ -164,7 +161,7 @@ fn a_reset_fails_the_call_in_flight_and_the_engine_redials() {
         .run(client, async move {
             let config = client_config(&rt);
             get(&config).await.unwrap();
-            let at = gorums_sim::engine::Instant::from_nanos(50_000_000);
+            let at = gorums_sim::Instant::from_nanos(50_000_000);
             rt.sleep_until(at).await;
             let lost = get(&config).await;
             let mut later = None;

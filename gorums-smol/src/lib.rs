@@ -24,9 +24,7 @@ use std::sync::Arc;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
-pub use gorums_core::{engine, wire};
 
-use gorums_core::engine::Instant;
 use gorums_core::runtime::{BoxFuture, Connection, Listener};
 use smol::net::{TcpListener, TcpStream};
 

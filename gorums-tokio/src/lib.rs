@@ -24,9 +24,7 @@ use std::task::{Context, Poll};
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
-pub use gorums_core::{engine, wire};
 
-use gorums_core::engine::Instant;
 use gorums_core::runtime::{BoxFuture, Connection, Listener};
 use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};

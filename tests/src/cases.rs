@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_core::api::{
-    Cause, Code, ConfigError, Configuration, FailureKind, NodeFailure, NodeId, NodeList, Outcome,
-    ServerCtx, ServerInterceptor, ServerOptions, Status, System, SystemOptions,
+    Cause, Code, ConfigError, Configuration, EndpointConfig, FailureKind, MetadataEntry,
+    NodeFailure, NodeId, NodeList, Outcome, ServerCtx, ServerInterceptor, ServerOptions, Status,
+    System, SystemOptions,
 };
 use gorums_core::engine::{by_last_error, by_latency};
 use gorums_core::runtime::RuntimeHandle;
@@ -220,13 +221,7 @@ pub async fn a_killed_node_fails_its_share_and_comes_back_after_restart(rt: Runt
     assert_eq!(survivors.ids(), &[NodeId(1), NodeId(2)]);
 
     // Restart node 3 on the same address.
-    let restarted = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(3),
-            ..SystemOptions::default()
-        },
-    );
+    let restarted = System::new(rt.clone(), SystemOptions::with_id(NodeId(3)));
     service::register(&restarted, rt.clone(), c.seen.clone());
     let mut bound = None;
     for _ in 0..200 {
@@ -328,13 +323,7 @@ pub async fn fifo_per_sender_and_release(rt: RuntimeHandle) {
     );
 
     // A handler that waits for the sender's next request: possible only with release().
-    let server = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(1),
-            ..SystemOptions::default()
-        },
-    );
+    let server = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
     let gate = Arc::new(Mutex::new(false));
     let g = gate.clone();
     let r = rt.clone();
@@ -399,13 +388,7 @@ pub async fn nested_quorum_call_from_a_handler(rt: RuntimeHandle) {
 /// listening socket (anonymous: they get ids and appear in the client configuration).
 pub async fn reverse_direction_call_to_clients_without_listeners(rt: RuntimeHandle) {
     let seen: Seen = Arc::default();
-    let server = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(1),
-            ..SystemOptions::default()
-        },
-    );
+    let server = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
     service::register(&server, rt.clone(), seen.clone());
     let addr = server.listen("127.0.0.1:0").await.unwrap();
     let mut clients = Vec::new();
@@ -685,7 +668,7 @@ pub async fn map_request_and_map_response(rt: RuntimeHandle) {
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
         .map_response(|node, reply| {
             if node == NodeId(1) {
-                Err(NodeFailure::InvalidReply("rejected".into()))
+                Err(NodeFailure::Rejected("rejected".into()))
             } else {
                 Ok(reply)
             }
@@ -744,14 +727,7 @@ pub async fn server_interceptors_run_outermost_first(rt: RuntimeHandle) {
         interceptors: vec![make("i1"), make("i2")],
         ..ServerOptions::default()
     };
-    let server = System::with_server(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(1),
-            ..SystemOptions::default()
-        },
-        options,
-    );
+    let server = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(1)), options);
     let t = trace.clone();
     server.register_unary("test.I.Call", move |ctx: ServerCtx, req: Msg| {
         t.lock().unwrap().push(format!(
@@ -808,7 +784,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
             opts()
         )
         .unwrap_err(),
-        ConfigError::DuplicateId(1)
+        ConfigError::DuplicateId(NodeId(1))
     );
     assert!(matches!(
         Configuration::new(
@@ -885,14 +861,7 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         })),
         ..ServerOptions::default()
     };
-    let server = System::with_server(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(1),
-            ..SystemOptions::default()
-        },
-        options,
-    );
+    let server = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(1)), options);
     let addr = server.listen("127.0.0.1:0").await.unwrap();
     let alone = server.wait_for_config(|c| c.len() == 1).await.unwrap();
     assert_eq!(alone.ids(), &[NodeId(1)], "already true: only itself");
@@ -904,7 +873,13 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
     let client = System::new(
         rt.clone(),
         SystemOptions {
-            metadata: vec![("role".into(), "tester".into())],
+            endpoint: EndpointConfig {
+                metadata: vec![MetadataEntry {
+                    key: "role".into(),
+                    value: "tester".into(),
+                }],
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     );
@@ -925,13 +900,7 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
     }
 
     // A known peer joins: the known-peer configuration changes.
-    let peer = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(2),
-            ..SystemOptions::default()
-        },
-    );
+    let peer = System::new(rt.clone(), SystemOptions::with_id(NodeId(2)));
     let _peer_cfg = peer
         .configuration(NodeList::map([(1, addr.clone())]))
         .unwrap();

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use gorums_core::api::{
-    Cause, Configuration, FailureKind, NodeFailure, NodeId, NodeList, NodeResponse, ServerCtx,
-    ServerOptions, System, SystemOptions,
+    Cause, Configuration, EndpointConfig, FailureKind, MetadataEntry, NodeFailure, NodeId,
+    NodeList, NodeResponse, ServerCtx, ServerOptions, System, SystemOptions,
 };
 use gorums_core::engine::{PeerInfo, by_id, by_latency};
 use gorums_core::runtime::{Connection, ReadHalf, RuntimeHandle};
@@ -308,7 +308,10 @@ pub async fn cancel_before_and_during_send(rt: RuntimeHandle) {
     let system = System::new(
         rt.clone(),
         SystemOptions {
-            send_queue_limit: 64 << 20,
+            endpoint: EndpointConfig {
+                send_queue_limit: 64 << 20,
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     );
@@ -411,7 +414,10 @@ pub async fn a_thousand_sends_on_one_node_and_a_full_send_queue(rt: RuntimeHandl
     let system = System::new(
         rt.clone(),
         SystemOptions {
-            send_queue_limit: 1 << 20,
+            endpoint: EndpointConfig {
+                send_queue_limit: 1 << 20,
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     );
@@ -529,7 +535,10 @@ pub async fn sort_by_id_extend_and_without_errors(rt: RuntimeHandle) {
         .configuration(NodeList::map([(1, c.addrs[1].clone())]))
         .unwrap_err();
     assert!(
-        matches!(err, gorums_core::api::ConfigError::Conflict { id: 1, .. }),
+        matches!(
+            err,
+            gorums_core::api::ConfigError::Conflict { id: NodeId(1), .. }
+        ),
         "{err}"
     );
     let again = system
@@ -570,7 +579,9 @@ pub async fn sort_by_id_extend_and_without_errors(rt: RuntimeHandle) {
         .map_request(|n| (n.id() != NodeId(1)).then(|| msg(1)))
         .map_response(|node, r| {
             if node == NodeId(3) {
-                Err(NodeFailure::InvalidReply("no".into()))
+                // A real decode error: a truncated varint.
+                let undecodable = <Msg as prost::Message>::decode(&[0x08][..]).unwrap_err();
+                Err(NodeFailure::InvalidReply(undecodable))
             } else {
                 Ok(r)
             }
@@ -618,14 +629,7 @@ async fn watched_server(rt: &RuntimeHandle) -> Watched {
         })),
         ..ServerOptions::default()
     };
-    let system = System::with_server(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(1),
-            ..SystemOptions::default()
-        },
-        options,
-    );
+    let system = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(1)), options);
     system.register_unary("test.More.Echo", |ctx: ServerCtx, req: Msg| async move {
         Ok(Msg {
             node: ctx.peer().0,
@@ -764,11 +768,17 @@ pub async fn a_reconnecting_peer_replaces_its_old_connection(rt: RuntimeHandle) 
         let system = System::new(
             rt.clone(),
             SystemOptions {
-                node_id: NodeId(2),
-                metadata: vec![("who".into(), tag.into())],
-                // Never redials during the case.
-                initial_backoff: Duration::from_secs(60),
-                max_backoff: Duration::from_secs(60),
+                endpoint: EndpointConfig {
+                    node_id: NodeId(2),
+                    metadata: vec![MetadataEntry {
+                        key: "who".into(),
+                        value: tag.into(),
+                    }],
+                    // Never redials during the case.
+                    initial_backoff: Duration::from_secs(60),
+                    max_backoff: Duration::from_secs(60),
+                    ..EndpointConfig::default()
+                },
                 ..SystemOptions::default()
             },
         );
@@ -935,13 +945,7 @@ pub async fn a_dropped_wait_for_config_leaves_nothing_behind(rt: RuntimeHandle) 
 
     // A peer joins: nothing wakes the dropped waits; a new wait sees it.
     let pending = s.system.wait_for_config(|c| c.len() == 2);
-    let peer = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(2),
-            ..SystemOptions::default()
-        },
-    );
+    let peer = System::new(rt.clone(), SystemOptions::with_id(NodeId(2)));
     let _cfg = peer
         .configuration(NodeList::map([(1, s.addr.clone())]))
         .unwrap();

@@ -66,10 +66,7 @@ impl Cluster {
     pub(crate) async fn restart(&self, index: usize) -> System {
         let system = System::new(
             self.rt.clone(),
-            SystemOptions {
-                node_id: NodeId(index as u32 + 1),
-                ..SystemOptions::default()
-            },
+            SystemOptions::with_id(NodeId(index as u32 + 1)),
         );
         service::register(&system, self.rt.clone(), self.seen.clone());
         for _ in 0..200 {

@@ -122,14 +122,7 @@ fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System 
         interceptors: interceptors::by_names(interceptors, rt.clone()),
         ..ServerOptions::default()
     };
-    let system = System::with_server(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(id),
-            ..SystemOptions::default()
-        },
-        options,
-    );
+    let system = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(id)), options);
     register_storage_server(&system, Storage::new());
     system
 }

@@ -25,13 +25,7 @@ fn replica(sim: &mut Sim, index: usize) -> ProcessId {
             ..ProcessOptions::new(format!("replica-{}", index + 1))
         },
         move |rt: RuntimeHandle| async move {
-            let system = System::new(
-                rt,
-                SystemOptions {
-                    node_id: NodeId(index as u32 + 1),
-                    ..SystemOptions::default()
-                },
-            );
+            let system = System::new(rt, SystemOptions::with_id(NodeId(index as u32 + 1)));
             register_storage_server(&system, Storage::new());
             system.listen(REPLICAS[index]).await.unwrap();
             let _peers = system.configuration(NodeList::addrs(REPLICAS)).unwrap();

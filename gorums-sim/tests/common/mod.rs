@@ -8,8 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions, RuntimeHandle, Sim,
-    SimConfig, SimRng, System, SystemOptions, run_seeds,
+    Configuration, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions,
+    RuntimeHandle, Sim, SimConfig, SimRng, System, SystemOptions, run_seeds,
 };
 
 /// The address acceptor `id` listens on.
@@ -71,13 +71,7 @@ pub(crate) fn add_proposer<Fut>(
 /// Serves as acceptor `id`, with the handlers `register` installs, until the process
 /// crashes.
 pub(crate) async fn serve(rt: RuntimeHandle, id: u32, register: impl FnOnce(&System)) {
-    let system = System::new(
-        rt.clone(),
-        SystemOptions {
-            node_id: NodeId(id),
-            ..SystemOptions::default()
-        },
-    );
+    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
     register(&system);
     // The old incarnation's address is free at once in the simulator; retry anyway.
     while system.listen(&acceptor_addr(id)).await.is_err() {
@@ -93,10 +87,13 @@ pub(crate) fn acceptors(rt: RuntimeHandle, acceptors: u32, rng: &mut SimRng) -> 
         rt,
         NodeList::map((1..=acceptors).map(|i| (i, acceptor_addr(i)))),
         SystemOptions {
-            seed: rng.next_u64(),
-            connect_timeout: Duration::from_millis(50),
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(40),
+            endpoint: EndpointConfig {
+                seed: rng.next_u64(),
+                connect_timeout: Duration::from_millis(50),
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(40),
+                ..EndpointConfig::default()
+            },
             ..SystemOptions::default()
         },
     )
