@@ -19,8 +19,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use gorums_core::engine::{
     CallEvent, CallId, CallKind, CallSpec, Cause, Code, ConnId, Event, Instant, NodeFailure,
-    NodeId, Payload, Quorum, Request, RequestKind, Status, UsageError,
+    NodeId, Payload, Request, RequestKind, Status, UsageError,
 };
+use gorums_core::quorum::Quorum;
 use libfuzzer_sys::fuzz_target;
 use support::World;
 
@@ -292,13 +293,22 @@ impl Run {
         let deadline = (deadline_byte != 0 && deadline_byte < 128)
             .then(|| now + Duration::from_millis(u64::from(deadline_byte) * 25));
         let mut spec = CallSpec::new(kind, "fuzz.Engine/Op", nodes, payload);
-        spec.quorum = quorum;
         spec.deadline = deadline;
+        let size = spec.nodes.len();
         let started = self
             .w
             .ep(self.client)
             .start_call(now, spec)
             .expect("a valid call is accepted");
+        let then = (flags >> 5) & 0b11;
+        // The harness judges quorums as the API does; a call dropped at once is not judged.
+        let quorum = quorum.filter(|_| kind.is_two_way() && !matches!(then, 1 | 2));
+        if let Some(q) = quorum {
+            let skipped = shares.values().filter(|&&s| s == Share::Skipped).count();
+            let streaming = kind == CallKind::Correctable;
+            self.w
+                .judge(self.client, &started, q, (size, skipped), streaming);
+        }
         let mut model = CallModel {
             seq,
             kind,
@@ -324,11 +334,14 @@ impl Run {
             model.shares.insert(failure.node, Share::Failed);
             model.never_sent.insert(failure.node);
         }
-        match (flags >> 5) & 0b11 {
+        match then {
             1 => {
-                // Before the driver took the requests: no server may ever see them.
+                // Before the driver took the requests: no server may ever see them (one-way
+                // calls keep no state once enqueued, so there is nothing to take back).
                 self.w.ep(self.client).cancel(now, started.id);
-                self.taken_back.insert(seq);
+                if kind.is_two_way() {
+                    self.taken_back.insert(seq);
+                }
                 model.dropped = Some((self.step, true));
             }
             2 => {
