@@ -45,7 +45,8 @@ pub(crate) trait Upcalls: Send + Sync + 'static {
 #[derive(Default)]
 pub(crate) struct Effects {
     pub(crate) wakers: SmallVec<[Waker; 4]>,
-    pub(crate) dials: SmallVec<[(ConnId, String, Arc<ConnSignal>); 1]>,
+    /// Rare (a dial per connect), so a `Vec`: empty costs nothing to make or move.
+    pub(crate) dials: Vec<(ConnId, String, Arc<ConnSignal>)>,
     pub(crate) requests: SmallVec<[Request; 2]>,
     pub(crate) connected: Vec<PeerInfo>,
     pub(crate) membership_changed: bool,

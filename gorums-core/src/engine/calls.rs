@@ -1,11 +1,12 @@
 //! [`Calls`]: the client calls in flight: their ids, each node's share, the routing of
 //! every reply to its share, and the one place a share is settled.
 //!
-//! Costs are what a call or connection owns: settling a share is O(log calls), finishing
-//! or cancelling a call O(shares · log calls), and closing a connection touches only the
-//! shares waiting on it (an index by connection), never a scan of all calls.
+//! Costs are what a call or connection owns: settling a share is O(1), finishing or
+//! cancelling a call O(shares), and closing a connection touches only the shares waiting
+//! on it (an index by connection), never a scan of all calls. The tables are hash maps
+//! with a fixed hasher, so their order never depends on a random seed; where order shows
+//! (the shares failed by a closing connection) it is sorted by call id.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -117,22 +118,50 @@ impl Call {
     }
 }
 
+/// A hash map whose order is fixed by its history alone (no random seed).
+type FixedMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+
+fn fixed_map<K, V>() -> FixedMap<K, V> {
+    FixedMap::with_hasher(foldhash::fast::FixedState::with_seed(0))
+}
+
 /// Every two-way call in flight.
 #[derive(Debug)]
 pub(crate) struct Calls {
     next_call: u64,
-    calls: BTreeMap<CallId, Call>,
-    /// The shares waiting on each connection: closing one touches only these.
-    by_conn: BTreeMap<(ConnId, CallId), NodeId>,
+    calls: FixedMap<CallId, Call>,
+    /// The shares waiting on each connection, and their nodes: closing one touches only
+    /// these.
+    by_conn: FixedMap<ConnId, FixedMap<CallId, NodeId>>,
 }
 
 impl Calls {
     pub(crate) fn new() -> Calls {
         Calls {
             next_call: 1,
-            calls: BTreeMap::new(),
-            by_conn: BTreeMap::new(),
+            calls: fixed_map(),
+            by_conn: fixed_map(),
         }
+    }
+
+    fn index(&mut self, conn: ConnId, call: CallId, node: NodeId) {
+        self.by_conn
+            .entry(conn)
+            .or_insert_with(fixed_map)
+            .insert(call, node);
+    }
+
+    fn unindex(&mut self, conn: ConnId, call: CallId) {
+        // An emptied index stays until its connection goes: it is reused by the next
+        // call, with no allocation.
+        if let Some(waiting) = self.by_conn.get_mut(&conn) {
+            waiting.remove(&call);
+        }
+    }
+
+    /// Forgets the index of a connection that is gone (its shares settled already).
+    pub(crate) fn forget_conn(&mut self, conn: ConnId) {
+        self.by_conn.remove(&conn);
     }
 
     /// The id the next call gets.
@@ -149,9 +178,9 @@ impl Calls {
     /// Starts tracking `call`; its deadline is set. Returns whether it is already over
     /// (no share to wait for).
     pub(crate) fn insert(&mut self, id: CallId, call: Call, out: &mut Outputs) -> bool {
-        for (node, share) in &call.shares {
+        for &(node, share) in &call.shares {
             if let Some(conn) = share.conn() {
-                self.by_conn.insert((conn, id), *node);
+                self.index(conn, id, node);
             }
         }
         if let Some(deadline) = call.deadline {
@@ -172,10 +201,13 @@ impl Calls {
 
     /// The shares waiting on `conn`, in call order.
     pub(crate) fn waiting_on(&self, conn: ConnId) -> Vec<(CallId, NodeId)> {
-        self.by_conn
-            .range((conn, CallId(0))..=(conn, CallId(u64::MAX)))
-            .map(|(&(_, call), &node)| (call, node))
-            .collect()
+        let mut waiting: Vec<(CallId, NodeId)> = self
+            .by_conn
+            .get(&conn)
+            .map(|w| w.iter().map(|(&call, &node)| (call, node)).collect())
+            .unwrap_or_default();
+        waiting.sort_unstable();
+        waiting
     }
 
     /// Settles `node`'s share of `call` with `outcome`: records it, counts it in the
@@ -244,9 +276,10 @@ impl Calls {
         };
         state.shares[i].1 = Share::Done;
         state.waiting -= 1;
-        self.by_conn.remove(&(conn, call));
+        let over = state.waiting == 0;
         out.push(Event::Call { call, event });
-        state.waiting == 0
+        self.unindex(conn, call);
+        over
     }
 
     /// Ends `call` and reports how: `Ok` when every node has answered or failed, the
@@ -271,7 +304,7 @@ impl Calls {
         }
         for (_, share) in &state.shares {
             if let Some(conn) = share.conn() {
-                self.by_conn.remove(&(conn, call));
+                self.unindex(conn, call);
             }
         }
         Some(state)

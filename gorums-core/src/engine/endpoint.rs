@@ -513,6 +513,7 @@ impl Endpoint {
         for (call, node) in self.calls.waiting_on(taken.id) {
             self.settle(call, node, ShareOutcome::Failed(taken.failure.clone()));
         }
+        self.calls.forget_conn(taken.id);
         self.conns.forget(
             &self.config,
             self.now,
