@@ -1,9 +1,10 @@
 //! The gorums-rs conformance suite: one set of tests, written against the
 //! runtime-agnostic API, run against every adapter.
 //!
-//! Each case in [`cases`] is an `async fn(RuntimeHandle)`; [`conformance_suite!`] turns
-//! the list of cases into `#[test]` functions for one [`Adapter`]. `tests/tokio.rs` runs
-//! it on tokio; later adapters add one file each, not a copy of the tests.
+//! Each case in [`cases`] and [`more_cases`] is an `async fn(RuntimeHandle)`;
+//! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
+//! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
+//! smol and the simulator: one file each, not a copy of the tests.
 //!
 //! Stress run (opt in): `GORUMS_STRESS_SECS=5 cargo test -p gorums-tests ordering_stress`
 //! loops the ordering cases for 5 s (at most 25, under the 30 s limit per case); unset,

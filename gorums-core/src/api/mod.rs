@@ -6,6 +6,19 @@
 //! smol and the simulator. It holds no protocol logic of its own: it feeds the engine
 //! and turns the engine's events into woken futures. The engine sits behind one lock,
 //! never held across an `.await`; futures are woken after it is released.
+//!
+//! Where things live (no two modules import each other):
+//!
+//! | module | owns |
+//! |---|---|
+//! | `shared` | the leaf: the engine behind its lock, call slots, and the one place an engine step's effects run (through the upcalls the system installs) |
+//! | `options`, `signal` | [`SystemOptions`]; the signal a connection's task parks on |
+//! | `system` | every method of [`System`], and how its parts are joined |
+//! | `config` | [`Configuration`], [`Node`], [`NodeList`] and address resolution |
+//! | `call`, `terminal`, `correctable` | starting calls and [`Responses`]; its terminal methods and `fold`; [`Correctable`] |
+//! | `server` | handlers, [`ServerCtx`], interceptors, dispatch (panics caught) |
+//! | `driver` | the connection tasks (dial, accept, read/write) and the timer task |
+//! | `membership`, `watch`, `local` | waiting for peers and graceful stop; [`ConfigWatch`]; [`local_systems`] |
 
 mod call;
 mod config;
@@ -18,6 +31,7 @@ mod server;
 mod shared;
 mod signal;
 mod system;
+mod terminal;
 mod watch;
 
 pub use call::{CallInfo, NodeResponse, Responses};

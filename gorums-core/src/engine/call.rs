@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{CallId, Instant, NodeError, NodeId, UsageError};
-use crate::wire::proto::MetadataEntry;
+use crate::wire::proto::{Kind, MetadataEntry};
 
 /// The call types of Gorums.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -27,6 +27,15 @@ impl CallKind {
     /// Whether replies are expected.
     pub fn is_two_way(self) -> bool {
         !matches!(self, CallKind::Unicast | CallKind::Multicast)
+    }
+
+    /// The kind its requests carry on the wire.
+    pub(crate) fn request_kind(self) -> Kind {
+        match self {
+            CallKind::Rpc | CallKind::QuorumCall => Kind::Request,
+            CallKind::Correctable => Kind::StreamRequest,
+            CallKind::Unicast | CallKind::Multicast => Kind::OneWay,
+        }
     }
 }
 

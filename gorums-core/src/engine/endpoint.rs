@@ -10,11 +10,10 @@ use super::calls::{Call, Calls, ShareOutcome};
 use super::conn::FrameSeq;
 use super::conns::{Connections, HelloOutcome};
 use super::outputs::Outputs;
-use super::server::AnswerError;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    CallKind, CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId,
+    CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId,
     NodeError, NodeFailure, NodeId, NodeInfo, Payload, Request, RequestId, RequestKind,
     StartedCall, Status, UsageError,
 };
@@ -330,11 +329,7 @@ impl Endpoint {
         self.advance(now);
         spec.validate()?;
         let id = self.calls.next_id();
-        let kind = match spec.kind {
-            CallKind::Rpc | CallKind::QuorumCall => Kind::Request,
-            CallKind::Correctable => Kind::StreamRequest,
-            CallKind::Unicast | CallKind::Multicast => Kind::OneWay,
-        };
+        let kind = spec.kind.request_kind();
         let mut failures = Vec::new();
         let mut call = Call::new(spec.kind, self.now, spec.deadline);
         for (i, &node) in spec.nodes.iter().enumerate() {
@@ -444,7 +439,7 @@ impl Endpoint {
             .ok_or(UsageError::ConnectionClosed)?;
         c.server
             .check_stream(request.msg)
-            .map_err(|e| usage(e, request))?;
+            .map_err(|e| e.usage(request))?;
         let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload));
         self.flush_local();
         outcome
@@ -672,7 +667,7 @@ impl Endpoint {
             .conns
             .get_mut(request.conn)
             .ok_or(UsageError::ConnectionClosed)?;
-        c.server.answer(request.msg).map_err(|e| usage(e, request))
+        c.server.answer(request.msg).map_err(|e| e.usage(request))
     }
 
     fn send_reply(
@@ -718,12 +713,5 @@ impl Endpoint {
         {
             self.out.push(Event::Request(next));
         }
-    }
-}
-
-fn usage(error: AnswerError, request: RequestId) -> UsageError {
-    match error {
-        AnswerError::Unknown => UsageError::UnknownRequest(request),
-        AnswerError::NotAStream => UsageError::NotAStream(request),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{MsgId, Request, RequestKind};
+use super::{MsgId, Request, RequestId, RequestKind, UsageError};
 
 /// One sender's queue of requests. At most one request holds the sender's turn; the next
 /// is handed out when the turn is answered or released.
@@ -24,6 +24,16 @@ pub(crate) enum AnswerError {
     Unknown,
     /// Stream items and ends go only to stream requests.
     NotAStream,
+}
+
+impl AnswerError {
+    /// The usage error a command on `request` is refused with.
+    pub(crate) fn usage(self, request: RequestId) -> UsageError {
+        match self {
+            AnswerError::Unknown => UsageError::UnknownRequest(request),
+            AnswerError::NotAStream => UsageError::NotAStream(request),
+        }
+    }
 }
 
 impl ServerQueue {
