@@ -16,6 +16,7 @@ use crate::service::{self, Msg, Seen, method};
 use crate::support::{Cluster, cluster, eventually, msg, next, sleep, write_all};
 
 // The cases of `more_cases` run through the same suite list.
+pub use crate::judge_cases::*;
 pub use crate::more_cases::*;
 
 /// CONFORMANCE: every call type on 3 and 5 nodes (RPC, unicast, multicast, quorum call,

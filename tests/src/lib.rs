@@ -1,7 +1,7 @@
 //! The gorums-rs conformance suite: one set of tests, written against the
 //! runtime-agnostic API, run against every adapter.
 //!
-//! Each case in [`cases`] and [`more_cases`] is an `async fn(RuntimeHandle)`;
+//! Each case in [`cases`], [`more_cases`] and [`judge_cases`] is an `async fn(RuntimeHandle)`;
 //! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
 //! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
 //! smol and the simulator: one file each, not a copy of the tests.
@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod cases;
+pub mod judge_cases;
 pub mod more_cases;
 pub mod service;
 mod support;
@@ -96,6 +97,8 @@ macro_rules! conformance_suite {
             handlers_multicast_and_call_themselves,
             a_dropped_wait_for_config_leaves_nothing_behind,
             a_custom_client_interceptor_with_map_request,
+            fold_decides_like_the_terminal_methods,
+            errors_say_what_happened_and_chain_their_sources,
             ordering_stress_run_opt_in,
         );
     };

@@ -13,9 +13,9 @@ use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId,
-    NodeError, NodeFailure, NodeId, NodeInfo, Payload, Request, RequestId, RequestKind,
-    StartedCall, Status, UsageError,
+    CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId, NodeError,
+    NodeFailure, NodeId, NodeInfo, Payload, Request, RequestId, RequestKind, StartedCall, Status,
+    UsageError,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
 use crate::wire::{self, EnvelopeRef};

@@ -1,0 +1,137 @@
+//! Conformance cases for the one judge and for typed errors: the public `fold` decides
+//! as the terminal methods do; a correctable ends when its streams end; a missing reply,
+//! a refused connection and a reply that fails to decode each say what happened, with
+//! their sources chained.
+
+use std::error::Error as _;
+use std::io;
+use std::time::Duration;
+
+use gorums_core::api::{
+    Cause, ConnectionError, FailureKind, NodeFailure, NodeId, Quorum, QuorumCallError,
+};
+use gorums_core::runtime::RuntimeHandle;
+
+use crate::service::{Msg, method};
+use crate::support::{cluster, eventually, msg};
+
+/// CONFORMANCE (ours): `Responses::fold` under a quorum folds exactly the successful
+/// replies that met it and returns at once; with failures it fails as soon as the quorum
+/// cannot be met, naming every failed node; a reply an interceptor rejects counts as a
+/// failure, not a success.
+pub async fn fold_decides_like_the_terminal_methods(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    // Node ids of the replies that met a majority: two distinct nodes.
+    let folded = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .fold(Quorum::Majority, Vec::new(), |mut seen, node, reply| {
+            assert_eq!(NodeId(reply.node), node, "a reply is its node's");
+            seen.push(node);
+            seen
+        })
+        .await
+        .unwrap();
+    assert_eq!(folded.len(), 2, "{folded:?}");
+    assert_ne!(folded[0], folded[1]);
+
+    // All three, the largest node id wins.
+    let largest = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(2))
+        .fold(Quorum::All, 0, |max, _, reply| max.max(reply.node))
+        .await
+        .unwrap();
+    assert_eq!(largest, 3);
+
+    // The empty configuration: `all` is met at once, `majority` fails at once.
+    let empty = c.client.difference(&c.client);
+    assert!(empty.is_empty());
+    let none = empty
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(4))
+        .fold(Quorum::All, 7, |n, _, _| n + 1)
+        .await;
+    assert_eq!(none, Ok(7));
+    let err = empty
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(5))
+        .majority()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete);
+    assert_eq!(empty.majority(), Quorum::Majority.required(0));
+
+    // An interceptor rejects nodes 1 and 2 (which answer at once) while node 3 sleeps
+    // 20 s: the fold fails as soon as a majority cannot be met, naming both, without
+    // waiting for node 3 (a rejected reply is a failure, not a success).
+    let started = rt.now();
+    let err: QuorumCallError = c
+        .client
+        .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+        .map_request(|node| Some(msg(if node.id() == NodeId(3) { 20_000 } else { 0 })))
+        .intercept(|_, r| (r.node == NodeId(3)).then_some(r))
+        .fold(Quorum::Majority, 0usize, |n, _, _| n + 1)
+        .await
+        .unwrap_err();
+    assert!(
+        rt.now() - started < Duration::from_secs(10),
+        "waited for node 3"
+    );
+    assert_eq!(err.cause, Cause::Incomplete);
+    assert_eq!(
+        err.failed_nodes().collect::<Vec<_>>(),
+        [NodeId(1), NodeId(2)]
+    );
+    assert!(err.has_kind(FailureKind::Rejected));
+}
+
+/// CONFORMANCE (ours): typed errors. An RPC that gets no reply before its deadline says
+/// so (not a made-up status); a node that refuses connections reports the io error with
+/// its kind, reachable through `source()`; a reply that does not decode is an
+/// `InvalidReply` whose source is the decode error.
+pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle) {
+    let c = cluster(&rt, 2).await;
+    let short = c.client.with_timeout(Duration::from_millis(30));
+    let err = short.nodes()[0]
+        .rpc::<Msg, Msg>(method::HANG, &msg(1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.node, NodeId(1));
+    assert_eq!(err.failure, NodeFailure::NoReply, "{err}");
+    assert_eq!(err.failure.to_string(), "no reply within the deadline");
+
+    // The handler replies with an `Other`, whose field 1 is not `Msg`'s string.
+    let err = c.client.nodes()[1]
+        .rpc::<Msg, Msg>(method::WRONG_TYPE, &msg(1))
+        .await
+        .unwrap_err();
+    let NodeFailure::InvalidReply(decode) = &err.failure else {
+        panic!("expected an invalid reply, got {err}");
+    };
+    let source = err
+        .failure
+        .source()
+        .expect("the decode error is the source");
+    assert_eq!(source.to_string(), decode.to_string());
+
+    // Node 2 stops; its redials are refused.
+    c.stop(1).await;
+    let node = c.client.nodes()[1].clone();
+    let refused = |failure: &NodeFailure| match failure {
+        NodeFailure::NotConnected(Some(e)) | NodeFailure::ConnectionLost(e) => {
+            e.io_kind() == Some(io::ErrorKind::ConnectionRefused)
+        }
+        _ => false,
+    };
+    eventually(&rt, || node.last_error().is_some_and(|f| refused(&f))).await;
+    let failure = node.last_error().unwrap();
+    let conn = failure
+        .source()
+        .and_then(|s| s.downcast_ref::<ConnectionError>())
+        .expect("a connection error is the source");
+    let io = conn
+        .source()
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .expect("the io error is its source");
+    assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
+    assert!(failure.to_string().contains("connect failed"), "{failure}");
+}
