@@ -699,7 +699,7 @@ impl Endpoint {
                 tracing::debug!(%failure, "reply not sent");
                 self.close(
                     request.conn,
-                    ConnectionError::Violation(format!("reply not sent: {failure}")),
+                    ConnectionError::Closed(format!("reply not sent: {failure}")),
                 );
                 Err(UsageError::ConnectionClosed)
             }

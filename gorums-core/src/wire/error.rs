@@ -35,12 +35,13 @@ pub enum WireError {
         buffered: usize,
     },
     /// A frame body is not a valid protobuf message of the expected type.
-    #[error("undecodable {what}: {reason}")]
+    #[error("undecodable {what}: {source}")]
     Undecodable {
         /// The message type expected (`hello` or `message`).
         what: &'static str,
-        /// The decoder's explanation.
-        reason: String,
+        /// The decoder's error.
+        #[source]
+        source: prost::DecodeError,
     },
     /// An outgoing message is larger than the configured maximum frame size.
     #[error("outgoing {what} of {len} bytes exceeds the maximum frame of {max} bytes")]
@@ -56,10 +57,7 @@ pub enum WireError {
 
 impl WireError {
     pub(crate) fn undecodable(what: &'static str, err: prost::DecodeError) -> Self {
-        WireError::Undecodable {
-            what,
-            reason: err.to_string(),
-        }
+        WireError::Undecodable { what, source: err }
     }
 }
 
