@@ -258,7 +258,10 @@ fn undecodable_envelope_is_a_typed_error() {
     );
     // The decoder's error is the source, not a copy of its text.
     let source = std::error::Error::source(&err).expect("a source");
-    assert!(source.downcast_ref::<prost::DecodeError>().is_some(), "{source}");
+    assert!(
+        source.downcast_ref::<prost::DecodeError>().is_some(),
+        "{source}"
+    );
     let err = decode_hello(Bytes::from_static(&[0x12, 0xff])).unwrap_err();
     assert!(
         matches!(err, WireError::Undecodable { what: "hello", .. }),
