@@ -806,3 +806,26 @@ fn same_seed_same_backoff() {
     assert_eq!(redial_times(7), redial_times(7));
     assert_ne!(redial_times(7), redial_times(8));
 }
+
+#[test]
+fn a_deadline_already_due_fails_the_call_at_start() {
+    let (mut w, client, servers) = cluster(2);
+    // No timer runs between the start and the replies: the deadline is still honoured.
+    let call = start(
+        &mut w,
+        client,
+        CallKind::QuorumCall,
+        ids(2),
+        None,
+        Some(Duration::ZERO),
+    );
+    answer(&mut w, servers[0]);
+    answer(&mut w, servers[1]);
+    let events = w.call_events(client, call.id);
+    assert!(replies(&events).is_empty(), "{events:?}");
+    assert!(
+        matches!(finished(&events), Some(Err(e)) if e.cause == Cause::DeadlineExceeded),
+        "{events:?}"
+    );
+    assert_eq!(w.ep(client).live_calls(), 0);
+}

@@ -367,6 +367,11 @@ impl Endpoint {
             call.record_failures(&failures);
             if self.calls.insert(id, call, &mut self.out) {
                 self.calls.finish(id, Ok(()), &mut self.out);
+            } else if spec.deadline.is_some_and(|d| d <= self.now) {
+                // A deadline already due fails the call now, not when the driver's timer
+                // next runs (a reply could otherwise beat it).
+                self.calls
+                    .finish(id, Err(Cause::DeadlineExceeded), &mut self.out);
             }
         }
         self.flush_local();
