@@ -97,15 +97,10 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
             Ok(Msg { node: me, ..req })
         }
     });
-    system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| async move {
-        for i in 1..=req.seq {
-            ctx.send_item(&Msg {
-                text: req.text.clone(),
-                seq: i,
-                node: me,
-            })?;
-        }
-        Ok(())
+    let s = seen.clone();
+    system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| {
+        record(&s, method::STREAM, req.seq);
+        stream_items(ctx, req, me)
     });
     system.register_unary(method::PANIC, move |_ctx: ServerCtx, req: Msg| async move {
         if req.seq == 0 {
@@ -163,4 +158,16 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
             })
         },
     );
+}
+
+/// The STREAM handler's body: `req.seq` items, numbered 1..=seq.
+async fn stream_items(ctx: ServerCtx, req: Msg, me: u32) -> Result<(), Status> {
+    for i in 1..=req.seq {
+        ctx.send_item(&Msg {
+            text: req.text.clone(),
+            seq: i,
+            node: me,
+        })?;
+    }
+    Ok(())
 }

@@ -61,6 +61,17 @@ impl Cluster {
             .collect()
     }
 
+    /// Every request `node` started a handler for, as (method, seq), in that order.
+    pub(crate) fn log_of(&self, node: u32) -> Vec<(String, u64)> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _, _)| *n == node)
+            .map(|(_, m, s)| (m.clone(), *s))
+            .collect()
+    }
+
     /// Starts a fresh server with `index`'s id on `index`'s address (the old one must
     /// be stopped), sharing the cluster's record.
     pub(crate) async fn restart(&self, index: usize) -> System {
@@ -116,4 +127,21 @@ pub(crate) async fn write_all(writer: &mut WriteHalf, mut bytes: &[u8]) -> bool 
         }
     }
     true
+}
+
+/// `fut`'s output if it is ready within `d`, else `None` (the future is dropped).
+pub(crate) async fn within<F: std::future::Future>(
+    rt: &RuntimeHandle,
+    d: Duration,
+    fut: F,
+) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut timer = rt.sleep_until(rt.now() + d);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(v));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
