@@ -433,15 +433,21 @@ pub async fn garbage_and_oversized_frames_close_only_that_connection(rt: Runtime
         assert!(write_all(&mut writer, &junk).await, "write");
         let mut buf = [0u8; 64];
         use futures_io::AsyncRead;
-        let closed = loop {
-            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut reader).poll_read(cx, &mut buf))
+        let until_closed = async {
+            loop {
+                match std::future::poll_fn(|cx| {
+                    std::pin::Pin::new(&mut reader).poll_read(cx, &mut buf)
+                })
                 .await
-            {
-                Ok(0) | Err(_) => break true,
-                Ok(_) => continue,
+                {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
             }
         };
-        assert!(closed, "the server closed the bad connection");
+        // Closed at once (well before the 5 s hello deadline could do it).
+        let closed = within(&rt, Duration::from_secs(2), until_closed).await;
+        assert!(closed.is_some(), "the server closed the bad connection");
         let reply: Msg = c.client.nodes()[0]
             .rpc(method::ECHO, &msg(5))
             .await

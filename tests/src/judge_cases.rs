@@ -135,3 +135,74 @@ pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle)
     assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
     assert!(failure.to_string().contains("connect failed"), "{failure}");
 }
+
+/// CONFORMANCE (ours): the frame limit through the API. A request just under the limit
+/// goes through; one over it fails for every node with `Encode` at once, sending
+/// nothing; a reply over the limit fails that one call with `ResourceExhausted`, and the
+/// connection goes on; a peer that sends an oversized frame is cut off within a bound.
+pub async fn the_frame_limit_through_the_api(rt: RuntimeHandle) {
+    use gorums_core::api::Code;
+    use gorums_core::wire::{DEFAULT_MAX_FRAME_LEN, WireError};
+
+    let c = cluster(&rt, 2).await;
+    let text = |len: usize| Msg {
+        text: "x".repeat(len),
+        ..msg(1)
+    };
+    // Field tags, lengths and the seq take a few bytes of the envelope besides the text.
+    let near = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &text(DEFAULT_MAX_FRAME_LEN - 256))
+        .all()
+        .await
+        .map(|reply| reply.text.len());
+    assert_eq!(
+        near,
+        Ok(DEFAULT_MAX_FRAME_LEN - 256),
+        "a request near the limit"
+    );
+
+    let over = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &text(DEFAULT_MAX_FRAME_LEN))
+        .all()
+        .await
+        .map(|reply| reply.text.len());
+    let Err(err) = over else {
+        panic!("a request over the limit went through: {over:?}");
+    };
+    assert_eq!(
+        err.failed_nodes().collect::<Vec<_>>(),
+        [NodeId(1), NodeId(2)]
+    );
+    for e in &err.node_errors {
+        assert!(
+            matches!(
+                &e.failure,
+                NodeFailure::Encode(WireError::OutgoingTooLarge { .. })
+            ),
+            "{e}"
+        );
+        assert_eq!(e.failure.kind(), FailureKind::Encode);
+    }
+    let node = c.client.nodes()[0].clone();
+    assert!(node.is_connected(), "nothing was sent, nothing closed");
+
+    // The request is small; its reply is over the limit.
+    let grown = Msg {
+        seq: DEFAULT_MAX_FRAME_LEN as u64,
+        ..msg(1)
+    };
+    match node.rpc::<Msg, Msg>(method::PAD, &grown).await {
+        Err(e) => assert!(
+            matches!(&e.failure, NodeFailure::Status(s) if s.code == Code::ResourceExhausted),
+            "{e}"
+        ),
+        Ok(reply) => panic!("a reply of {} bytes went through", reply.text.len()),
+    }
+    let after: Msg = node
+        .rpc(method::ECHO, &msg(9))
+        .await
+        .expect("the connection goes on");
+    assert_eq!(after.seq, 9);
+}

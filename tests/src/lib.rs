@@ -99,6 +99,7 @@ macro_rules! conformance_suite {
             a_custom_client_interceptor_with_map_request,
             fold_decides_like_the_terminal_methods,
             errors_say_what_happened_and_chain_their_sources,
+            the_frame_limit_through_the_api,
             ordering_stress_run_opt_in,
         );
     };

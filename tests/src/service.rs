@@ -46,6 +46,8 @@ pub mod method {
     pub const HANG: &str = "test.Svc.Hang";
     /// Fails with `NotFound`.
     pub const FAIL: &str = "test.Svc.Fail";
+    /// Replies with the request's text grown by `seq` bytes.
+    pub const PAD: &str = "test.Svc.Pad";
     /// Replies with an [`super::Other`].
     pub const WRONG_TYPE: &str = "test.Svc.WrongType";
     /// A quorum call over `ctx.config()` from inside the handler (nested).
@@ -101,6 +103,14 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
     system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| {
         record(&s, method::STREAM, req.seq);
         stream_items(ctx, req, me)
+    });
+    system.register_unary(method::PAD, move |_ctx: ServerCtx, req: Msg| async move {
+        let padding = usize::try_from(req.seq).unwrap_or(0);
+        Ok(Msg {
+            text: req.text + &"x".repeat(padding),
+            node: me,
+            ..Msg::default()
+        })
     });
     system.register_unary(method::PANIC, move |_ctx: ServerCtx, req: Msg| async move {
         if req.seq == 0 {

@@ -700,6 +700,16 @@ impl Endpoint {
                 self.close(request.conn, ConnectionError::RequesterNotReading);
                 Err(UsageError::ConnectionClosed)
             }
+            Err(NodeFailure::Encode(too_large)) if kind == Kind::Reply && result.is_ok() => {
+                // A reply over the frame limit fails that one call, as gRPC does; the
+                // connection and the sender's other calls go on.
+                tracing::debug!(%too_large, "reply over the frame limit");
+                let status = Status::new(
+                    super::Code::ResourceExhausted,
+                    format!("reply not sent: {too_large}"),
+                );
+                self.send_reply(request, kind, Err(status))
+            }
             Err(failure) => {
                 tracing::debug!(%failure, "reply not sent");
                 self.close(
