@@ -72,6 +72,43 @@ pub async fn terminal_methods_and_thresholds(rt: RuntimeHandle) {
     assert_eq!(qc().threshold(3).await.unwrap().seq, 9);
     assert_eq!(c.client.majority(), 3, "majority of 4 is 3");
 
+    // Node i answers after (i - 1) x 200 ms, each check from a fresh client (its own
+    // FIFO on every server): the terminal methods differ in when they return, and each
+    // returns the first success (node 1's).
+    let staggered = || {
+        let fresh = Configuration::new(
+            rt.clone(),
+            NodeList::addrs(c.addrs.clone()),
+            SystemOptions::default(),
+        )
+        .unwrap();
+        fresh
+            .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+            .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 200)))
+    };
+    let step = Duration::from_millis(200);
+    for (label, k, at_least) in [
+        ("first", 1, 0u32),
+        ("threshold 2", 2, 1),
+        ("majority", 3, 2),
+        ("all", 4, 3),
+    ] {
+        let started = rt.now();
+        let reply = match k {
+            1 => staggered().first().await,
+            3 => staggered().majority().await,
+            4 => staggered().all().await,
+            k => staggered().threshold(k).await,
+        }
+        .unwrap();
+        let took = rt.now() - started;
+        assert_eq!(reply.node, 1, "{label}: the first success is returned");
+        assert!(took >= step * at_least, "{label} returned after {took:?}");
+        if k < 4 {
+            assert!(took < step * 3, "{label} waited for the slowest: {took:?}");
+        }
+    }
+
     let err = qc().threshold(5).await.unwrap_err();
     assert_eq!(err.cause, Cause::Incomplete);
     assert!(
