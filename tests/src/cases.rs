@@ -163,12 +163,19 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
             .all(|r| r.result.as_ref().is_ok_and(|m| m.node == r.node.0))
     );
 
+    // collect_n takes the first n outcomes as they arrive: node i answers after
+    // (i - 1) x 100 ms, so the first two are nodes 1 and 2, in that order.
     let two = c
         .client
-        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+        .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 100)))
         .collect_n(2)
         .await;
-    assert_eq!(two.len(), 2);
+    let got: Vec<(u32, Option<u32>)> = two
+        .iter()
+        .map(|r| (r.node.0, r.result.as_ref().ok().map(|m| m.node)))
+        .collect();
+    assert_eq!(got, [(1, Some(1)), (2, Some(2))]);
 
     let failing = c.client.quorum_call::<Msg, Msg>(method::FAIL, &msg(1));
     let mut ok = failing.ignore_errors();
@@ -191,6 +198,29 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
         sum += reply.node;
     }
     assert_eq!(sum, 6);
+
+    // A mix: node 2 is down, so `ignore_errors` yields nodes 1 and 3 only, and
+    // `collect_all` has node 2's failure among the successes.
+    c.stop(1).await;
+    let mut ok = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .ignore_errors();
+    let mut seen = Vec::new();
+    while let Some((node, reply)) = next(&mut ok).await {
+        assert_eq!(reply.node, node.0);
+        seen.push(node.0);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, [1, 3]);
+    let all = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .collect_all()
+        .await;
+    let mut outcome: Vec<(u32, bool)> = all.iter().map(|r| (r.node.0, r.result.is_ok())).collect();
+    outcome.sort_unstable();
+    assert_eq!(outcome, [(1, true), (2, false), (3, true)]);
 }
 
 /// CONFORMANCE: correctable levels 1..3 from a server streaming 3 updates; `watch`;
@@ -841,15 +871,33 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
         .unwrap_err(),
         ConfigError::DuplicateId(NodeId(1))
     );
-    assert!(matches!(
-        Configuration::new(
-            rt.clone(),
-            NodeList::addrs(["127.0.0.1:1", " 127.0.0.1:1"]),
-            opts()
-        )
-        .unwrap_err(),
-        ConfigError::DuplicateAddr(_)
-    ));
+    // Addresses are compared after normalising: spaces either side, IPv6 spellings of
+    // one address, host names in any case.
+    for same in [
+        ["127.0.0.1:1", " 127.0.0.1:1"],
+        ["127.0.0.1:1", "127.0.0.1:1 \t"],
+        ["[::1]:1", "[0:0:0:0:0:0:0:1]:1"],
+        ["localhost:1", "LocalHost:1"],
+    ] {
+        assert!(
+            matches!(
+                Configuration::new(rt.clone(), NodeList::addrs(same), opts()).unwrap_err(),
+                ConfigError::DuplicateAddr(_)
+            ),
+            "{same:?} is one address"
+        );
+    }
+    let distinct = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(["127.0.0.1:1", "127.0.0.1:2", "[::1]:1"]),
+        opts(),
+    )
+    .unwrap();
+    assert_eq!(
+        distinct.len(),
+        3,
+        "different ports and families are different nodes"
+    );
 
     let c = cluster(&rt, 3).await;
     let all = c.client.clone();

@@ -363,7 +363,8 @@ pub async fn cancel_before_and_during_send(rt: RuntimeHandle) {
 
 /// CONFORMANCE: 1000 fire-and-forget multicasts leave no pending call state behind
 /// (`live_calls`, node counters); fire-and-forget never errors while the nodes are up,
-/// and every message arrives, in order.
+/// and every message arrives, in order; with a node down it still reaches the others
+/// and fails for that node only.
 pub async fn a_thousand_multicasts_leave_no_call_state(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let system = c.client.system().unwrap();
@@ -387,6 +388,20 @@ pub async fn a_thousand_multicasts_leave_no_call_state(rt: RuntimeHandle) {
             (1000, 0, 0, 0),
             "{info:?}"
         );
+    }
+    assert_eq!(system.live_calls(), 0);
+
+    // A node down: the multicast still reaches the others, and its error names only
+    // that node, at once.
+    c.stop(2).await;
+    let err = c
+        .client
+        .multicast(method::RECORD, &msg(1000))
+        .expect_err("a send failure for the node that is down");
+    assert_eq!(err.cause, Cause::SendFailure);
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(3)]);
+    for id in 1..=2 {
+        eventually(&rt, || c.seen_by(id, method::RECORD).len() == 1001).await;
     }
     assert_eq!(system.live_calls(), 0);
 }
