@@ -619,6 +619,7 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
 pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
     let c = cluster(&rt, 2).await;
     let short = c.client.with_timeout(Duration::from_millis(10));
+    let started = rt.now();
     let calls: Vec<_> = (0..100)
         .map(|i| {
             short
@@ -629,6 +630,9 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
     for call in calls {
         assert_eq!(call.await.unwrap_err().cause, Cause::DeadlineExceeded);
     }
+    // Each gave up at its own deadline (10 ms after its start), not one after another.
+    let took = rt.now() - started;
+    assert!(took < Duration::from_secs(1), "100 deadlines of 10 ms took {took:?}");
     // The hanging handler holds this client's turn on each server (FIFO), so the rest
     // goes through another client.
     let c2 = Configuration::new(
@@ -851,7 +855,8 @@ pub async fn server_interceptors_run_outermost_first(rt: RuntimeHandle) {
 
 /// CONFORMANCE: creation rejects an empty list, id 0, duplicate ids and duplicate
 /// addresses (after normalising); set operations and immutability; `sort_by` latency
-/// (unmeasured last) and last error then latency; latency is at least the server's delay.
+/// (unmeasured last) and last error then latency; latency is an EWMA (0.2) of the
+/// replies' round trips.
 pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     let opts = SystemOptions::default;
     assert_eq!(
@@ -915,15 +920,29 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
         .all()
         .await
         .unwrap();
+    let node2 = c.client.node(NodeId(2)).unwrap();
+    let fast = node2.latency().unwrap();
+    let slow = Duration::from_millis(50);
     c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::SLOW, &msg(30))
+        .rpc::<Msg, Msg>(method::SLOW, &msg(50))
         .await
         .unwrap();
-    let node2 = c.client.node(NodeId(2)).unwrap();
+    // EWMA, smoothing 0.2: one slow reply moves the estimate a fifth of the way.
+    let once = node2.latency().unwrap();
+    assert!(once >= slow.mul_f64(0.2), "one slow reply: {once:?}");
     assert!(
-        node2.latency().unwrap() >= Duration::from_millis(30).mul_f64(0.2),
-        "EWMA over a slow reply"
+        once < slow,
+        "an average, not the last sample: {once:?} (fast {fast:?})"
     );
+    for _ in 0..5 {
+        c.client.nodes()[1]
+            .rpc::<Msg, Msg>(method::SLOW, &msg(50))
+            .await
+            .unwrap();
+    }
+    // 1 - 0.8^6 = 0.74 of the way after six.
+    let six = node2.latency().unwrap();
+    assert!(six >= slow.mul_f64(0.7), "six slow replies: {six:?}");
     let order: Vec<NodeId> = all.sort_by(by_latency).iter().map(|n| n.id()).collect();
     assert_eq!(order.last(), Some(&NodeId(3)), "unmeasured nodes sort last");
     let _ = c.client.nodes()[0]
