@@ -632,7 +632,10 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
     }
     // Each gave up at its own deadline (10 ms after its start), not one after another.
     let took = rt.now() - started;
-    assert!(took < Duration::from_secs(1), "100 deadlines of 10 ms took {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "100 deadlines of 10 ms took {took:?}"
+    );
     // The hanging handler holds this client's turn on each server (FIFO), so the rest
     // goes through another client.
     let c2 = Configuration::new(
