@@ -291,7 +291,7 @@ pub async fn fifo_per_sender_and_release(rt: RuntimeHandle) {
     let c = cluster(&rt, 2).await;
     let node = c.client.nodes()[0].clone();
     for i in 0..20 {
-        node.rpc::<Msg, Msg>(method::SLOW, &msg(i % 3))
+        node.rpc::<Msg, Msg, _>(method::SLOW, &msg(i % 3))
             .await
             .unwrap();
     }
@@ -400,7 +400,7 @@ pub async fn reverse_direction_call_to_clients_without_listeners(rt: RuntimeHand
             .configuration(NodeList::addrs([addr.clone()]))
             .unwrap();
         cfg.nodes()[0]
-            .rpc::<Msg, Msg>(method::ECHO, &msg(0))
+            .rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
             .await
             .unwrap();
         clients.push((client, cfg));
@@ -480,7 +480,9 @@ pub async fn dropping_a_call_frees_its_engine_state(rt: RuntimeHandle) {
     let c = cluster(&rt, 1).await;
     let system = c.client.system().unwrap();
     let node = c.client.nodes()[0].clone();
-    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
+    node.rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
+        .await
+        .unwrap();
     {
         let call = c
             .client
@@ -495,7 +497,7 @@ pub async fn dropping_a_call_frees_its_engine_state(rt: RuntimeHandle) {
     // A lazy call dropped before its first poll never leaves.
     drop(c.client.quorum_call::<Msg, Msg>(method::RECORD, &msg(77)));
     assert_eq!(
-        node.rpc::<Msg, Msg>(method::ECHO, &msg(3))
+        node.rpc::<Msg, Msg, _>(method::ECHO, &msg(3))
             .await
             .unwrap()
             .seq,
@@ -511,7 +513,7 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let node = c.client.nodes()[0].clone();
     let err = node
-        .rpc::<Msg, Msg>(method::PANIC, &msg(0))
+        .rpc::<Msg, Msg, _>(method::PANIC, &msg(0))
         .await
         .unwrap_err();
     assert!(
@@ -519,7 +521,7 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
         "{err}"
     );
     assert_eq!(
-        node.rpc::<Msg, Msg>(method::PANIC, &msg(1))
+        node.rpc::<Msg, Msg, _>(method::PANIC, &msg(1))
             .await
             .unwrap()
             .seq,
@@ -573,7 +575,7 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
         .unwrap_err();
     assert_eq!(err.cause, Cause::DeadlineExceeded);
     let err = c.client.nodes()[0]
-        .rpc::<Msg, Msg>("test.Svc.Nope", &msg(1))
+        .rpc::<Msg, Msg, _>("test.Svc.Nope", &msg(1))
         .await
         .unwrap_err();
     assert!(
@@ -582,7 +584,7 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
     );
     c.stop(1).await;
     let err = c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::ECHO, &msg(1))
+        .rpc::<Msg, Msg, _>(method::ECHO, &msg(1))
         .await
         .unwrap_err();
     assert_eq!(err.node, NodeId(2));
@@ -814,7 +816,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
         .await
         .unwrap();
     c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::SLOW, &msg(30))
+        .rpc::<Msg, Msg, _>(method::SLOW, &msg(30))
         .await
         .unwrap();
     let node2 = c.client.node(NodeId(2)).unwrap();
@@ -825,7 +827,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     let order: Vec<NodeId> = all.sort_by(by_latency).iter().map(|n| n.id()).collect();
     assert_eq!(order.last(), Some(&NodeId(3)), "unmeasured nodes sort last");
     let _ = c.client.nodes()[0]
-        .rpc::<Msg, Msg>(method::FAIL, &msg(0))
+        .rpc::<Msg, Msg, _>(method::FAIL, &msg(0))
         .await;
     let order: Vec<NodeId> = all
         .sort_by(|a, b| by_last_error(a, b).then_with(|| by_latency(a, b)))
@@ -966,8 +968,10 @@ pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
 pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
     let c = cluster(&rt, 1).await;
     let node = c.client.nodes()[0].clone();
-    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
-    let slow = node.rpc::<Msg, Msg>(method::SLOW, &msg(100));
+    node.rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
+        .await
+        .unwrap();
+    let slow = node.rpc::<Msg, Msg, _>(method::SLOW, &msg(100));
     let server = c.servers[0].0.clone();
     let shutdown = {
         let rt = rt.clone();

@@ -92,7 +92,7 @@ pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle)
     let c = cluster(&rt, 2).await;
     let short = c.client.with_timeout(Duration::from_millis(30));
     let err = short.nodes()[0]
-        .rpc::<Msg, Msg>(method::HANG, &msg(1))
+        .rpc::<Msg, Msg, _>(method::HANG, &msg(1))
         .await
         .unwrap_err();
     assert_eq!(err.node, NodeId(1));
@@ -101,7 +101,7 @@ pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle)
 
     // The handler replies with an `Other`, whose field 1 is not `Msg`'s string.
     let err = c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::WRONG_TYPE, &msg(1))
+        .rpc::<Msg, Msg, _>(method::WRONG_TYPE, &msg(1))
         .await
         .unwrap_err();
     let NodeFailure::InvalidReply(decode) = &err.failure else {
