@@ -82,7 +82,7 @@ async fn sleep(rt: &RuntimeHandle, d: Duration) {
 
 async fn get(config: &Configuration) -> Result<Counts, NodeFailure> {
     config.nodes()[0]
-        .rpc::<Counts, Counts>(GET, &Counts::default())
+        .rpc::<Counts, Counts, _>(GET, &Counts::default())
         .await
         .map_err(|e| e.failure)
 }

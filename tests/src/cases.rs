@@ -359,7 +359,7 @@ pub async fn fifo_per_sender_and_release(rt: RuntimeHandle) {
     let c = cluster(&rt, 2).await;
     let node = c.client.nodes()[0].clone();
     for i in 0..20 {
-        node.rpc::<Msg, Msg>(method::SLOW, &msg(i % 3))
+        node.rpc::<Msg, Msg, _>(method::SLOW, &msg(i % 3))
             .await
             .unwrap();
     }
@@ -468,7 +468,7 @@ pub async fn reverse_direction_call_to_clients_without_listeners(rt: RuntimeHand
             .configuration(NodeList::addrs([addr.clone()]))
             .unwrap();
         cfg.nodes()[0]
-            .rpc::<Msg, Msg>(method::ECHO, &msg(0))
+            .rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
             .await
             .unwrap();
         clients.push((client, cfg));
@@ -554,7 +554,9 @@ pub async fn dropping_a_call_frees_its_engine_state(rt: RuntimeHandle) {
     let c = cluster(&rt, 1).await;
     let system = c.client.system().unwrap();
     let node = c.client.nodes()[0].clone();
-    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
+    node.rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
+        .await
+        .unwrap();
     {
         let call = c
             .client
@@ -569,7 +571,7 @@ pub async fn dropping_a_call_frees_its_engine_state(rt: RuntimeHandle) {
     // A lazy call dropped before its first poll never leaves.
     drop(c.client.quorum_call::<Msg, Msg>(method::RECORD, &msg(77)));
     assert_eq!(
-        node.rpc::<Msg, Msg>(method::ECHO, &msg(3))
+        node.rpc::<Msg, Msg, _>(method::ECHO, &msg(3))
             .await
             .unwrap()
             .seq,
@@ -585,7 +587,7 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let node = c.client.nodes()[0].clone();
     let err = node
-        .rpc::<Msg, Msg>(method::PANIC, &msg(0))
+        .rpc::<Msg, Msg, _>(method::PANIC, &msg(0))
         .await
         .unwrap_err();
     assert!(
@@ -593,7 +595,7 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
         "{err}"
     );
     assert_eq!(
-        node.rpc::<Msg, Msg>(method::PANIC, &msg(1))
+        node.rpc::<Msg, Msg, _>(method::PANIC, &msg(1))
             .await
             .unwrap()
             .seq,
@@ -654,7 +656,7 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
         .unwrap_err();
     assert_eq!(err.cause, Cause::DeadlineExceeded);
     let err = c.client.nodes()[0]
-        .rpc::<Msg, Msg>("test.Svc.Nope", &msg(1))
+        .rpc::<Msg, Msg, _>("test.Svc.Nope", &msg(1))
         .await
         .unwrap_err();
     assert!(
@@ -663,7 +665,7 @@ pub async fn deadlines_and_unknown_methods(rt: RuntimeHandle) {
     );
     c.stop(1).await;
     let err = c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::ECHO, &msg(1))
+        .rpc::<Msg, Msg, _>(method::ECHO, &msg(1))
         .await
         .unwrap_err();
     assert_eq!(err.node, NodeId(2));
@@ -927,7 +929,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     let fast = node2.latency().unwrap();
     let slow = Duration::from_millis(50);
     c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::SLOW, &msg(50))
+        .rpc::<Msg, Msg, _>(method::SLOW, &msg(50))
         .await
         .unwrap();
     // EWMA, smoothing 0.2: one slow reply moves the estimate a fifth of the way.
@@ -939,7 +941,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     );
     for _ in 0..5 {
         c.client.nodes()[1]
-            .rpc::<Msg, Msg>(method::SLOW, &msg(50))
+            .rpc::<Msg, Msg, _>(method::SLOW, &msg(50))
             .await
             .unwrap();
     }
@@ -949,7 +951,7 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     let order: Vec<NodeId> = all.sort_by(by_latency).iter().map(|n| n.id()).collect();
     assert_eq!(order.last(), Some(&NodeId(3)), "unmeasured nodes sort last");
     let _ = c.client.nodes()[0]
-        .rpc::<Msg, Msg>(method::FAIL, &msg(0))
+        .rpc::<Msg, Msg, _>(method::FAIL, &msg(0))
         .await;
     let order: Vec<NodeId> = all
         .sort_by(|a, b| by_last_error(a, b).then_with(|| by_latency(a, b)))
@@ -1119,8 +1121,10 @@ pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
 pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
     let c = cluster(&rt, 1).await;
     let node = c.client.nodes()[0].clone();
-    node.rpc::<Msg, Msg>(method::ECHO, &msg(0)).await.unwrap();
-    let slow = node.rpc::<Msg, Msg>(method::SLOW, &msg(100));
+    node.rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
+        .await
+        .unwrap();
+    let slow = node.rpc::<Msg, Msg, _>(method::SLOW, &msg(100));
     let server = c.servers[0].0.clone();
     let shutdown = {
         let rt = rt.clone();

@@ -92,7 +92,7 @@ pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle)
     let c = cluster(&rt, 2).await;
     let short = c.client.with_timeout(Duration::from_millis(30));
     let err = short.nodes()[0]
-        .rpc::<Msg, Msg>(method::HANG, &msg(1))
+        .rpc::<Msg, Msg, _>(method::HANG, &msg(1))
         .await
         .unwrap_err();
     assert_eq!(err.node, NodeId(1));
@@ -101,7 +101,7 @@ pub async fn errors_say_what_happened_and_chain_their_sources(rt: RuntimeHandle)
 
     // The handler replies with an `Other`, whose field 1 is not `Msg`'s string.
     let err = c.client.nodes()[1]
-        .rpc::<Msg, Msg>(method::WRONG_TYPE, &msg(1))
+        .rpc::<Msg, Msg, _>(method::WRONG_TYPE, &msg(1))
         .await
         .unwrap_err();
     let NodeFailure::InvalidReply(decode) = &err.failure else {
@@ -193,7 +193,7 @@ pub async fn the_frame_limit_through_the_api(rt: RuntimeHandle) {
         seq: DEFAULT_MAX_FRAME_LEN as u64,
         ..msg(1)
     };
-    match node.rpc::<Msg, Msg>(method::PAD, &grown).await {
+    match node.rpc::<Msg, Msg, _>(method::PAD, &grown).await {
         Err(e) => assert!(
             matches!(&e.failure, NodeFailure::Status(s) if s.code == Code::ResourceExhausted),
             "{e}"

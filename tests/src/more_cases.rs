@@ -218,7 +218,7 @@ pub async fn a_reply_of_the_wrong_type_is_an_invalid_reply(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let node = c.client.nodes()[0].clone();
     let err = node
-        .rpc::<Msg, Msg>(method::WRONG_TYPE, &msg(1))
+        .rpc::<Msg, Msg, _>(method::WRONG_TYPE, &msg(1))
         .await
         .unwrap_err();
     assert_eq!(err.node, NodeId(1));
@@ -337,7 +337,7 @@ pub async fn cancel_before_and_during_send(rt: RuntimeHandle) {
 
     // Before send: never polled.
     drop(cfg.quorum_call::<Msg, Msg>("test.More.Cancelled", &msg(1)));
-    drop(node.rpc::<Msg, Msg>("test.More.Cancelled", &msg(2)));
+    drop(node.rpc::<Msg, Msg, _>("test.More.Cancelled", &msg(2)));
     node.unicast("test.More.OneWay", &msg(3)).unwrap();
     // During send: started, their requests queued behind the fillers.
     let mut call = cfg.quorum_call::<Msg, Msg>("test.More.Cancelled", &msg(4));
@@ -345,7 +345,7 @@ pub async fn cancel_before_and_during_send(rt: RuntimeHandle) {
     assert_eq!(system.live_calls(), 1);
     drop(call);
     {
-        let mut rpc = pin!(node.rpc::<Msg, Msg>("test.More.Cancelled", &msg(5)));
+        let mut rpc = pin!(node.rpc::<Msg, Msg, _>("test.More.Cancelled", &msg(5)));
         assert!(poll_once(rpc.as_mut()).is_pending());
         assert_eq!(system.live_calls(), 1);
     }
@@ -531,7 +531,7 @@ pub async fn sort_by_id_extend_and_without_errors(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     // Node 1 slowest, node 3 fastest: latency order is not id order.
     for (i, node) in c.client.nodes().iter().enumerate() {
-        node.rpc::<Msg, Msg>(method::SLOW, &msg(30 - 10 * i as u64))
+        node.rpc::<Msg, Msg, _>(method::SLOW, &msg(30 - 10 * i as u64))
             .await
             .unwrap();
     }
@@ -1071,7 +1071,9 @@ pub async fn ordering_stress_run_opt_in(rt: RuntimeHandle) {
             ),
             1 => c.client.multicast(method::RECORD, &msg(i)).unwrap(),
             _ => {
-                node.rpc::<Msg, Msg>(method::ECHO, &msg(i)).await.unwrap();
+                node.rpc::<Msg, Msg, _>(method::ECHO, &msg(i))
+                    .await
+                    .unwrap();
             }
         }
     }

@@ -173,11 +173,21 @@ impl Node {
     ///
     /// The request is encoded now and sent when the future is first polled; dropping the
     /// future before the reply cancels the call.
-    pub fn rpc<Req: prost::Message, Resp: prost::Message + Default + 'static>(
+    ///
+    /// The future owns what it needs and captures no lifetime (`use<..>`): it borrows
+    /// neither the node nor the request, so a caller's own `impl Future + 'static` can
+    /// return it in any edition (before 2024 a caller's `impl Trait` captures no lifetime
+    /// either, and would not compile around one that did).
+    pub fn rpc<Req, Resp, M>(
         &self,
-        method: impl Into<Cow<'static, str>>,
+        method: M,
         request: &Req,
-    ) -> impl std::future::Future<Output = Result<Resp, NodeError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Resp, NodeError>> + Send + 'static + use<Req, Resp, M>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default + 'static,
+        M: Into<Cow<'static, str>>,
+    {
         let mut responses =
             Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, encode(request));
         let id = self.id();

@@ -2,6 +2,10 @@
 //! `all`, `threshold` and their `async_*` forms), folding replies under a quorum
 //! (`fold`), and collecting or filtering the raw outcomes. Every quorum is decided by the
 //! one judge, [`Tally`].
+//!
+//! The futures and streams returned by value capture `T` (and `filter`'s closure) but no
+//! lifetime (`use<..>`), so a caller in any edition can return them from its own
+//! `impl Trait`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,7 +41,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Sends now and returns a future of [`first`](Self::first).
     pub fn async_first(
         mut self,
-    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, QuorumCallError>> + Send + 'static + use<T>
     where
         T: Send + 'static,
     {
@@ -48,7 +52,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Sends now and returns a future of [`majority`](Self::majority).
     pub fn async_majority(
         mut self,
-    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, QuorumCallError>> + Send + 'static + use<T>
     where
         T: Send + 'static,
     {
@@ -59,7 +63,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Sends now and returns a future of [`all`](Self::all).
     pub fn async_all(
         mut self,
-    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, QuorumCallError>> + Send + 'static + use<T>
     where
         T: Send + 'static,
     {
@@ -71,7 +75,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     pub fn async_threshold(
         mut self,
         k: usize,
-    ) -> impl std::future::Future<Output = Result<T, QuorumCallError>> + Send + 'static
+    ) -> impl Future<Output = Result<T, QuorumCallError>> + Send + 'static + use<T>
     where
         T: Send + 'static,
     {
@@ -203,18 +207,17 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     }
 
     /// Only the successful replies, as `(node, reply)`.
-    pub fn ignore_errors(self) -> impl Stream<Item = (NodeId, T)> + Unpin {
+    pub fn ignore_errors(self) -> impl Stream<Item = (NodeId, T)> + Unpin + use<T> {
         FilterMap(self, |r: NodeResponse<T>| {
             r.result.ok().map(|v| (r.node, v))
         })
     }
 
     /// Only the outcomes `keep` accepts.
-    pub fn filter(
-        self,
-        keep: impl FnMut(&NodeResponse<T>) -> bool + Unpin,
-    ) -> impl Stream<Item = NodeResponse<T>> + Unpin {
-        let mut keep = keep;
+    pub fn filter<F>(self, mut keep: F) -> impl Stream<Item = NodeResponse<T>> + Unpin + use<T, F>
+    where
+        F: FnMut(&NodeResponse<T>) -> bool + Unpin,
+    {
         FilterMap(self, move |r: NodeResponse<T>| keep(&r).then_some(r))
     }
 }
