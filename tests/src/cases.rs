@@ -17,6 +17,7 @@ use crate::service::{self, Msg, Seen, method};
 use crate::support::{Cluster, cluster, eventually, msg, next, sleep, within, write_all};
 
 // The cases of `more_cases` run through the same suite list.
+pub use crate::behaviour_cases::*;
 pub use crate::judge_cases::*;
 pub use crate::more_cases::*;
 

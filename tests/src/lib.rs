@@ -1,7 +1,7 @@
 //! The gorums-rs conformance suite: one set of tests, written against the
 //! runtime-agnostic API, run against every adapter.
 //!
-//! Each case in [`cases`], [`more_cases`] and [`judge_cases`] is an `async fn(RuntimeHandle)`;
+//! Each case in [`cases`], [`more_cases`], [`judge_cases`] and [`behaviour_cases`] is an `async fn(RuntimeHandle)`;
 //! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
 //! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
 //! smol and the simulator: one file each, not a copy of the tests.
@@ -13,6 +13,7 @@
 // This crate is a test suite: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+pub mod behaviour_cases;
 pub mod cases;
 pub mod judge_cases;
 pub mod more_cases;
@@ -100,6 +101,12 @@ macro_rules! conformance_suite {
             fold_decides_like_the_terminal_methods,
             errors_say_what_happened_and_chain_their_sources,
             the_frame_limit_through_the_api,
+            many_callers_share_one_configuration,
+            a_peer_that_never_says_hello,
+            stopping_a_client_with_calls_in_flight,
+            a_reply_stream_failing_mid_stream,
+            late_replies_are_dropped_and_counted,
+            one_at_a_time_unless_released,
             ordering_stress_run_opt_in,
         );
     };

@@ -40,6 +40,8 @@ pub mod method {
     pub const SLOW_RELEASED: &str = "test.Svc.SlowReleased";
     /// Streams `seq` items, numbered 1..=seq.
     pub const STREAM: &str = "test.Svc.Stream";
+    /// Streams `seq` items, then fails with `Aborted`.
+    pub const STREAM_THEN_FAIL: &str = "test.Svc.StreamThenFail";
     /// Panics.
     pub const PANIC: &str = "test.Svc.Panic";
     /// Never returns.
@@ -104,6 +106,16 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
         record(&s, method::STREAM, req.seq);
         stream_items(ctx, req, me)
     });
+    system.register_stream(
+        method::STREAM_THEN_FAIL,
+        move |ctx: ServerCtx, req: Msg| async move {
+            stream_items(ctx, req, me).await?;
+            Err(Status::new(
+                gorums_core::api::Code::Aborted,
+                "failed mid-stream",
+            ))
+        },
+    );
     system.register_unary(method::PAD, move |_ctx: ServerCtx, req: Msg| async move {
         let padding = usize::try_from(req.seq).unwrap_or(0);
         Ok(Msg {

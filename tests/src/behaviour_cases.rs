@@ -1,0 +1,228 @@
+//! Conformance cases for behaviours users rely on that had no test: many callers on one
+//! configuration, a peer that never says hello, a client stopped with calls in flight, a
+//! reply stream that fails mid-stream, late replies, and one-at-a-time handling.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gorums_core::api::{
+    Cause, Configuration, ConnectionError, EndpointConfig, NodeFailure, NodeId, NodeList,
+    SystemOptions,
+};
+use gorums_core::runtime::RuntimeHandle;
+
+use crate::service::{Msg, method};
+use crate::support::{cluster, eventually, msg, next, sleep};
+
+/// CONFORMANCE (ours): eight tasks (on tokio's multi-thread runtime, several threads)
+/// make quorum calls on one configuration at once: every call gets its own replies.
+pub async fn many_callers_share_one_configuration(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let done = Arc::new(Mutex::new(Vec::new()));
+    for task in 0..8u64 {
+        let (config, done) = (c.client.clone(), done.clone());
+        rt.spawn(Box::pin(async move {
+            for i in 0..50u64 {
+                let seq = task * 1000 + i;
+                let reply = config
+                    .quorum_call::<Msg, Msg>(method::ECHO, &msg(seq))
+                    .majority()
+                    .await
+                    .expect("every call succeeds");
+                assert_eq!(reply.seq, seq, "a call got another call's reply");
+            }
+            done.lock().unwrap().push(task);
+        }));
+    }
+    eventually(&rt, || done.lock().unwrap().len() == 8).await;
+    assert_eq!(c.client.system().unwrap().live_calls(), 0);
+}
+
+/// CONFORMANCE (ours): a peer that accepts the connection and never sends its hello:
+/// calls queued for it fail at the connect timeout with "no hello in time", and the
+/// node's other calls are not affected.
+pub async fn a_peer_that_never_says_hello(rt: RuntimeHandle) {
+    let mut silent = rt.listen("127.0.0.1:0").await.expect("listen");
+    let addr = silent.local_addr();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    rt.spawn(Box::pin(async move {
+        // Accepts and holds the connection open, reading nothing, saying nothing.
+        while let Ok(conn) = silent.accept().await {
+            keep.lock().unwrap().push(conn);
+        }
+    }));
+    let c = cluster(&rt, 1).await;
+    let options = SystemOptions {
+        endpoint: EndpointConfig {
+            connect_timeout: Duration::from_millis(300),
+            ..EndpointConfig::default()
+        },
+        ..SystemOptions::default()
+    };
+    let config = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([c.addrs[0].clone(), addr]),
+        options,
+    )
+    .unwrap();
+    let started = rt.now();
+    let err = config
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .unwrap_err();
+    let took = rt.now() - started;
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(2)]);
+    let failure = &err.node_errors[0].failure;
+    assert!(
+        matches!(
+            failure,
+            NodeFailure::NotConnected(Some(ConnectionError::HandshakeTimeout))
+                | NodeFailure::ConnectionLost(ConnectionError::HandshakeTimeout)
+        ),
+        "{failure}"
+    );
+    assert!(
+        took >= Duration::from_millis(300),
+        "before the timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "long after the timeout: {took:?}"
+    );
+    let first: Msg = config.nodes()[0].rpc(method::ECHO, &msg(2)).await.unwrap();
+    assert_eq!(first.seq, 2, "the healthy node is not affected");
+}
+
+/// CONFORMANCE (ours): stopping a client system with calls in flight: every call ends
+/// at once with "connection lost", and no call state is left.
+pub async fn stopping_a_client_with_calls_in_flight(rt: RuntimeHandle) {
+    let c = cluster(&rt, 2).await;
+    let system = c.client.system().unwrap();
+    let calls: Vec<_> = (0..20)
+        .map(|i| {
+            c.client
+                .quorum_call::<Msg, Msg>(method::HANG, &msg(i))
+                .async_majority()
+        })
+        .collect();
+    sleep(&rt, Duration::from_millis(50)).await;
+    assert_eq!(system.live_calls(), 20);
+    let stopped = rt.now();
+    system.stop();
+    for call in calls {
+        let err = call.await.unwrap_err();
+        assert_eq!(err.cause, Cause::Incomplete, "{err}");
+        assert!(
+            err.node_errors
+                .iter()
+                .all(|e| matches!(e.failure, NodeFailure::ConnectionLost(_))),
+            "{err}"
+        );
+    }
+    assert!(rt.now() - stopped < Duration::from_secs(1), "ended at once");
+    assert_eq!(system.live_calls(), 0);
+}
+
+/// CONFORMANCE (ours): a reply stream that fails after some items: every item arrives,
+/// then that node's failure with the handler's status.
+pub async fn a_reply_stream_failing_mid_stream(rt: RuntimeHandle) {
+    let c = cluster(&rt, 2).await;
+    let mut replies = c
+        .client
+        .correctable_call::<Msg, Msg>(method::STREAM_THEN_FAIL, &msg(3))
+        .map_request(|n| Some(msg(if n.id() == NodeId(1) { 3 } else { 2 })));
+    let mut items = [0, 0];
+    let mut failures = Vec::new();
+    while let Some(r) = next(&mut replies).await {
+        match r.result {
+            Ok(item) => {
+                assert_eq!(item.node, r.node.0);
+                items[r.node.0 as usize - 1] += 1;
+            }
+            Err(failure) => failures.push((r.node.0, failure)),
+        }
+    }
+    assert_eq!(items, [3, 2], "every item before the failure arrives");
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    for (_, failure) in &failures {
+        assert!(
+            matches!(failure, NodeFailure::Status(s) if s.message.contains("mid-stream")),
+            "{failure}"
+        );
+    }
+}
+
+/// CONFORMANCE (ours): late replies over TCP: after `first` returns, the slower nodes'
+/// replies arrive and are dropped and counted, not delivered anywhere.
+pub async fn late_replies_are_dropped_and_counted(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let first = c
+        .client
+        .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+        .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 50)))
+        .first()
+        .await
+        .unwrap();
+    assert_eq!(first.node, 1);
+    let nodes = c.client.nodes();
+    eventually(&rt, || {
+        nodes[1].info().dropped == 1 && nodes[2].info().dropped == 1
+    })
+    .await;
+    assert_eq!(nodes[0].info().dropped, 0);
+    assert_eq!(c.client.system().unwrap().live_calls(), 0);
+}
+
+/// CONFORMANCE: one sender's requests are handled one at a time unless the handler
+/// releases: two 200 ms SLOW calls from one client take 400 ms on a node; two that
+/// release take about 200 ms.
+pub async fn one_at_a_time_unless_released(rt: RuntimeHandle) {
+    let c = cluster(&rt, 1).await;
+    let node = c.client.nodes()[0].clone();
+    let pair = |m: &'static str| {
+        let (a, b) = (
+            node.rpc::<Msg, Msg, _>(m, &msg(200)),
+            node.rpc::<Msg, Msg, _>(m, &msg(200)),
+        );
+        async move {
+            let mut a = std::pin::pin!(a);
+            let mut b = std::pin::pin!(b);
+            let (mut ra, mut rb) = (None, None);
+            std::future::poll_fn(|cx| {
+                if ra.is_none()
+                    && let std::task::Poll::Ready(r) = a.as_mut().poll(cx)
+                {
+                    ra = Some(r);
+                }
+                if rb.is_none()
+                    && let std::task::Poll::Ready(r) = b.as_mut().poll(cx)
+                {
+                    rb = Some(r);
+                }
+                if ra.is_some() && rb.is_some() {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            assert!(ra.unwrap().is_ok() && rb.unwrap().is_ok());
+        }
+    };
+    let started = rt.now();
+    pair(method::SLOW).await;
+    let serial = rt.now() - started;
+    assert!(
+        serial >= Duration::from_millis(400),
+        "not one at a time: {serial:?}"
+    );
+    let started = rt.now();
+    pair(method::SLOW_RELEASED).await;
+    let released = rt.now() - started;
+    assert!(
+        released < Duration::from_millis(390),
+        "release did not overlap: {released:?}"
+    );
+}
