@@ -48,7 +48,11 @@
 //! ```
 
 mod call_type;
+mod compiler;
+mod descriptor;
+mod editions;
 mod error;
+mod protoc;
 mod resolver;
 mod service;
 
@@ -56,10 +60,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use protox::file::{ChainFileResolver, GoogleFileResolver, IncludeFileResolver};
 use protox::prost_reflect::DescriptorPool;
 
-pub use error::{Error, GeneratedType, MethodRule, Violation};
+pub use error::{Error, GeneratedType, MethodRule, Unsupported, Violation};
 /// prost-build, re-exported for [`Builder::prost_config`].
 pub use prost_build;
 
@@ -133,11 +136,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::OutDirUnset`] without an output directory; [`Error::Proto`] if a file
-    /// cannot be read or parsed (protox stops at the first); [`Error::Write`] if
-    /// prost-build fails; else [`Error::Invalid`] with every [`Violation`] in all the
-    /// services and messages. The output may be written even then, without the services
-    /// at fault.
+    /// [`Error::OutDirUnset`] without an output directory; [`Error::Proto`] or
+    /// [`Error::Protoc`] if a file cannot be read or parsed; [`Error::Unsupported`] with
+    /// every edition and feature prost cannot honour; [`Error::Write`] if prost-build
+    /// fails; else [`Error::Invalid`] with every [`Violation`] in all the services and
+    /// messages. The output may be written even then, without the services at fault.
     pub fn compile(
         self,
         protos: &[impl AsRef<Path>],
@@ -149,29 +152,11 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::OutDirUnset)?,
         };
-        let mut resolver = ChainFileResolver::new();
-        for include in includes {
-            resolver.add(IncludeFileResolver::new(include.as_ref().to_owned()));
-        }
-        resolver.add(resolver::EmbeddedGorumsProto);
-        resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
-        compiler.include_imports(true).include_source_info(true);
-        compiler.open_files(protos)?;
-
-        if self.emit_rerun_if_changed {
-            for file in compiler.files() {
-                if let Some(path) = file.path() {
-                    println!("cargo:rerun-if-changed={}", path.display());
-                }
-            }
-        }
-
-        // prost-types' descriptors drop custom options; prost-reflect decoding the
-        // encoded set keeps them as extensions (checked in DESIGN §5).
-        let pool = DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice())
+        let lowered = self.lowered(protos, includes)?;
+        let pool = DescriptorPool::from_file_descriptor_set(lowered.files.clone())
             .map_err(Error::Descriptors)?;
-        let (call_types, mut violations) = call_type::call_types(&pool);
+        let (call_types, mut violations) =
+            call_type::call_types(&pool, &lowered.method_options).map_err(Error::Decode)?;
 
         // Names are checked as prost-build names the methods, so in the generator.
         let name_violations = Rc::new(RefCell::new(Vec::new()));
@@ -184,7 +169,7 @@ impl Builder {
         config
             .service_generator(Box::new(generator))
             .out_dir(&out_dir)
-            .compile_fds(compiler.file_descriptor_set())
+            .compile_fds(lowered.files)
             .map_err(|source| Error::Write {
                 dir: out_dir.clone(),
                 source,
@@ -195,5 +180,42 @@ impl Builder {
         } else {
             Err(Error::Invalid(violations))
         }
+    }
+
+    /// The descriptors [`compile`](Builder::compile) hands prost-build for `protos`:
+    /// imports included, editions files in their proto3 form (see the crate docs), and
+    /// without custom options (prost-types does not keep them). Feed them to another
+    /// prost-based generator, e.g. `tonic-prost-build`'s `compile_fds`, for the same
+    /// messages. Prints `cargo:rerun-if-changed` lines as `compile` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`compile`](Builder::compile), up to the Gorums rules, which it does not check.
+    pub fn file_descriptor_set(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<prost_types::FileDescriptorSet, Error> {
+        Ok(self.lowered(protos, includes)?.files)
+    }
+
+    /// Reads `protos` and gives every editions file its proto3 form.
+    fn lowered(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<editions::Lowered, Error> {
+        let protos: Vec<&Path> = protos.iter().map(AsRef::as_ref).collect();
+        let includes: Vec<&Path> = includes.iter().map(AsRef::as_ref).collect();
+        let compiled = compiler::compile(&protos, &includes)?;
+        let lowered = editions::lower(&compiled.bytes, &|name| compiled.display_name(name))?;
+        if self.emit_rerun_if_changed {
+            for file in &lowered.files.file {
+                if let Some(path) = compiled.path(file.name()) {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
+            }
+        }
+        Ok(lowered)
     }
 }
