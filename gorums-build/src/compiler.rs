@@ -134,7 +134,42 @@ fn declares_edition(source: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::declares_edition;
+    use super::{Paths, compile, declares_edition};
+
+    /// Writes `files` into a new temp dir.
+    fn dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, source) in files {
+            std::fs::write(dir.path().join(name), source).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn proto3_stays_on_protox_and_an_imported_editions_file_moves_all_to_protoc() {
+        let b = "syntax = \"proto3\";\npackage t;\nmessage B {}\n";
+        let proto3 = dir(&[("b.proto", b)]);
+        let compiled = compile(&[proto3.path().join("b.proto").as_path()], &[proto3.path()])
+            .expect("compiles");
+        assert!(matches!(compiled.paths, Paths::Known(_)));
+        assert_eq!(
+            compiled.path("b.proto"),
+            Some(proto3.path().join("b.proto"))
+        );
+
+        let a = "syntax = \"proto3\";\npackage t;\nimport \"c.proto\";\n\
+                 import \"gorums.proto\";\nmessage A { C c = 1; }\n";
+        let c = "// first a comment\nedition = \"2024\";\npackage t;\nmessage C {}\n";
+        let mixed = dir(&[("a.proto", a), ("c.proto", c)]);
+        let compiled =
+            compile(&[mixed.path().join("a.proto").as_path()], &[mixed.path()]).expect("compiles");
+        assert!(matches!(compiled.paths, Paths::Search(_)));
+        assert_eq!(compiled.path("c.proto"), Some(mixed.path().join("c.proto")));
+        // Built in: no file of the user's to watch.
+        assert_eq!(compiled.path("gorums.proto"), None);
+        assert_eq!(compiled.path("google/protobuf/descriptor.proto"), None);
+        assert_eq!(compiled.display_name("gorums.proto"), "gorums.proto");
+    }
 
     #[test]
     fn an_edition_is_found_behind_comments_only() {
