@@ -1,5 +1,6 @@
 //! `gorums-build` turns `.proto` services with Gorums method options into a typed
-//! gorums-rs API, from a `build.rs`, with no `protoc` on the machine.
+//! gorums-rs API, from a `build.rs`, with no `protoc` to install: proto2, proto3 and
+//! editions 2023 and 2024 files, Go Gorums' own files unchanged.
 //!
 //! It reads the same options as Go Gorums (`import "gorums.proto";` then
 //! `option (gorums.quorumcall) = true;` on a method), so one `.proto` file serves both.
@@ -46,6 +47,47 @@
 //!     include!(concat!(env!("OUT_DIR"), "/proto.rs"));
 //! }
 //! ```
+//!
+//! # Which compiler reads the files
+//!
+//! proto2 and proto3 files are read by protox, in Rust. protox 0.10 cannot parse
+//! editions files (`edition = "2023";`, as every Go Gorums file starts), so as soon as one
+//! file of a compile, named or imported, is an editions file, all of them are read by the
+//! protoc that the `protoc-bin-vendored` crate ships inside its package (protoc 36.2,
+//! with Google's `.proto` files): nothing to install, but only on the platforms it has
+//! a binary for (Linux on x86, x86-64, aarch64, ppc64le and s390x; macOS; Windows), and
+//! [`Error::ProtocUnavailable`] elsewhere. Proto2/proto3 builds stay on protox rather
+//! than moving to protoc too, so that they keep working on every platform and keep
+//! their error messages; the protoc route can go once protox reads editions.
+//!
+//! `import "gorums.proto";` finds a `gorums.proto` on your include paths first (Go
+//! Gorums' edition-2023 one works), else the one built into this crate; Google's
+//! well-known types (`google/protobuf/empty.proto`, `timestamp.proto`, ...) are built in.
+//!
+//! # Editions
+//!
+//! prost-build predates editions, so each editions file is rewritten into the proto3
+//! form that puts the same bytes on the wire, with its features resolved as protoc
+//! resolves them (the edition's defaults, then file, message, oneof, field):
+//!
+//! | feature | Rust field |
+//! |---|---|
+//! | `field_presence = IMPLICIT` | plain: `pub key: String`, as in proto3 |
+//! | `field_presence = EXPLICIT` (the editions default) | `Option<..>`, as proto3 `optional`; message fields and oneofs always |
+//! | `field_presence = LEGACY_REQUIRED` | plain, required when decoding, as proto2 `required` |
+//! | `repeated_field_encoding = PACKED` (default) or `EXPANDED` | packed, or `packed = "false"` |
+//!
+//! Features prost cannot honour are an [`Error::Unsupported`] that points at the line
+//! setting them, not a silent difference on the wire: `message_encoding = DELIMITED`
+//! (prost writes message fields length-prefixed only), `utf8_validation = NONE` on a
+//! string field (prost's `String` always checks UTF-8; declare it `bytes`),
+//! `enum_type = CLOSED` (prost's enums are open `i32`s), and an edition other than 2023
+//! or 2024 (protoc 36.2 accepts 2026 too). Features without meaning for prost are
+//! accepted and do nothing: `json_format` (prost writes no JSON), `enforce_naming_style`
+//! and `default_symbol_visibility` (protoc checks them itself, then drops them), and the
+//! language features of other generators (`features.(pb.cpp)`, `(pb.java)`, `(pb.go)`,
+//! ...). A feature name protoc does not know, or a malformed file, is protoc's own
+//! `file:line:column` error, in [`Error::Protoc`].
 
 mod call_type;
 mod compiler;
