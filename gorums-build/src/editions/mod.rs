@@ -276,7 +276,14 @@ impl FileLowering {
                 .oneof_index
                 .and_then(|k| oneof_features.get(usize::try_from(k).ok()?))
                 .unwrap_or(&features);
-            let set = f.options.as_ref().and_then(|o| o.features.as_ref());
+            // protoc copies a map field's features onto its entry's fields, which have no
+            // place in the source; they are taken from the map field (the parent here),
+            // so that an error points at its line.
+            let set = if is_map_entry {
+                None
+            } else {
+                f.options.as_ref().and_then(|o| o.features.as_ref())
+            };
             let resolved = self.features(
                 parent,
                 set,

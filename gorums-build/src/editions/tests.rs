@@ -187,6 +187,17 @@ fn a_file_level_setting_is_reported_once_at_its_own_line() {
 }
 
 #[test]
+fn a_map_field_setting_is_reported_at_the_map_field() {
+    let all = unsupported(
+        "edition = \"2023\";\npackage t;\n\
+         message M {\n  map<string, int32> m = 1 [features.utf8_validation = NONE];\n}\n",
+    );
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!((all[0].line, all[0].column), (4, 29));
+    assert_eq!(all[0].subject, "field t.M.MEntry.key");
+}
+
+#[test]
 fn closed_enums_and_every_other_problem_are_all_reported() {
     let all = unsupported(
         "edition = \"2023\";\npackage t;\n\
