@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use protox::prost_reflect::{DescriptorPool, MethodDescriptor, Value};
+use protox::prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 
 use crate::{MethodRule, Violation};
 
@@ -40,12 +40,24 @@ const OPTIONS: [&str; 4] = [
 /// Message names the Gorums API reserves (Go Gorums generates types of these names).
 const RESERVED_MESSAGE_NAMES: [&str; 4] = ["Configuration", "Node", "NodeContext", "ConfigContext"];
 
+/// Call types by full method name (`package.Service.Method`); `None` for a method that
+/// breaks a rule.
+pub(crate) type CallTypes = BTreeMap<String, Option<CallType>>;
+
 /// The call type of every method of every service, by full method name
 /// (`package.Service.Method`), `None` for a method that breaks a rule, and every rule
 /// broken: reserved message names first, then the methods in the order of the pool.
+///
+/// `method_options` holds each method's encoded options by full name: the pool, made
+/// from prost-types descriptors, has lost their extensions, which it decodes here.
+///
+/// # Errors
+///
+/// If a method's options do not decode as `google.protobuf.MethodOptions`.
 pub(crate) fn call_types(
     pool: &DescriptorPool,
-) -> (BTreeMap<String, Option<CallType>>, Vec<Violation>) {
+    method_options: &BTreeMap<String, Vec<u8>>,
+) -> Result<(CallTypes, Vec<Violation>), prost::DecodeError> {
     let mut violations = Vec::new();
     for message in pool.all_messages() {
         let is_top_level = message.parent_message().is_none();
@@ -56,10 +68,19 @@ pub(crate) fn call_types(
             });
         }
     }
+    // Gorums options need gorums.proto, which imports descriptor.proto; without it no
+    // method can have one.
+    let options_type = pool.get_message_by_name("google.protobuf.MethodOptions");
     let mut types = BTreeMap::new();
     for service in pool.services() {
         for method in service.methods() {
-            let call_type = match call_type(&method) {
+            let options = match (&options_type, method_options.get(method.full_name())) {
+                (Some(desc), Some(bytes)) => {
+                    DynamicMessage::decode(desc.clone(), bytes.as_slice())?
+                }
+                _ => method.options(),
+            };
+            let call_type = match call_type(&method, &options) {
                 Ok(call_type) => Some(call_type),
                 Err(rules) => {
                     violations.extend(rules.into_iter().map(|rule| Violation::Method {
@@ -73,12 +94,14 @@ pub(crate) fn call_types(
             types.insert(method.full_name().to_owned(), call_type);
         }
     }
-    (types, violations)
+    Ok((types, violations))
 }
 
-/// The call type of `method`, or every rule it breaks.
-fn call_type(method: &MethodDescriptor) -> Result<CallType, Vec<MethodRule>> {
-    let options = method.options();
+/// The call type of `method` with `options`, or every rule it breaks.
+fn call_type(
+    method: &MethodDescriptor,
+    options: &DynamicMessage,
+) -> Result<CallType, Vec<MethodRule>> {
     let set: Vec<&str> = options
         .extensions()
         .filter(|(_, value)| matches!(value, Value::Bool(true)))

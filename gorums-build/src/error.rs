@@ -2,7 +2,8 @@
 //!
 //! [`Error`] says which step failed; a broken Gorums rule is a [`Violation`], and all
 //! of them are reported together in [`Error::Invalid`]. What a method does wrong is a
-//! [`MethodRule`].
+//! [`MethodRule`]. An editions feature prost cannot honour is an [`Unsupported`], all of
+//! them in [`Error::Unsupported`].
 
 use std::fmt;
 use std::io;
@@ -19,11 +20,49 @@ use protox::prost_reflect::DescriptorError;
 #[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A `.proto` file could not be read or parsed (the message names file and line).
+    /// A proto2 or proto3 `.proto` file could not be read or parsed by protox (the
+    /// message names file and line).
     #[error("gorums-build: {}", proto_message(.0))]
     Proto(#[from] protox::Error),
-    /// The descriptors protox compiled could not be decoded again to read the Gorums
-    /// options.
+    /// The bundled protoc, which reads the files when one is an editions file, refused
+    /// them. `message` is what it printed, one `file:line:column: what` line per
+    /// problem.
+    #[error("{}", protoc_lines(.message))]
+    Protoc {
+        /// protoc's error output.
+        message: String,
+    },
+    /// `file` is an editions file, which needs the protoc that `protoc-bin-vendored`
+    /// bundles, and it bundles none for this platform.
+    #[error(
+        "gorums-build: {file} is an editions file, read with the protoc bundled in \
+         protoc-bin-vendored: {source}"
+    )]
+    ProtocUnavailable {
+        /// The editions file, as imported or named.
+        file: String,
+        /// Which platform has no protoc (a `protoc_bin_vendored::Error`).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The bundled protoc could not be run, or its output not be read.
+    #[error("gorums-build: running the bundled protoc ({}): {source}", protoc.display())]
+    ProtocRun {
+        /// The protoc binary.
+        protoc: PathBuf,
+        /// What failed; its [`kind`](io::Error::kind) says why.
+        #[source]
+        source: io::Error,
+    },
+    /// Editions or features that prost cannot honour: every one found, each with its
+    /// file and line. The `Display` text puts each on its own line.
+    #[error("{}", lines(.0))]
+    Unsupported(Vec<Unsupported>),
+    /// The compiled descriptors could not be decoded (a bug in a compiler, not in the
+    /// `.proto` files).
+    #[error("gorums-build: decoding the compiled descriptors: {0}")]
+    Decode(#[source] prost::DecodeError),
+    /// The compiled descriptors could not be read again to check the Gorums rules.
     #[error("gorums-build: reading the compiled descriptors: {0}")]
     Descriptors(#[source] DescriptorError),
     /// Methods or messages break Gorums rules: every one found, in the order of the
@@ -78,6 +117,46 @@ pub enum Violation {
         file: String,
     },
 }
+
+/// An edition, or an editions feature, that gorums-build cannot turn into prost code
+/// that means the same on the wire.
+///
+/// Its `Display` text is `file:line:column: subject: found is not supported; expected
+/// ...`, pointing at the `edition` line or at the `features.x = ...` setting (which may
+/// be on an enclosing message or the file); line and column are 1-based, 0 when the
+/// descriptors carry no source position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unsupported {
+    /// The `.proto` file, as protoc names it in its own errors.
+    pub file: String,
+    /// The line of the setting (1-based).
+    pub line: u32,
+    /// The column of the setting (1-based).
+    pub column: u32,
+    /// What it applies to, e.g. `field storage.Entry.value` or `file storage.proto`.
+    pub subject: String,
+    /// What the file says, e.g. `features.message_encoding = DELIMITED`.
+    pub found: String,
+    /// What gorums-build expected instead, and why.
+    pub expected: String,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        write!(
+            f,
+            ": {}: {} is not supported; expected {}",
+            self.subject, self.found, self.expected
+        )
+    }
+}
+
+impl std::error::Error for Unsupported {}
 
 /// The Gorums rule a method breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,10 +229,23 @@ fn proto_message(err: &protox::Error) -> String {
 }
 
 /// One `gorums-build: ` line per violation.
-fn lines(violations: &[Violation]) -> String {
+fn lines(violations: &[impl fmt::Display]) -> String {
     violations
         .iter()
         .map(|v| format!("gorums-build: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// protoc's output, each line behind `gorums-build: `.
+fn protoc_lines(message: &str) -> String {
+    let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::from("gorums-build: protoc failed and printed nothing");
+    }
+    lines
+        .iter()
+        .map(|line| format!("gorums-build: {line}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -231,6 +323,47 @@ mod tests {
             "has 2 call-type options (gorums.multicast, gorums.quorumcall); a method takes \
              at most one"
         );
+    }
+
+    #[test]
+    fn an_unsupported_feature_reads_like_a_protoc_error() {
+        let unsupported = Unsupported {
+            file: "proto/a.proto".into(),
+            line: 4,
+            column: 22,
+            subject: "field a.A.b".into(),
+            found: "features.message_encoding = DELIMITED".into(),
+            expected: "LENGTH_PREFIXED".into(),
+        };
+        let no_line = Unsupported {
+            line: 0,
+            column: 0,
+            ..unsupported.clone()
+        };
+        let err = Error::Unsupported(vec![unsupported, no_line]);
+        assert_eq!(
+            err.to_string(),
+            "gorums-build: proto/a.proto:4:22: field a.A.b: features.message_encoding = \
+             DELIMITED is not supported; expected LENGTH_PREFIXED\n\
+             gorums-build: proto/a.proto: field a.A.b: features.message_encoding = DELIMITED \
+             is not supported; expected LENGTH_PREFIXED"
+        );
+    }
+
+    #[test]
+    fn protoc_errors_keep_their_lines() {
+        let err = Error::Protoc {
+            message: "a.proto:4:1: Expected \";\".\na.proto:4:1: Reached end of input.\n".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "gorums-build: a.proto:4:1: Expected \";\".\ngorums-build: a.proto:4:1: Reached \
+             end of input."
+        );
+        let silent = Error::Protoc {
+            message: String::new(),
+        };
+        assert!(silent.to_string().contains("printed nothing"), "{silent}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `gorums-build` turns `.proto` services with Gorums method options into a typed
-//! gorums-rs API, from a `build.rs`, with no `protoc` on the machine.
+//! gorums-rs API, from a `build.rs`, with no `protoc` to install: proto2, proto3 and
+//! editions 2023 and 2024 files, Go Gorums' own files unchanged.
 //!
 //! It reads the same options as Go Gorums (`import "gorums.proto";` then
 //! `option (gorums.quorumcall) = true;` on a method), so one `.proto` file serves both.
@@ -46,9 +47,54 @@
 //!     include!(concat!(env!("OUT_DIR"), "/proto.rs"));
 //! }
 //! ```
+//!
+//! # Which compiler reads the files
+//!
+//! proto2 and proto3 files are read by protox, in Rust. protox 0.10 cannot parse
+//! editions files (`edition = "2023";`, as every Go Gorums file starts), so as soon as one
+//! file of a compile, named or imported, is an editions file, all of them are read by the
+//! protoc that the `protoc-bin-vendored` crate ships inside its package (protoc 36.2,
+//! with Google's `.proto` files): nothing to install, but only on the platforms it has
+//! a binary for (Linux on x86, x86-64, aarch64, ppc64le and s390x; macOS; Windows), and
+//! [`Error::ProtocUnavailable`] elsewhere. Proto2/proto3 builds stay on protox rather
+//! than moving to protoc too, so that they keep working on every platform and keep
+//! their error messages; the protoc route can go once protox reads editions.
+//!
+//! `import "gorums.proto";` finds a `gorums.proto` on your include paths first (Go
+//! Gorums' edition-2023 one works), else the one built into this crate; Google's
+//! well-known types (`google/protobuf/empty.proto`, `timestamp.proto`, ...) are built in.
+//!
+//! # Editions
+//!
+//! prost-build predates editions, so each editions file is rewritten into the proto3
+//! form that puts the same bytes on the wire, with its features resolved as protoc
+//! resolves them (the edition's defaults, then file, message, oneof, field):
+//!
+//! | feature | Rust field |
+//! |---|---|
+//! | `field_presence = IMPLICIT` | plain: `pub key: String`, as in proto3 |
+//! | `field_presence = EXPLICIT` (the editions default) | `Option<..>`, as proto3 `optional`; message fields and oneofs always |
+//! | `field_presence = LEGACY_REQUIRED` | plain, required when decoding, as proto2 `required` |
+//! | `repeated_field_encoding = PACKED` (default) or `EXPANDED` | packed, or `packed = "false"` |
+//!
+//! Features prost cannot honour are an [`Error::Unsupported`] that points at the line
+//! setting them, not a silent difference on the wire: `message_encoding = DELIMITED`
+//! (prost writes message fields length-prefixed only), `utf8_validation = NONE` on a
+//! string field (prost's `String` always checks UTF-8; declare it `bytes`),
+//! `enum_type = CLOSED` (prost's enums are open `i32`s), and an edition other than 2023
+//! or 2024 (protoc 36.2 accepts 2026 too). Features without meaning for prost are
+//! accepted and do nothing: `json_format` (prost writes no JSON), `enforce_naming_style`
+//! and `default_symbol_visibility` (protoc checks them itself, then drops them), and the
+//! language features of other generators (`features.(pb.cpp)`, `(pb.java)`, `(pb.go)`,
+//! ...). A feature name protoc does not know, or a malformed file, is protoc's own
+//! `file:line:column` error, in [`Error::Protoc`].
 
 mod call_type;
+mod compiler;
+mod descriptor;
+mod editions;
 mod error;
+mod protoc;
 mod resolver;
 mod service;
 
@@ -56,10 +102,9 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use protox::file::{ChainFileResolver, GoogleFileResolver, IncludeFileResolver};
 use protox::prost_reflect::DescriptorPool;
 
-pub use error::{Error, GeneratedType, MethodRule, Violation};
+pub use error::{Error, GeneratedType, MethodRule, Unsupported, Violation};
 /// prost-build, re-exported for [`Builder::prost_config`].
 pub use prost_build;
 
@@ -133,11 +178,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// [`Error::OutDirUnset`] without an output directory; [`Error::Proto`] if a file
-    /// cannot be read or parsed (protox stops at the first); [`Error::Write`] if
-    /// prost-build fails; else [`Error::Invalid`] with every [`Violation`] in all the
-    /// services and messages. The output may be written even then, without the services
-    /// at fault.
+    /// [`Error::OutDirUnset`] without an output directory; [`Error::Proto`] or
+    /// [`Error::Protoc`] if a file cannot be read or parsed; [`Error::Unsupported`] with
+    /// every edition and feature prost cannot honour; [`Error::Write`] if prost-build
+    /// fails; else [`Error::Invalid`] with every [`Violation`] in all the services and
+    /// messages. The output may be written even then, without the services at fault.
     pub fn compile(
         self,
         protos: &[impl AsRef<Path>],
@@ -149,29 +194,11 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::OutDirUnset)?,
         };
-        let mut resolver = ChainFileResolver::new();
-        for include in includes {
-            resolver.add(IncludeFileResolver::new(include.as_ref().to_owned()));
-        }
-        resolver.add(resolver::EmbeddedGorumsProto);
-        resolver.add(GoogleFileResolver::new());
-        let mut compiler = protox::Compiler::with_file_resolver(resolver);
-        compiler.include_imports(true).include_source_info(true);
-        compiler.open_files(protos)?;
-
-        if self.emit_rerun_if_changed {
-            for file in compiler.files() {
-                if let Some(path) = file.path() {
-                    println!("cargo:rerun-if-changed={}", path.display());
-                }
-            }
-        }
-
-        // prost-types' descriptors drop custom options; prost-reflect decoding the
-        // encoded set keeps them as extensions (checked in DESIGN §5).
-        let pool = DescriptorPool::decode(compiler.encode_file_descriptor_set().as_slice())
+        let lowered = self.lowered(protos, includes)?;
+        let pool = DescriptorPool::from_file_descriptor_set(lowered.files.clone())
             .map_err(Error::Descriptors)?;
-        let (call_types, mut violations) = call_type::call_types(&pool);
+        let (call_types, mut violations) =
+            call_type::call_types(&pool, &lowered.method_options).map_err(Error::Decode)?;
 
         // Names are checked as prost-build names the methods, so in the generator.
         let name_violations = Rc::new(RefCell::new(Vec::new()));
@@ -184,7 +211,7 @@ impl Builder {
         config
             .service_generator(Box::new(generator))
             .out_dir(&out_dir)
-            .compile_fds(compiler.file_descriptor_set())
+            .compile_fds(lowered.files)
             .map_err(|source| Error::Write {
                 dir: out_dir.clone(),
                 source,
@@ -195,5 +222,42 @@ impl Builder {
         } else {
             Err(Error::Invalid(violations))
         }
+    }
+
+    /// The descriptors [`compile`](Builder::compile) hands prost-build for `protos`:
+    /// imports included, editions files in their proto3 form (see the crate docs), and
+    /// without custom options (prost-types does not keep them). Feed them to another
+    /// prost-based generator, e.g. `tonic-prost-build`'s `compile_fds`, for the same
+    /// messages. Prints `cargo:rerun-if-changed` lines as `compile` does.
+    ///
+    /// # Errors
+    ///
+    /// As [`compile`](Builder::compile), up to the Gorums rules, which it does not check.
+    pub fn file_descriptor_set(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<prost_types::FileDescriptorSet, Error> {
+        Ok(self.lowered(protos, includes)?.files)
+    }
+
+    /// Reads `protos` and gives every editions file its proto3 form.
+    fn lowered(
+        &self,
+        protos: &[impl AsRef<Path>],
+        includes: &[impl AsRef<Path>],
+    ) -> Result<editions::Lowered, Error> {
+        let protos: Vec<&Path> = protos.iter().map(AsRef::as_ref).collect();
+        let includes: Vec<&Path> = includes.iter().map(AsRef::as_ref).collect();
+        let compiled = compiler::compile(&protos, &includes)?;
+        let lowered = editions::lower(&compiled.bytes, &|name| compiled.display_name(name))?;
+        if self.emit_rerun_if_changed {
+            for file in &lowered.files.file {
+                if let Some(path) = compiled.path(file.name()) {
+                    println!("cargo:rerun-if-changed={}", path.display());
+                }
+            }
+        }
+        Ok(lowered)
     }
 }

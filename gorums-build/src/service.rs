@@ -3,13 +3,13 @@
 //! and appends the text to the package's generated file, beside the message types.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::rc::Rc;
 
 use prost_build::{Comments, Method, Service, ServiceGenerator};
 
-use crate::call_type::CallType;
+use crate::call_type::{CallType, CallTypes};
 use crate::{GeneratedType, MethodRule, Violation};
 
 /// Names the generated configuration type defines itself; a method may not take them.
@@ -28,7 +28,7 @@ pub(crate) struct Generator {
     /// Path of the API module in the generated code, e.g. `::gorums_core::api`.
     pub(crate) api: String,
     /// Call type by full method name; `None` for a method already reported as invalid.
-    pub(crate) call_types: BTreeMap<String, Option<CallType>>,
+    pub(crate) call_types: CallTypes,
     /// Rules broken in the generated names (prost-build's callback cannot return them).
     pub(crate) violations: Rc<RefCell<Vec<Violation>>>,
 }
