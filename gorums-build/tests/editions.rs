@@ -184,6 +184,13 @@ fn the_editions_and_proto3_versions_generate_the_same_rust() {
     );
 }
 
+#[test]
+fn go_gorums_storage_proto_and_its_proto3_form_generate_the_same_rust() {
+    let editions = compile("go/storage.proto", &["go"], "proto").expect("editions");
+    let proto3 = compile("proto3/storage.proto", &["proto3"], "proto").expect("proto3");
+    assert_eq!(without_comments(&editions), without_comments(&proto3));
+}
+
 /// The descriptors of `file` as gorums-build hands them to prost-build.
 fn pool(file: &str, include: &str) -> DescriptorPool {
     let set = gorums_build::Builder::new()
