@@ -522,11 +522,6 @@ impl Connections {
             .collect()
     }
 
-    /// Every connection's id, in order (the self connection included).
-    pub(crate) fn ids(&self) -> Vec<ConnId> {
-        self.conns.keys().copied().collect()
-    }
-
     /// Bytes queued on all connections and not yet taken by the driver.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.conns.values().map(Conn::queued_bytes).sum()

@@ -295,11 +295,6 @@ impl Endpoint {
         ))
     }
 
-    /// Every connection the engine holds, in id order (the self connection included).
-    pub fn connections(&self) -> Vec<ConnId> {
-        self.conns.ids()
-    }
-
     /// Bytes queued on all connections and not yet taken by the driver.
     pub fn queued_bytes(&self) -> usize {
         self.conns.queued_bytes()
