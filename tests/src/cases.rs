@@ -225,7 +225,8 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
 }
 
 /// CONFORMANCE: correctable levels 1..3 from a server streaming 3 updates; `watch`;
-/// done; 4 replicas; ends at the stream's end (ours).
+/// done; 4 replicas; ends at the stream's end (ours); below its target it fails with
+/// `Incomplete` (Go's rule); a snapshot that does not wait.
 pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
     let c = cluster(&rt, 4).await;
     let one = Configuration::new(
@@ -249,18 +250,42 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
 
     // Four replicas streaming two items each: a target above what they send ends when
     // every stream has ended, long before the call's deadline.
+    // Below its target the call fails with `Incomplete`, as in Go Gorums; the level it
+    // reached stays visible.
     let started = rt.now();
-    let corr = c
+    let mut corr = c
         .client
         .with_timeout(Duration::from_secs(20))
         .correctable_call::<Msg, Msg>(method::STREAM, &msg(2))
         .correctable(100);
-    let (_, level) = corr.get().await.unwrap();
-    assert_eq!(level, 8);
+    let err = corr.watch(100).await.unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete, "{err}");
+    let state = corr.snapshot();
+    assert_eq!((state.level, state.done), (8, true));
     assert!(
         rt.now() - started < Duration::from_secs(10),
         "ended by the end frames, not the deadline"
     );
+    let err = c
+        .client
+        .correctable_call::<Msg, Msg>(method::STREAM, &msg(1))
+        .correctable(5)
+        .get()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete, "4 of 5: {err}");
+
+    // A snapshot does not wait: before any reply it is level 0, not done; once the
+    // replies are in, it sees them without a poll of its own.
+    let mut corr = c
+        .client
+        .correctable_call::<Msg, Msg>(method::SLOW_STREAM, &msg(100))
+        .correctable(4);
+    let early = corr.snapshot();
+    assert_eq!((early.value, early.level, early.done), (None, 0, false));
+    sleep(&rt, Duration::from_millis(300)).await;
+    let late = corr.snapshot();
+    assert_eq!((late.level, late.done), (4, true), "{late:?}");
 }
 
 /// CONFORMANCE: a node killed mid-run: majority keeps succeeding, `all` fails naming it;

@@ -40,6 +40,8 @@ pub mod method {
     pub const SLOW_RELEASED: &str = "test.Svc.SlowReleased";
     /// Streams `seq` items, numbered 1..=seq.
     pub const STREAM: &str = "test.Svc.Stream";
+    /// Sleeps `seq` milliseconds, then streams one item.
+    pub const SLOW_STREAM: &str = "test.Svc.SlowStream";
     /// Streams `seq` items, then fails with `Aborted`.
     pub const STREAM_THEN_FAIL: &str = "test.Svc.StreamThenFail";
     /// Panics.
@@ -105,6 +107,14 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
     system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| {
         record(&s, method::STREAM, req.seq);
         stream_items(ctx, req, me)
+    });
+    let r = rt.clone();
+    system.register_stream(method::SLOW_STREAM, move |ctx: ServerCtx, req: Msg| {
+        let sleep = r.sleep_until(r.now() + Duration::from_millis(req.seq));
+        async move {
+            sleep.await;
+            stream_items(ctx, Msg { seq: 1, ..req }, me).await
+        }
     });
     system.register_stream(
         method::STREAM_THEN_FAIL,

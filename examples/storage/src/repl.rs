@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use gorums_core::api::Cause;
 use prost_types::Timestamp;
 
 use crate::proto::{ReadRequest, StorageConfiguration, StorageNode, WriteRequest};
@@ -264,10 +265,12 @@ async fn quorum_command(
                 .read_correctable(&read_request(&words[1]))
                 .correctable(top);
             for level in 1..=top {
-                let (reply, reached) = correctable.watch(level).await.map_err(err)?;
-                if reached < level {
-                    break;
-                }
+                let (reply, _) = match correctable.watch(level).await {
+                    Ok(at) => at,
+                    // Every stream ended below this level: the levels reached are shown.
+                    Err(e) if e.cause == Cause::Incomplete && level > 1 => break,
+                    Err(e) => return Err(err(e)),
+                };
                 print(
                     out,
                     format!(

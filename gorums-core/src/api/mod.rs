@@ -36,7 +36,7 @@ mod watch;
 
 pub use call::{CallInfo, NodeResponse, Responses};
 pub use config::{Configuration, Node, NodeList};
-pub use correctable::Correctable;
+pub use correctable::{Correctable, CorrectableState};
 pub use local::local_systems;
 pub use membership::Stopped;
 pub use options::SystemOptions;
