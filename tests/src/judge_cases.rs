@@ -206,3 +206,47 @@ pub async fn the_frame_limit_through_the_api(rt: RuntimeHandle) {
         .expect("the connection goes on");
     assert_eq!(after.seq, 9);
 }
+
+/// CONFORMANCE: per-message metadata on every call type (RPC, unicast, multicast, quorum
+/// call) reaches the handler; an RPC takes a deadline of its own without a new
+/// configuration.
+pub async fn metadata_on_every_call_type_and_a_per_call_rpc_timeout(rt: RuntimeHandle) {
+    use gorums_core::api::CallOptions;
+
+    let c = cluster(&rt, 2).await;
+    let node = c.client.nodes()[0].clone();
+    let with = |v: &str| CallOptions::new().metadata("k", v);
+    let reply: Msg = node
+        .rpc_with(method::META, &msg(1), with("rpc"))
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "rpc");
+    let reply: Msg = c
+        .client
+        .quorum_call::<Msg, Msg>(method::META, &msg(1))
+        .metadata("k", "qc")
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(reply.text, "qc");
+    node.unicast_with(method::RECORD_META, &msg(1), with("7"))
+        .unwrap();
+    c.client
+        .multicast_with(method::RECORD_META, &msg(1), with("8"))
+        .unwrap();
+    eventually(&rt, || c.seen_by(1, method::RECORD_META) == [7, 8]).await;
+    eventually(&rt, || c.seen_by(2, method::RECORD_META) == [8]).await;
+
+    // A deadline on this RPC alone; the configuration has none.
+    let started = rt.now();
+    let err = node
+        .rpc_with::<Msg, Msg, _>(
+            method::HANG,
+            &msg(1),
+            CallOptions::new().timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure, NodeFailure::NoReply, "{err}");
+    assert!(rt.now() - started < Duration::from_secs(2));
+}

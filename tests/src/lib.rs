@@ -101,6 +101,7 @@ macro_rules! conformance_suite {
             fold_decides_like_the_terminal_methods,
             errors_say_what_happened_and_chain_their_sources,
             the_frame_limit_through_the_api,
+            metadata_on_every_call_type_and_a_per_call_rpc_timeout,
             many_callers_share_one_configuration,
             a_peer_that_never_says_hello,
             stopping_a_client_with_calls_in_flight,

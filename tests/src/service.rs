@@ -40,6 +40,11 @@ pub mod method {
     pub const SLOW_RELEASED: &str = "test.Svc.SlowReleased";
     /// Streams `seq` items, numbered 1..=seq.
     pub const STREAM: &str = "test.Svc.Stream";
+    /// Replies with the value of the request's metadata entry `k` as its text.
+    pub const META: &str = "test.Svc.Meta";
+    /// Records the value of the request's metadata entry `k`, parsed as a number
+    /// (one-way).
+    pub const RECORD_META: &str = "test.Svc.RecordMeta";
     /// Sleeps `seq` milliseconds, then streams one item.
     pub const SLOW_STREAM: &str = "test.Svc.SlowStream";
     /// Streams `seq` items, then fails with `Aborted`.
@@ -107,6 +112,22 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
     system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| {
         record(&s, method::STREAM, req.seq);
         stream_items(ctx, req, me)
+    });
+    system.register_unary(method::META, move |ctx: ServerCtx, req: Msg| {
+        let value = ctx.metadata_value("k").unwrap_or_default().to_owned();
+        async move {
+            Ok(Msg {
+                text: value,
+                node: me,
+                ..req
+            })
+        }
+    });
+    let s = seen.clone();
+    system.register_one_way(method::RECORD_META, move |ctx: ServerCtx, _req: Msg| {
+        let value = ctx.metadata_value("k").and_then(|v| v.parse().ok());
+        record(&s, method::RECORD_META, value.unwrap_or(u64::MAX));
+        async {}
     });
     let r = rt.clone();
     system.register_stream(method::SLOW_STREAM, move |ctx: ServerCtx, req: Msg| {

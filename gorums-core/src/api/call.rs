@@ -34,6 +34,50 @@ type RequestMapper = Arc<dyn Fn(&Node) -> Option<Bytes> + Send + Sync>;
 type ResponseMapper<T> = Arc<dyn Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync>;
 type Interceptor<T> = Box<dyn FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send>;
 
+/// Per-call options for the calls without a builder of their own (RPC, unicast and
+/// multicast); quorum and correctable calls take the same through
+/// [`Responses::metadata`] and [`Responses::timeout`].
+///
+/// ```
+/// use std::time::Duration;
+/// use gorums_core::api::CallOptions;
+///
+/// let options = CallOptions::new()
+///     .metadata("trace-id", "42")
+///     .timeout(Duration::from_millis(200));
+/// assert_eq!(options.timeout, Some(Duration::from_millis(200)));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallOptions {
+    /// Metadata sent with the request (the handler reads it from its `ServerCtx`).
+    pub metadata: Vec<MetadataEntry>,
+    /// A deadline from the call's start, in place of the configuration's (two-way calls
+    /// only).
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// No metadata, the configuration's deadline.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    /// These options with a metadata entry added.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> CallOptions {
+        self.metadata.push(MetadataEntry {
+            key: key.into(),
+            value: value.into(),
+        });
+        self
+    }
+
+    /// These options with a deadline of `timeout` from the call's start.
+    pub fn timeout(mut self, timeout: Duration) -> CallOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
 /// What a client interceptor knows of the call it watches.
 #[derive(Clone, Debug)]
 pub struct CallInfo {
@@ -122,11 +166,22 @@ impl Configuration {
         method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Result<(), QuorumCallError> {
+        self.multicast_with(method, request, CallOptions::default())
+    }
+
+    /// [`multicast`](Self::multicast) with per-call `options` (its metadata; a one-way
+    /// call has no deadline).
+    pub fn multicast_with<Req: prost::Message>(
+        &self,
+        method: impl Into<Cow<'static, str>>,
+        request: &Req,
+        options: CallOptions,
+    ) -> Result<(), QuorumCallError> {
         self.one_way(
             CallKind::Multicast,
             method,
             Payload::Shared(encode(request)),
-            Vec::new(),
+            options.metadata,
         )
     }
 
@@ -188,8 +243,25 @@ impl Node {
         Resp: prost::Message + Default + 'static,
         M: Into<Cow<'static, str>>,
     {
+        self.rpc_with(method, request, CallOptions::default())
+    }
+
+    /// [`rpc`](Self::rpc) with per-call `options`: metadata sent with the request, and a
+    /// deadline of its own (in place of the configuration's).
+    pub fn rpc_with<Req, Resp, M>(
+        &self,
+        method: M,
+        request: &Req,
+        options: CallOptions,
+    ) -> impl Future<Output = Result<Resp, NodeError>> + Send + 'static + use<Req, Resp, M>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default + 'static,
+        M: Into<Cow<'static, str>>,
+    {
         let mut responses =
-            Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, encode(request));
+            Responses::<Resp>::new(self.config.clone(), CallKind::Rpc, method, encode(request))
+                .with_options(options);
         let id = self.id();
         async move {
             match futures_next(&mut responses).await {
@@ -217,12 +289,23 @@ impl Node {
         method: impl Into<Cow<'static, str>>,
         request: &Req,
     ) -> Result<(), NodeError> {
+        self.unicast_with(method, request, CallOptions::default())
+    }
+
+    /// [`unicast`](Self::unicast) with per-call `options` (its metadata; a one-way call
+    /// has no deadline).
+    pub fn unicast_with<Req: prost::Message>(
+        &self,
+        method: impl Into<Cow<'static, str>>,
+        request: &Req,
+        options: CallOptions,
+    ) -> Result<(), NodeError> {
         self.config
             .one_way(
                 CallKind::Unicast,
                 method,
                 Payload::Shared(encode(request)),
-                Vec::new(),
+                options.metadata,
             )
             .map_err(|e| {
                 let node = self.id();
@@ -329,6 +412,17 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         if let Some(p) = &mut self.pending {
             p.timeout = Some(timeout);
+        }
+        self
+    }
+
+    /// Applies `options` (metadata and deadline). Only before the call starts.
+    pub(crate) fn with_options(mut self, options: CallOptions) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.metadata.extend(options.metadata);
+            if options.timeout.is_some() {
+                p.timeout = options.timeout;
+            }
         }
         self
     }

@@ -34,7 +34,7 @@ mod system;
 mod terminal;
 mod watch;
 
-pub use call::{CallInfo, NodeResponse, Responses};
+pub use call::{CallInfo, CallOptions, NodeResponse, Responses};
 pub use config::{Configuration, Node, NodeList};
 pub use correctable::{Correctable, CorrectableState};
 pub use local::local_systems;
