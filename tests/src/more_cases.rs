@@ -545,6 +545,20 @@ pub async fn sort_by_id_extend_and_without_errors(rt: RuntimeHandle) {
         &[NodeId(1), NodeId(2), NodeId(3)],
         "unchanged"
     );
+    // The two fastest, as a configuration (Go's SortBy(...)[:2]).
+    let fastest = c.client.take_sorted(2, by_latency);
+    assert_eq!(fastest.ids(), &[NodeId(2), NodeId(3)]);
+    assert!(fastest.contains(NodeId(3)) && !fastest.contains(NodeId(1)));
+    assert_eq!(c.client.without([NodeId(1), NodeId(3)]).ids(), &[NodeId(2)]);
+    // By address: a known address keeps its id, a new one gets the next id.
+    let same = c
+        .client
+        .remove(NodeId(2))
+        .extend_addrs([c.addrs[1].clone()])
+        .unwrap();
+    assert_eq!(same, c.client);
+    let more = c.client.extend_addrs(["127.0.0.1:1"]).unwrap();
+    assert_eq!(more.ids(), &[NodeId(1), NodeId(2), NodeId(3), NodeId(4)]);
 
     // extend: ids already present merge; id 0 is an error; the original is unchanged.
     let one = c.client.remove(NodeId(2)).remove(NodeId(3));

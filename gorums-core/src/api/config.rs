@@ -185,6 +185,28 @@ impl Configuration {
         self.derive(self.set.remove(id))
     }
 
+    /// This configuration without any of `ids`.
+    pub fn without(&self, ids: impl IntoIterator<Item = NodeId>) -> Configuration {
+        let gone: Vec<NodeId> = ids.into_iter().collect();
+        self.filter(|n| !gone.contains(&n.id()))
+    }
+
+    /// Whether node `id` is in this configuration.
+    pub fn contains(&self, id: NodeId) -> bool {
+        self.set.contains(id)
+    }
+
+    /// This configuration with the nodes at `addrs` added: addresses the system knows
+    /// keep their ids, new ones get the next ids and are dialled (as
+    /// [`System::configuration`] does).
+    pub fn extend_addrs<S: Into<String>>(
+        &self,
+        addrs: impl IntoIterator<Item = S>,
+    ) -> Result<Configuration, ConfigError> {
+        let ids = register(&self.inner, NodeList::addrs(addrs))?;
+        self.extend(ids)
+    }
+
     /// This configuration with nodes of the same system added by id (unknown ids are
     /// reached as anonymous clients or fail as not connected).
     pub fn extend(
@@ -199,6 +221,17 @@ impl Configuration {
     /// `kinds`, if any are given).
     pub fn without_errors(&self, err: &QuorumCallError, kinds: &[FailureKind]) -> Configuration {
         self.derive(self.set.without_errors(err, kinds))
+    }
+
+    /// The first `k` nodes in the order `cmp` asks, as a configuration (Go Gorums'
+    /// `SortBy(cmp)[:k]`): say, the two fastest by latency.
+    pub fn take_sorted(
+        &self,
+        k: usize,
+        cmp: impl Fn(&NodeStats, &NodeStats) -> std::cmp::Ordering,
+    ) -> Configuration {
+        let ids: Vec<NodeId> = self.sort_by(cmp).iter().take(k).map(Node::id).collect();
+        self.filter(|n| ids.contains(&n.id()))
     }
 
     /// The nodes in the order `cmp` asks (ties by id); the configuration is unchanged.
@@ -221,6 +254,21 @@ fn stats_of(info: &NodeInfo, id: NodeId) -> NodeStats {
         latency: info.latency,
         last_error: info.last_error.as_ref().map(NodeFailure::kind),
     }
+}
+
+/// Resolves `nodes` against the system's address registry and registers (and dials)
+/// those it does not know yet; returns their ids, in the order given.
+pub(crate) fn register(inner: &Arc<Inner>, nodes: NodeList) -> Result<Vec<NodeId>, ConfigError> {
+    inner.with(|st, now| {
+        let resolved = resolve(&st.ep.node_addrs(), nodes)?;
+        for (id, addr) in &resolved {
+            if st.ep.node_addr(*id).is_none() {
+                // Cannot fail: the id is new and not zero.
+                let _ = st.ep.add_node(now, *id, addr.clone());
+            }
+        }
+        Ok(resolved.into_iter().map(|(id, _)| id).collect())
+    })
 }
 
 /// Gives ids to `nodes` against the addresses already `known` (in id order) and checks

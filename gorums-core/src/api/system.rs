@@ -113,16 +113,7 @@ impl System {
     /// system's own id, if listed, is served in-process (no socket).
     pub fn configuration(&self, nodes: NodeList) -> Result<Configuration, ConfigError> {
         let inner = self.inner().clone();
-        let ids = inner.with(|st, now| {
-            let resolved = config::resolve(&st.ep.node_addrs(), nodes)?;
-            for (id, addr) in &resolved {
-                if st.ep.node_addr(*id).is_none() {
-                    // Cannot fail: the id is new and not zero.
-                    let _ = st.ep.add_node(now, *id, addr.clone());
-                }
-            }
-            Ok::<_, ConfigError>(resolved.into_iter().map(|(id, _)| id).collect::<Vec<_>>())
-        })?;
+        let ids = config::register(&inner, nodes)?;
         let mut config = Configuration::from_ids(inner, ids);
         config.keep = Some(self.handle.clone());
         Ok(config)
