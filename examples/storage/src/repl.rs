@@ -26,7 +26,8 @@ commands:
   qc nread <key>                ReadNestedQC (servers read from their peers)
   qc nwrite <key> <val>         WriteNestedMulticast (servers multicast to their peers)
   cfg <nodes> <qc command>      a qc command on some nodes: a range 1:3, a list 0,2, or :
-values with spaces go in double quotes";
+long names work too: quorumcall, unicast, multicast, quit
+values with spaces go in single or double quotes: qc write greeting 'hello world'";
 
 /// What a line asked for.
 pub enum Step {
@@ -40,27 +41,30 @@ pub enum Step {
 pub fn tokenize(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();
-    let mut quoted = false;
+    // The quote that opened the current quoted part: `'` or `"` (Go Gorums' guide writes
+    // `qc write greeting 'hello world'`); the other quote is literal inside it.
+    let mut quote: Option<char> = None;
     let mut has_word = false;
     for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
+        match (quote, c) {
+            (None, '"' | '\'') => {
+                quote = Some(c);
                 has_word = true;
             }
-            c if c.is_whitespace() && !quoted => {
+            (Some(open), c) if c == open => quote = None,
+            (None, c) if c.is_whitespace() => {
                 if has_word {
                     words.push(std::mem::take(&mut word));
                     has_word = false;
                 }
             }
-            c => {
+            (_, c) => {
                 word.push(c);
                 has_word = true;
             }
         }
     }
-    if quoted {
+    if quote.is_some() {
         return Err(String::from("unterminated quote"));
     }
     if has_word {
@@ -187,21 +191,21 @@ pub async fn run_line(
                 }
             }
         }
-        "ucast" => {
+        "ucast" | "unicast" => {
             arity(&words, 4, "ucast <node> <key> <value>")?;
             let node = pick_node(config, words.get(1))?;
             node.write_unicast(&write_request(&words[2], &words[3]))
                 .map_err(|e| e.to_string())?;
             print(out, String::from("Unicast OK"))?;
         }
-        "mcast" => {
+        "mcast" | "multicast" => {
             arity(&words, 3, "mcast <key> <value>")?;
             config
                 .write_multicast(&write_request(&words[1], &words[2]))
                 .map_err(|e| e.to_string())?;
             print(out, String::from("Multicast OK"))?;
         }
-        "qc" => quorum_command(config, &words[1..], out).await?,
+        "qc" | "quorumcall" => quorum_command(config, &words[1..], out).await?,
         "cfg" => {
             let spec = words.get(1).ok_or("usage: cfg <nodes> <qc command>")?;
             let all = config.nodes();
@@ -316,6 +320,17 @@ mod tests {
         );
         assert_eq!(tokenize(r#"mcast k """#).unwrap(), ["mcast", "k", ""]);
         assert!(tokenize(r#"mcast k "open"#).is_err());
+        // Single quotes too, as Go Gorums' guide writes them; each quote is literal in
+        // the other.
+        assert_eq!(
+            tokenize("qc write greeting 'hello world'").unwrap(),
+            ["qc", "write", "greeting", "hello world"]
+        );
+        assert_eq!(
+            tokenize(r#"qc write k "it's" 'say "hi"'"#).unwrap(),
+            ["qc", "write", "k", "it's", r#"say "hi""#]
+        );
+        assert!(tokenize("mcast k 'open").is_err());
     }
 
     #[test]
