@@ -226,3 +226,42 @@ pub async fn one_at_a_time_unless_released(rt: RuntimeHandle) {
         "release did not overlap: {released:?}"
     );
 }
+
+/// CONFORMANCE (ours, the Gorums design): with `DialPolicy::HigherIds` each replica dials
+/// only the peers with higher ids and reaches the others over the connections they
+/// opened: 3 replicas hold 3 connections and 5 hold 10 (not 6 and 20), and a nested
+/// quorum call from every replica reaches every peer.
+pub async fn symmetric_dialling_halves_the_connections(rt: RuntimeHandle) {
+    use gorums_core::api::{DialPolicy, local_systems};
+
+    for (n, expected) in [(3u32, 3usize), (5, 10)] {
+        let seen = crate::service::Seen::default();
+        let mut options = SystemOptions::default();
+        options.endpoint.dial = DialPolicy::HigherIds;
+        let systems = local_systems(rt.clone(), n, options, |s| {
+            crate::service::register(s, rt.clone(), seen.clone())
+        })
+        .await
+        .unwrap();
+        // Every replica sees every peer (over whichever connection exists).
+        for (system, _) in &systems {
+            let full = system
+                .wait_for_config(|c| c.len() == n as usize)
+                .await
+                .unwrap();
+            assert_eq!(full.len(), n as usize);
+        }
+        for (system, config) in &systems {
+            let me = config.node(system.node_id()).unwrap();
+            let reply: Msg = me.rpc(method::NESTED, &msg(1)).await.unwrap();
+            assert_eq!(
+                reply.seq,
+                u64::from(n),
+                "replica {}: nested replies",
+                system.node_id()
+            );
+        }
+        let ends: usize = systems.iter().map(|(s, _)| s.connection_count()).sum();
+        assert_eq!(ends / 2, expected, "{n} replicas");
+    }
+}

@@ -108,6 +108,7 @@ macro_rules! conformance_suite {
             a_reply_stream_failing_mid_stream,
             late_replies_are_dropped_and_counted,
             one_at_a_time_unless_released,
+            symmetric_dialling_halves_the_connections,
             ordering_stress_run_opt_in,
         );
     };

@@ -48,8 +48,8 @@ pub use shared::System;
 pub use watch::ConfigWatch;
 
 pub use crate::engine::{
-    Cause, Code, ConfigError, ConnectionError, EndpointConfig, FailureKind, Instant, NodeError,
-    NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, Status, by_id,
+    Cause, Code, ConfigError, ConnectionError, DialPolicy, EndpointConfig, FailureKind, Instant,
+    NodeError, NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, Status, by_id,
     by_last_error, by_latency,
 };
 pub use crate::quorum::{Quorum, Tally, Verdict};

@@ -206,6 +206,14 @@ impl System {
         membership::shutdown(self.inner(), grace).await;
     }
 
+    /// The number of connections this system holds now, dialled and accepted (the
+    /// in-process connection to itself not counted).
+    pub fn connection_count(&self) -> usize {
+        let st = self.inner().lock();
+        let local = usize::from(!st.ep.node_id().is_anonymous());
+        st.ep.connection_count() - local
+    }
+
     /// The number of two-way calls whose state the engine still holds (for checking
     /// that cancelled and finished calls are freed).
     pub fn live_calls(&self) -> usize {

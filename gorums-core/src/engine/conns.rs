@@ -16,16 +16,19 @@ use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    ConnId, ConnectionError, EndpointConfig, Event, Instant, NodeFailure, NodeId, PeerInfo,
-    UsageError,
+    ConnId, ConnectionError, DialPolicy, EndpointConfig, Event, Instant, NodeFailure, NodeId,
+    PeerInfo, UsageError,
 };
 use crate::rng::SplitMix64;
 use crate::wire::{self, PROTOCOL_VERSION, proto};
 
-/// A node this endpoint dials: its address and its current connection.
+/// A registered node: its address and, if this endpoint dials it, its current
+/// connection.
 #[derive(Debug)]
 struct OutboundNode {
     addr: String,
+    /// This endpoint dials the node (else the node's own connection to us is used).
+    dialled: bool,
     conn: Option<ConnId>,
     /// The connection's hello has arrived: calls to the node can be answered.
     ready: bool,
@@ -142,16 +145,23 @@ impl Connections {
         if self.nodes.contains_key(&node) {
             return Err(UsageError::DuplicateNode(node));
         }
+        let dialled = match cfg.dial {
+            DialPolicy::Every => true,
+            DialPolicy::HigherIds => self.me.is_anonymous() || node > self.me,
+        };
         self.nodes.insert(
             node,
             OutboundNode {
                 addr,
+                dialled,
                 conn: None,
                 ready: false,
                 attempts: 0,
             },
         );
-        self.dial(cfg, now, node, out);
+        if dialled {
+            self.dial(cfg, now, node, out);
+        }
         Ok(())
     }
 
@@ -463,7 +473,7 @@ impl Connections {
         {
             return Ok(local);
         }
-        if let Some(n) = self.nodes.get(&node) {
+        if let Some(n) = self.nodes.get(&node).filter(|n| n.dialled) {
             return n.conn.ok_or_else(|| {
                 let last = stats.get(node).and_then(|i| i.last_error.clone());
                 NodeFailure::NotConnected(last.and_then(|failure| match failure {
@@ -496,8 +506,7 @@ impl Connections {
             .inbound
             .iter()
             .filter(|&(node, conn)| {
-                !self.nodes.contains_key(node)
-                    && self.conns.get(conn).is_some_and(|c| !c.anonymous_peer)
+                !self.dials(*node) && self.conns.get(conn).is_some_and(|c| !c.anonymous_peer)
             })
             .map(|(&n, _)| n)
             .collect();
@@ -511,6 +520,11 @@ impl Connections {
             peers.insert(self.me);
         }
         peers.into_iter().collect()
+    }
+
+    /// Whether this endpoint dials `node` itself (then only that connection is used).
+    fn dials(&self, node: NodeId) -> bool {
+        self.nodes.get(&node).is_some_and(|n| n.dialled)
     }
 
     /// Anonymous clients connected now, by the ids given to them, in id order.

@@ -30,6 +30,22 @@ pub struct EndpointConfig {
     pub max_backoff: Duration,
     /// The seed of every random choice the engine makes (backoff jitter).
     pub seed: u64,
+    /// Which registered nodes this endpoint dials (default: all of them).
+    pub dial: DialPolicy,
+}
+
+/// Which of its registered nodes an endpoint dials.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DialPolicy {
+    /// Every registered node: two peers that both dial hold two connections.
+    #[default]
+    Every,
+    /// Only the nodes with a higher id than this endpoint's own; a node with a lower id
+    /// is reached over the connection it opened to us. A cluster of n replicas then holds
+    /// n(n-1)/2 connections, not n(n-1), as the Gorums design lays out. An anonymous
+    /// client (id 0) dials every node whatever the policy.
+    HigherIds,
 }
 
 impl Default for EndpointConfig {
@@ -43,6 +59,7 @@ impl Default for EndpointConfig {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             seed: 0,
+            dial: DialPolicy::Every,
         }
     }
 }
