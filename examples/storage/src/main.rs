@@ -11,7 +11,9 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
-use gorums_core::api::{Configuration, NodeId, NodeList, ServerOptions, System, SystemOptions};
+use gorums_core::api::{
+    Configuration, DialPolicy, NodeId, NodeList, ServerOptions, System, SystemOptions,
+};
 use gorums_core::runtime::RuntimeHandle;
 
 use storage::proto::{StorageConfiguration, register_storage_server};
@@ -122,7 +124,11 @@ fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System 
         interceptors: interceptors::by_names(interceptors, rt.clone()),
         ..ServerOptions::default()
     };
-    let system = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(id)), options);
+    // Each server dials only the peers with higher ids and reaches the others over the
+    // connections they open: n servers hold n(n-1)/2 connections among them.
+    let mut system_options = SystemOptions::with_id(NodeId(id));
+    system_options.endpoint.dial = DialPolicy::HigherIds;
+    let system = System::with_server(rt.clone(), system_options, options);
     register_storage_server(&system, Storage::new());
     system
 }
