@@ -265,3 +265,39 @@ pub async fn symmetric_dialling_halves_the_connections(rt: RuntimeHandle) {
         assert_eq!(ends / 2, expected, "{n} replicas");
     }
 }
+
+/// CONFORMANCE (Go's handler context): a handler learns when its caller can no longer
+/// get its answer: `ServerCtx::cancelled` completes when the request's connection closes
+/// (here: the client system stops), and not before.
+pub async fn a_handler_learns_its_caller_is_gone(rt: RuntimeHandle) {
+    let c = cluster(&rt, 1).await;
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(c.addrs.clone()),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let calls: Vec<_> = (1..=3)
+        .map(|i| {
+            client
+                .quorum_call::<Msg, Msg>(method::UNTIL_CANCELLED, &msg(i))
+                .async_first()
+        })
+        .collect();
+    sleep(&rt, Duration::from_millis(100)).await;
+    assert!(
+        c.seen_by(1, method::UNTIL_CANCELLED).is_empty(),
+        "cancelled while the caller waits"
+    );
+    client.system().unwrap().stop();
+    for call in calls {
+        assert!(call.await.is_err(), "the stopped client's calls fail");
+    }
+    eventually(&rt, || c.seen_by(1, method::UNTIL_CANCELLED).len() == 3).await;
+    // The server goes on serving others.
+    let reply: Msg = c.client.nodes()[0]
+        .rpc(method::ECHO, &msg(9))
+        .await
+        .unwrap();
+    assert_eq!(reply.seq, 9);
+}

@@ -109,6 +109,7 @@ macro_rules! conformance_suite {
             late_replies_are_dropped_and_counted,
             one_at_a_time_unless_released,
             symmetric_dialling_halves_the_connections,
+            a_handler_learns_its_caller_is_gone,
             ordering_stress_run_opt_in,
         );
     };

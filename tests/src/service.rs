@@ -45,6 +45,9 @@ pub mod method {
     /// Records the value of the request's metadata entry `k`, parsed as a number
     /// (one-way).
     pub const RECORD_META: &str = "test.Svc.RecordMeta";
+    /// Waits until its caller can no longer get the answer, records that (seq), and
+    /// answers.
+    pub const UNTIL_CANCELLED: &str = "test.Svc.UntilCancelled";
     /// Sleeps `seq` milliseconds, then streams one item.
     pub const SLOW_STREAM: &str = "test.Svc.SlowStream";
     /// Streams `seq` items, then fails with `Aborted`.
@@ -128,6 +131,18 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
         let value = ctx.metadata_value("k").and_then(|v| v.parse().ok());
         record(&s, method::RECORD_META, value.unwrap_or(u64::MAX));
         async {}
+    });
+    let s = seen.clone();
+    system.register_unary(method::UNTIL_CANCELLED, move |ctx: ServerCtx, req: Msg| {
+        let s = s.clone();
+        async move {
+            assert!(!ctx.is_cancelled(), "not cancelled at the start");
+            ctx.release();
+            ctx.cancelled().await;
+            assert!(ctx.is_cancelled());
+            record(&s, method::UNTIL_CANCELLED, req.seq);
+            Ok(req)
+        }
     });
     let r = rt.clone();
     system.register_stream(method::SLOW_STREAM, move |ctx: ServerCtx, req: Msg| {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 
 use super::config::Configuration;
 use super::shared::{Inner, encode};
+use super::signal::ConnSignal;
 use crate::engine::{Code, NodeId, PeerInfo, Request, RequestId, RequestKind, Status};
 use crate::runtime::BoxFuture;
 use crate::wire::proto::MetadataEntry;
@@ -140,6 +141,8 @@ struct CtxShared {
     method: Arc<str>,
     metadata: Vec<MetadataEntry>,
     released: AtomicBool,
+    /// The request's connection; `None` for a request to ourselves.
+    signal: Option<Arc<ConnSignal>>,
 }
 
 impl std::fmt::Debug for ServerCtx {
@@ -208,6 +211,27 @@ impl ServerCtx {
     pub fn client_config(&self) -> Configuration {
         let ids = self.shared.inner.lock().ep.clients();
         Configuration::from_ids(self.shared.inner.clone(), ids)
+    }
+
+    /// Whether the caller can no longer get this call's answer: the connection its
+    /// request came on has closed (the caller went away, or this system stopped).
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.signal.as_ref().is_some_and(|s| s.is_closed())
+    }
+
+    /// Completes when the caller can no longer get this call's answer: the connection
+    /// its request came on closes (as Go Gorums cancels a handler's context when its
+    /// stream ends). A handler doing long work can race it and stop early. A caller
+    /// that cancels one call without closing its connection is not signalled (as in Go
+    /// Gorums: there is no cancel message on the wire); a request this process sent to
+    /// itself is never cancelled this way.
+    ///
+    /// Cancellation: dropping the future stops waiting.
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
+        Cancelled {
+            signal: self.shared.signal.clone(),
+            watcher: None,
+        }
     }
 
     /// Sends one item of this stream request's replies (a correctable call).
@@ -294,7 +318,12 @@ fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
 /// Runs the handler of `request` in a task of its own, through the interceptors, and
 /// answers the engine with its outcome. A panicking handler fails that call with
 /// `Internal`; the server goes on.
-pub(crate) fn dispatch(inner: &Arc<Inner>, handlers: &Handlers, request: Request) {
+pub(crate) fn dispatch(
+    inner: &Arc<Inner>,
+    handlers: &Handlers,
+    request: Request,
+    signal: Option<Arc<ConnSignal>>,
+) {
     let Request {
         id,
         from,
@@ -320,6 +349,7 @@ pub(crate) fn dispatch(inner: &Arc<Inner>, handlers: &Handlers, request: Request
             method: name,
             metadata,
             released: AtomicBool::new(false),
+            signal,
         }),
     };
     let interceptors = &handlers.options.interceptors;
@@ -435,6 +465,37 @@ pub(crate) fn notify_membership(inner: &Arc<Inner>, handlers: &Handlers, connect
             last.clone_from(&ids);
             drop(last);
             on_change(&Configuration::from_ids(inner.clone(), ids));
+        }
+    }
+}
+
+/// The future of [`ServerCtx::cancelled`]: parked on its connection's signal, and
+/// unparked when dropped, so a handler that finishes normally leaves nothing behind.
+struct Cancelled {
+    signal: Option<Arc<ConnSignal>>,
+    watcher: Option<u64>,
+}
+
+impl Future for Cancelled {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        match &this.signal {
+            Some(s) if s.is_closed() => Poll::Ready(()),
+            Some(s) => {
+                s.watch(&mut this.watcher, cx.waker());
+                Poll::Pending
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if let (Some(s), Some(id)) = (&self.signal, self.watcher) {
+            s.unwatch(id);
         }
     }
 }

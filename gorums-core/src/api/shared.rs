@@ -30,8 +30,8 @@ pub(crate) trait Upcalls: Send + Sync + 'static {
         addr: String,
         signal: Arc<ConnSignal>,
     ) -> BoxFuture<'static, ()>;
-    /// Runs the handler of a request the engine handed out.
-    fn dispatch(&self, inner: &Arc<Inner>, request: Request);
+    /// Runs the handler of a request the engine handed out (`signal` is its connection's).
+    fn dispatch(&self, inner: &Arc<Inner>, request: Request, signal: Option<Arc<ConnSignal>>);
     /// Runs connect and configuration-change callbacks.
     fn membership_changed(&self, inner: &Arc<Inner>, connected: &[PeerInfo]);
     /// How many handlers are running now.
@@ -47,7 +47,8 @@ pub(crate) struct Effects {
     pub(crate) wakers: SmallVec<[Waker; 4]>,
     /// Rare (a dial per connect), so a `Vec`: empty costs nothing to make or move.
     pub(crate) dials: Vec<(ConnId, String, Arc<ConnSignal>)>,
-    pub(crate) requests: SmallVec<[Request; 2]>,
+    /// Requests to dispatch, each with its connection's signal (none in-process).
+    pub(crate) requests: SmallVec<[(Request, Option<Arc<ConnSignal>>); 2]>,
     pub(crate) connected: Vec<PeerInfo>,
     pub(crate) membership_changed: bool,
 }
@@ -121,7 +122,10 @@ impl State {
                         fx.wakers.extend(slot.waker.take());
                     }
                 }
-                Event::Request(request) => fx.requests.push(request),
+                Event::Request(request) => {
+                    let signal = self.conns.get(&request.id.conn).cloned();
+                    fx.requests.push((request, signal));
+                }
                 Event::PeerConnected(info) => {
                     fx.connected.push(info);
                     fx.membership_changed = true;
@@ -204,8 +208,8 @@ impl Inner {
         for (conn, addr, signal) in fx.dials {
             self.rt.spawn(self.upcalls.dial(self, conn, addr, signal));
         }
-        for request in fx.requests {
-            self.upcalls.dispatch(self, request);
+        for (request, signal) in fx.requests {
+            self.upcalls.dispatch(self, request, signal);
         }
         if !fx.connected.is_empty() || fx.membership_changed {
             self.upcalls.membership_changed(self, &fx.connected);

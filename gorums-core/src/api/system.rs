@@ -37,8 +37,8 @@ impl Upcalls for Parts {
         Box::pin(driver::dial(inner.clone(), conn, addr, signal))
     }
 
-    fn dispatch(&self, inner: &Arc<Inner>, request: Request) {
-        server::dispatch(inner, &self.handlers, request);
+    fn dispatch(&self, inner: &Arc<Inner>, request: Request, signal: Option<Arc<ConnSignal>>) {
+        server::dispatch(inner, &self.handlers, request, signal);
     }
 
     fn membership_changed(&self, inner: &Arc<Inner>, connected: &[PeerInfo]) {
