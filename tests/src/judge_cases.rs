@@ -5,6 +5,7 @@
 
 use std::error::Error as _;
 use std::io;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use gorums_core::api::{
@@ -249,4 +250,125 @@ pub async fn metadata_on_every_call_type_and_a_per_call_rpc_timeout(rt: RuntimeH
         .unwrap_err();
     assert_eq!(err.failure, NodeFailure::NoReply, "{err}");
     assert!(rt.now() - started < Duration::from_secs(2));
+}
+
+/// The process-wide recorder of the metrics cases (a recorder is installed once per
+/// process; only systems that ask for metrics record, and only the metrics case does).
+fn recorder() -> &'static metrics_util::debugging::Snapshotter {
+    static SNAPSHOTTER: std::sync::OnceLock<metrics_util::debugging::Snapshotter> =
+        std::sync::OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = metrics_util::debugging::DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let _ = metrics::set_global_recorder(recorder);
+        snapshotter
+    })
+}
+
+/// The counter `name` whose labels include every one of `labels`, summed, since the
+/// process started (the recorder's snapshots hand out what was added since the last one,
+/// so they are added up here).
+fn counted(name: &str, labels: &[(&str, &str)]) -> u64 {
+    use metrics_util::debugging::DebugValue;
+    static TOTALS: Mutex<Vec<(String, Vec<(String, String)>, u64)>> = Mutex::new(Vec::new());
+    let mut totals = TOTALS.lock().unwrap();
+    for (key, _, _, value) in recorder().snapshot().into_vec() {
+        let DebugValue::Counter(n) = value else {
+            continue;
+        };
+        let key = key.key();
+        let name = key.name().to_owned();
+        let labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        match totals
+            .iter_mut()
+            .find(|(k, l, _)| *k == name && *l == labels)
+        {
+            Some(total) => total.2 += n,
+            None => totals.push((name, labels, n)),
+        }
+    }
+    totals
+        .iter()
+        .filter(|(k, l, _)| {
+            k == name
+                && labels
+                    .iter()
+                    .all(|(lk, lv)| l.iter().any(|(k, v)| k == lk && v == lv))
+        })
+        .map(|(_, _, n)| n)
+        .sum()
+}
+
+/// CONFORMANCE (ours): with `SystemOptions::metrics`, calls, replies and failures per
+/// method and node are counted on the client, and handled requests and failures per
+/// method on the server, through the `metrics` facade; without it nothing is recorded.
+pub async fn metrics_per_method_and_node(rt: RuntimeHandle) {
+    use gorums_core::api::{Configuration, NodeList, SystemOptions, local_systems};
+
+    let _ = recorder();
+    let seen = crate::service::Seen::default();
+    let options = SystemOptions {
+        metrics: true,
+        ..SystemOptions::default()
+    };
+    let servers = local_systems(rt.clone(), 2, options.clone(), |s| {
+        crate::service::register(s, rt.clone(), seen.clone())
+    })
+    .await
+    .unwrap();
+    let addrs: Vec<String> = servers
+        .iter()
+        .map(|(s, c)| c.node(s.node_id()).unwrap().addr().to_owned())
+        .collect();
+    let client = Configuration::new(rt.clone(), NodeList::addrs(addrs), options).unwrap();
+    let before = |name: &str, labels: &[(&str, &str)]| counted(name, labels);
+    let calls0 = before("gorums_client_calls_total", &[("method", method::FAIL)]);
+    let fails0 = before(
+        "gorums_client_failures_total",
+        &[("method", method::FAIL), ("kind", "status")],
+    );
+    let served0 = before("gorums_server_failures_total", &[("method", method::FAIL)]);
+    // Every outcome is read (a terminal method stops reading once it is decided, and
+    // only the outcomes a caller sees are counted).
+    for _ in 0..3 {
+        let outcomes = client
+            .quorum_call::<Msg, Msg>(method::FAIL, &msg(1))
+            .collect_all()
+            .await;
+        assert_eq!(outcomes.len(), 2);
+    }
+    let ok0 = before(
+        "gorums_client_replies_total",
+        &[("method", method::PAD), ("node", "2")],
+    );
+    client.nodes()[1]
+        .rpc::<Msg, Msg, _>(method::PAD, &msg(1))
+        .await
+        .unwrap();
+    eventually(&rt, || {
+        counted("gorums_server_failures_total", &[("method", method::FAIL)]) == served0 + 6
+    })
+    .await;
+    assert_eq!(
+        counted("gorums_client_calls_total", &[("method", method::FAIL)]) - calls0,
+        3
+    );
+    assert_eq!(
+        counted(
+            "gorums_client_failures_total",
+            &[("method", method::FAIL), ("kind", "status")]
+        ) - fails0,
+        6,
+        "two nodes failed each of three calls"
+    );
+    assert_eq!(
+        counted(
+            "gorums_client_replies_total",
+            &[("method", method::PAD), ("node", "2")]
+        ) - ok0,
+        1
+    );
 }

@@ -110,6 +110,7 @@ macro_rules! conformance_suite {
             one_at_a_time_unless_released,
             symmetric_dialling_halves_the_connections,
             a_handler_learns_its_caller_is_gone,
+            metrics_per_method_and_node,
             ordering_stress_run_opt_in,
         );
     };

@@ -6,6 +6,8 @@
 //! storage --connect a,b,c                   the REPL against servers elsewhere
 //! storage --serve ADDR --peers a,b,c        one server as its own process
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
+//!          --metrics ADDR   serve Prometheus text metrics (calls, failures, latency) at
+//!                           http://ADDR/metrics
 //! ```
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -25,6 +27,17 @@ struct Args {
     mode: Mode,
     interceptors: Vec<String>,
     runtime: String,
+    metrics: Option<String>,
+}
+
+/// Whether the systems of this process record metrics (`--metrics`).
+static METRICS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The options of a system of this process: `id` 0 for the REPL's anonymous client.
+fn system_options(id: u32) -> SystemOptions {
+    let mut options = SystemOptions::with_id(NodeId(id));
+    options.metrics = METRICS.load(std::sync::atomic::Ordering::Relaxed);
+    options
 }
 
 enum Mode {
@@ -46,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
     let (mut connect, mut serve, mut peers) = (None, None, None);
     let mut interceptors = Vec::new();
     let mut runtime = String::from("tokio");
+    let mut metrics = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
@@ -54,9 +68,10 @@ fn parse_args() -> Result<Args, String> {
             "--peers" => peers = Some(list(&value()?)),
             "--interceptors" => interceptors = list(&value()?),
             "--runtime" => runtime = value()?,
+            "--metrics" => metrics = Some(value()?),
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR]"
                 );
                 std::process::exit(0);
             }
@@ -81,6 +96,7 @@ fn parse_args() -> Result<Args, String> {
         mode,
         interceptors,
         runtime,
+        metrics,
     })
 }
 
@@ -126,11 +142,27 @@ fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System 
     };
     // Each server dials only the peers with higher ids and reaches the others over the
     // connections they open: n servers hold n(n-1)/2 connections among them.
-    let mut system_options = SystemOptions::with_id(NodeId(id));
+    let mut system_options = system_options(id);
     system_options.endpoint.dial = DialPolicy::HigherIds;
     let system = System::with_server(rt.clone(), system_options, options);
     register_storage_server(&system, Storage::new());
     system
+}
+
+/// Installs the Prometheus exporter: `GET http://ADDR/metrics` gives the text format.
+fn serve_metrics(exec: &Executor, addr: &str) -> Result<(), String> {
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("--metrics {addr}: {e}"))?;
+    let install = || {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("--metrics {addr}: {e}"))
+    };
+    match exec {
+        // Inside tokio the exporter runs on that runtime; elsewhere on its own thread.
+        Executor::Tokio(rt) => rt.block_on(async { install() }),
+        Executor::Smol => install(),
+    }
 }
 
 fn main() {
@@ -148,12 +180,19 @@ fn main() {
         }
     };
     let exec = Executor::new(&args.runtime);
+    if let Some(addr) = &args.metrics {
+        if let Err(err) = serve_metrics(&exec, addr) {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+        METRICS.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     let rt = exec.gorums();
     let result = match args.mode {
         Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
         Mode::Local => local(&exec, &rt, &args.interceptors),
         Mode::Connect(addrs) => {
-            Configuration::new(rt.clone(), NodeList::addrs(addrs), SystemOptions::default())
+            Configuration::new(rt.clone(), NodeList::addrs(addrs), system_options(0))
                 .map_err(|e| e.to_string())
                 .map(|config| repl(&exec, &config))
         }
@@ -185,7 +224,7 @@ fn local(exec: &Executor, rt: &RuntimeHandle, interceptors: &[String]) -> Result
         );
     }
     println!("started 4 local storage servers: {}", addrs.join(", "));
-    let config = Configuration::new(rt.clone(), NodeList::addrs(addrs), SystemOptions::default())
+    let config = Configuration::new(rt.clone(), NodeList::addrs(addrs), system_options(0))
         .map_err(|e| e.to_string())?;
     repl(exec, &config);
     drop(peer_configs);

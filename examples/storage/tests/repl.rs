@@ -131,3 +131,65 @@ fn killing_one_of_three_servers_leaves_quorum_calls_working() {
     let out = run_script(&connect, "qc write k two\nqc read k\nqc nread k\n");
     assert_eq!(out, ["Write OK", "k = two", "k = two"]);
 }
+
+/// `--metrics ADDR` serves the Prometheus text format: after a quorum write, the calls,
+/// the replies per node and the handled requests are there by method.
+#[test]
+fn metrics_are_served_as_prometheus_text() {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+
+    let addr = {
+        let free = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        free.local_addr().expect("its address").to_string()
+    };
+    let mut child = Command::new(BIN)
+        .args(["--metrics", &addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("storage starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"qc write greeting 'hello world'\nqc read greeting\n")
+        .expect("commands written");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.starts_with("greeting = ") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("output") > 0,
+            "ended early"
+        );
+    }
+    assert_eq!(
+        line.trim(),
+        "greeting = hello world",
+        "single quotes kept the space"
+    );
+    let mut body = String::new();
+    let mut stream = TcpStream::connect(&addr).expect("the metrics listener");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    stream.read_to_string(&mut body).expect("response");
+    drop(stdin);
+    let _ = child.wait();
+    for expected in [
+        r#"gorums_client_calls_total{method="proto.Storage.WriteQC",kind="quorumcall"} 1"#,
+        r#"gorums_client_calls_total{method="proto.Storage.ReadQC",kind="quorumcall"} 1"#,
+    ] {
+        assert!(body.contains(expected), "{expected} missing from:\n{body}");
+    }
+    // The write returned after a majority (3 of 4); the fourth server may still be at it.
+    let handled: u64 = body
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"gorums_server_requests_total{method="proto.Storage.WriteQC"} "#)
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the servers' WriteQC count");
+    assert!((3..=4).contains(&handled), "{handled}");
+    assert!(body.contains("gorums_client_replies_total{method=\"proto.Storage.ReadQC\",node="));
+}

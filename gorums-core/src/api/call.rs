@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::config::{Configuration, Node};
+use super::metrics::CallMetrics;
 use super::shared::{CallSlot, encode};
 use crate::engine::{
     CallEvent, CallId, CallKind, CallSpec, Cause, NodeError, NodeFailure, NodeId, Payload,
@@ -125,6 +126,8 @@ pub struct Responses<T> {
     skipped: usize,
     /// Nodes whose reply stream ended without an error (correctable calls).
     streams_ended: usize,
+    /// The call's metrics, if its system records them.
+    metrics: Option<CallMetrics>,
     finished: Option<Result<(), QuorumCallError>>,
     met: bool,
     _reply: PhantomData<fn() -> T>,
@@ -212,6 +215,10 @@ impl Configuration {
         payload: Payload,
         metadata: Vec<MetadataEntry>,
     ) -> Result<(), QuorumCallError> {
+        let method = method.into();
+        if self.inner.options.metrics {
+            CallMetrics::start(&method, kind, self.inner.rt.now());
+        }
         let mut spec = CallSpec::new(kind, method, self.set.shared_ids(), payload);
         spec.metadata = metadata;
         let started = self.inner.with(|st, now| st.ep.start_call(now, spec));
@@ -349,6 +356,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             info: None,
             skipped: 0,
             streams_ended: 0,
+            metrics: None,
             finished: None,
             met: false,
             _reply: PhantomData,
@@ -449,9 +457,12 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         if let Payload::PerNode(list) = &payload {
             self.skipped = list.iter().filter(|p| p.is_none()).count();
         }
+        let inner = self.config.inner.clone();
+        if inner.options.metrics {
+            self.metrics = Some(CallMetrics::start(&p.method, p.kind, inner.rt.now()));
+        }
         let mut spec = CallSpec::new(p.kind, p.method, self.config.set.shared_ids(), payload);
         spec.metadata = p.metadata;
-        let inner = self.config.inner.clone();
         let started = inner.with(|st, now| {
             spec.deadline = p.timeout.map(|t| now + t);
             let started = st.ep.start_call(now, spec)?;
@@ -590,7 +601,15 @@ impl<T: prost::Message + Default + 'static> Stream for Responses<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.poll_raw(cx).map(|raw| raw.map(|r| this.decode(r)))
+        this.poll_raw(cx).map(|raw| {
+            raw.map(|r| {
+                let response = this.decode(r);
+                if let Some(m) = &this.metrics {
+                    m.outcome(response.node, &response.result, this.config.inner.rt.now());
+                }
+                response
+            })
+        })
     }
 }
 

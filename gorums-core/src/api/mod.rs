@@ -18,6 +18,7 @@
 //! | `call`, `terminal`, `correctable` | starting calls and [`Responses`]; its terminal methods and `fold`; [`Correctable`] |
 //! | `server` | handlers, [`ServerCtx`], interceptors, dispatch (panics caught) |
 //! | `driver` | the connection tasks (dial, accept, read/write) and the timer task |
+//! | `metrics` | what is recorded through the `metrics` facade when a system asks for it |
 //! | `membership`, `watch`, `local` | waiting for peers and graceful stop; [`ConfigWatch`]; [`local_systems`] |
 
 mod call;
@@ -26,6 +27,7 @@ mod correctable;
 mod driver;
 mod local;
 mod membership;
+mod metrics;
 mod options;
 mod server;
 mod shared;

@@ -26,6 +26,10 @@ pub struct SystemOptions {
     /// The default deadline of calls made through configurations of this system
     /// (`None`: no deadline).
     pub call_timeout: Option<Duration>,
+    /// Record client and server metrics through the `metrics` facade (off by default:
+    /// no cost then). The application installs the recorder; the names and labels are
+    /// listed in the `metrics` module docs of gorums-core's API.
+    pub metrics: bool,
 }
 
 impl SystemOptions {
@@ -37,6 +41,7 @@ impl SystemOptions {
                 ..EndpointConfig::default()
             },
             call_timeout: None,
+            metrics: false,
         }
     }
 

@@ -359,6 +359,7 @@ pub(crate) fn dispatch(
         chain(interceptors, handler)(ctx, payload)
     };
     handlers.running.fetch_add(1, Ordering::AcqRel);
+    let started = inner.options.metrics.then(|| inner.rt.now());
     let mut call = call;
     // Most handlers finish without waiting: poll once here, and answer without a task
     // of their own, an allocation for one, or a wake-up. One that waits goes on in a
@@ -373,7 +374,7 @@ pub(crate) fn dispatch(
         // which is dispatched (and maybe polled inline) from inside `finish`.
         let done = match first {
             Poll::Ready(result) => {
-                finish(inner, handlers, id, kind, &method, result);
+                finish(inner, handlers, (id, kind, &method, started), result);
                 true
             }
             Poll::Pending => false,
@@ -387,7 +388,12 @@ pub(crate) fn dispatch(
     let task_handlers = handlers.running.clone();
     inner.rt.spawn(Box::pin(async move {
         let result = CatchUnwind(call).await;
-        finish_counted(&task_inner, &task_handlers, id, kind, &method, result);
+        finish_counted(
+            &task_inner,
+            &task_handlers,
+            (id, kind, &method, started),
+            result,
+        );
     }));
 }
 
@@ -395,21 +401,26 @@ pub(crate) fn dispatch(
 fn finish(
     inner: &Arc<Inner>,
     handlers: &Handlers,
-    id: RequestId,
-    kind: RequestKind,
-    method: &str,
+    request: Handled<'_>,
     result: Result<Outcome, Box<dyn std::any::Any + Send>>,
 ) {
-    finish_counted(inner, &handlers.running, id, kind, method, result);
+    finish_counted(inner, &handlers.running, request, result);
 }
+
+/// A handled request: its id, kind, method, and when its handler started (if metrics
+/// are recorded).
+type Handled<'a> = (
+    RequestId,
+    RequestKind,
+    &'a str,
+    Option<crate::engine::Instant>,
+);
 
 /// [`finish`], given the counter of running handlers.
 fn finish_counted(
     inner: &Arc<Inner>,
     running: &AtomicUsize,
-    id: RequestId,
-    kind: RequestKind,
-    method: &str,
+    (id, kind, method, started): Handled<'_>,
     result: Result<Outcome, Box<dyn std::any::Any + Send>>,
 ) {
     let outcome = result.unwrap_or_else(|panic| {
@@ -423,6 +434,13 @@ fn finish_counted(
         }
     });
     running.fetch_sub(1, Ordering::AcqRel);
+    if let Some(started) = started {
+        let failed = match &outcome {
+            Outcome::Reply(Err(s)) | Outcome::StreamEnd(Err(s)) => Some(s.code),
+            _ => None,
+        };
+        super::metrics::handled(method, inner.rt.now() - started, failed);
+    }
     answer(inner, id, outcome);
 }
 
