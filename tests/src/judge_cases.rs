@@ -270,7 +270,9 @@ fn recorder() -> &'static metrics_util::debugging::Snapshotter {
 /// so they are added up here).
 fn counted(name: &str, labels: &[(&str, &str)]) -> u64 {
     use metrics_util::debugging::DebugValue;
-    static TOTALS: Mutex<Vec<(String, Vec<(String, String)>, u64)>> = Mutex::new(Vec::new());
+    /// A counter's name, its labels, and its total so far.
+    type Total = (String, Vec<(String, String)>, u64);
+    static TOTALS: Mutex<Vec<Total>> = Mutex::new(Vec::new());
     let mut totals = TOTALS.lock().unwrap();
     for (key, _, _, value) in recorder().snapshot().into_vec() {
         let DebugValue::Counter(n) = value else {
