@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use gorums_core::api::{
     Configuration, DialPolicy, NodeId, NodeList, ServerOptions, System, SystemOptions,
+    local_systems_with,
 };
 use gorums_core::runtime::RuntimeHandle;
 
@@ -205,29 +206,33 @@ fn main() {
 
 /// Four servers on loopback that know each other, then the REPL against them.
 fn local(exec: &Executor, rt: &RuntimeHandle, interceptors: &[String]) -> Result<(), String> {
-    let mut systems = Vec::new();
-    let mut addrs = Vec::new();
-    for id in 1..=4 {
-        let system = serve_system(rt, id, interceptors);
-        addrs.push(
-            exec.block_on(system.listen("127.0.0.1:0"))
-                .map_err(|e| e.to_string())?,
-        );
-        systems.push(system);
-    }
-    let mut peer_configs = Vec::new();
-    for system in &systems {
-        peer_configs.push(
-            system
-                .configuration(NodeList::addrs(addrs.clone()))
-                .map_err(|e| e.to_string())?,
-        );
-    }
+    let server = ServerOptions {
+        interceptors: interceptors::by_names(interceptors, rt.clone()),
+        ..ServerOptions::default()
+    };
+    let mut options = system_options(0);
+    options.endpoint.dial = DialPolicy::HigherIds;
+    let servers = exec
+        .block_on(local_systems_with(
+            rt.clone(),
+            4,
+            options,
+            server,
+            |system| {
+                register_storage_server(system, Storage::new());
+            },
+        ))
+        .map_err(|e| e.to_string())?;
+    let addrs: Vec<String> = servers
+        .iter()
+        .filter_map(|(system, config)| config.node(system.node_id()))
+        .map(|node| node.addr().to_owned())
+        .collect();
     println!("started 4 local storage servers: {}", addrs.join(", "));
     let config = Configuration::new(rt.clone(), NodeList::addrs(addrs), system_options(0))
         .map_err(|e| e.to_string())?;
     repl(exec, &config);
-    drop(peer_configs);
+    drop(servers);
     Ok(())
 }
 

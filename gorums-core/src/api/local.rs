@@ -5,6 +5,7 @@ use std::io;
 
 use super::config::{Configuration, NodeList};
 use super::options::SystemOptions;
+use super::server::ServerOptions;
 use super::shared::System;
 use crate::engine::NodeId;
 use crate::runtime::RuntimeHandle;
@@ -18,12 +19,24 @@ pub async fn local_systems(
     options: SystemOptions,
     setup: impl Fn(&System),
 ) -> io::Result<Vec<(System, Configuration)>> {
+    local_systems_with(runtime, n, options, ServerOptions::default(), setup).await
+}
+
+/// [`local_systems`] whose servers use `server` options (interceptors, connect and
+/// configuration-change callbacks), the same for each.
+pub async fn local_systems_with(
+    runtime: RuntimeHandle,
+    n: u32,
+    options: SystemOptions,
+    server: ServerOptions,
+    setup: impl Fn(&System),
+) -> io::Result<Vec<(System, Configuration)>> {
     let mut systems = Vec::new();
     let mut addrs = Vec::new();
     for id in 1..=n {
         let mut own = options.clone();
         own.endpoint.node_id = NodeId(id);
-        let system = System::new(runtime.clone(), own);
+        let system = System::with_server(runtime.clone(), own, server.clone());
         setup(&system);
         addrs.push((id, system.listen("127.0.0.1:0").await?));
         systems.push(system);

@@ -39,7 +39,7 @@ mod watch;
 pub use call::{CallInfo, CallOptions, NodeResponse, Responses};
 pub use config::{Configuration, Node, NodeList};
 pub use correctable::{Correctable, CorrectableState};
-pub use local::local_systems;
+pub use local::{local_systems, local_systems_with};
 pub use membership::Stopped;
 pub use options::SystemOptions;
 pub use server::{
