@@ -301,3 +301,44 @@ pub async fn a_handler_learns_its_caller_is_gone(rt: RuntimeHandle) {
         .unwrap();
     assert_eq!(reply.seq, 9);
 }
+
+/// CONFORMANCE: `local_systems_with` gives every system the server options (here an
+/// interceptor that counts the requests it sees and passes them on).
+pub async fn local_systems_with_server_options(rt: RuntimeHandle) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gorums_core::api::{ServerOptions, local_systems_with};
+
+    let counted = Arc::new(AtomicUsize::new(0));
+    let c2 = counted.clone();
+    let server = ServerOptions {
+        interceptors: vec![Arc::new(
+            move |ctx: gorums_core::api::ServerCtx,
+                  req: bytes::Bytes,
+                  next: gorums_core::api::Next| {
+                c2.fetch_add(1, Ordering::AcqRel);
+                next(ctx, req)
+            },
+        )],
+        ..ServerOptions::default()
+    };
+    let seen = crate::service::Seen::default();
+    let systems = local_systems_with(rt.clone(), 3, SystemOptions::default(), server, |s| {
+        crate::service::register(s, rt.clone(), seen.clone())
+    })
+    .await
+    .unwrap();
+    let config = &systems[0].1;
+    for i in 0..4 {
+        config
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(i))
+            .all()
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        counted.load(Ordering::Acquire),
+        12,
+        "every system intercepts"
+    );
+}

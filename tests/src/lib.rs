@@ -111,6 +111,7 @@ macro_rules! conformance_suite {
             symmetric_dialling_halves_the_connections,
             a_handler_learns_its_caller_is_gone,
             metrics_per_method_and_node,
+            local_systems_with_server_options,
             ordering_stress_run_opt_in,
         );
     };
