@@ -342,3 +342,97 @@ pub async fn local_systems_with_server_options(rt: RuntimeHandle) {
         "every system intercepts"
     );
 }
+
+/// CONFORMANCE (Go's `AsProto` and interceptor metadata): a server interceptor decodes
+/// the typed request, adds metadata the handler then reads, and rejects requests without
+/// knowing their call type (`ServerCtx::reject` answers an RPC, a correctable call and a
+/// multicast each the right way).
+pub async fn interceptors_see_typed_requests_and_pass_metadata(rt: RuntimeHandle) {
+    use gorums_core::api::{Code, Next, Outcome, RequestKind, ServerCtx, ServerOptions, Status};
+
+    let kinds = Arc::new(Mutex::new(Vec::new()));
+    let k2 = kinds.clone();
+    let interceptor = move |ctx: ServerCtx, req: bytes::Bytes, next: Next| {
+        let typed = ServerCtx::decode_request::<Msg>(&req);
+        k2.lock().unwrap().push(ctx.kind());
+        let outcome: gorums_core::runtime::BoxFuture<'static, Outcome> = match typed {
+            Ok(m) if m.text == "forbidden" => {
+                let rejected = ctx.reject(Status::new(Code::PermissionDenied, "no"));
+                Box::pin(std::future::ready(rejected))
+            }
+            Ok(m) => next(ctx.with_metadata("k", format!("seen {}", m.seq)), req),
+            Err(status) => Box::pin(std::future::ready(ctx.reject(status))),
+        };
+        outcome
+    };
+    let server = ServerOptions {
+        interceptors: vec![Arc::new(interceptor)],
+        ..ServerOptions::default()
+    };
+    let seen = crate::service::Seen::default();
+    let systems = gorums_core::api::local_systems_with(
+        rt.clone(),
+        1,
+        SystemOptions::default(),
+        server,
+        |s| crate::service::register(s, rt.clone(), seen.clone()),
+    )
+    .await
+    .unwrap();
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(
+            systems
+                .iter()
+                .map(|(s, c)| c.node(s.node_id()).unwrap().addr().to_owned()),
+        ),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let node = client.nodes()[0].clone();
+    // The handler reads the metadata the interceptor added.
+    let reply: Msg = node.rpc(method::META, &msg(5)).await.unwrap();
+    assert_eq!(reply.text, "seen 5");
+    // Rejected whatever the call type: an error reply, an error ending the stream.
+    let forbidden = Msg {
+        text: "forbidden".into(),
+        ..msg(1)
+    };
+    let err = node
+        .rpc::<Msg, Msg, _>(method::ECHO, &forbidden)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err.failure, NodeFailure::Status(s) if s.code == Code::PermissionDenied),
+        "{err}"
+    );
+    let outcomes = client
+        .correctable_call::<Msg, Msg>(method::STREAM, &forbidden)
+        .collect_all()
+        .await;
+    assert!(
+        matches!(&outcomes[..], [r] if matches!(&r.result, Err(NodeFailure::Status(s)) if s.code == Code::PermissionDenied)),
+        "{outcomes:?}"
+    );
+    client.multicast(method::RECORD, &forbidden).unwrap();
+    client.multicast(method::RECORD, &msg(3)).unwrap();
+    eventually(&rt, || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m, s)| m == method::RECORD && *s == 3)
+    })
+    .await;
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, m, s)| m == method::RECORD && *s == 1),
+        "the rejected multicast never reached its handler"
+    );
+    let kinds = kinds.lock().unwrap().clone();
+    assert!(kinds.contains(&RequestKind::Unary));
+    assert!(kinds.contains(&RequestKind::Stream));
+    assert!(kinds.contains(&RequestKind::OneWay));
+}

@@ -112,6 +112,7 @@ macro_rules! conformance_suite {
             a_handler_learns_its_caller_is_gone,
             metrics_per_method_and_node,
             local_systems_with_server_options,
+            interceptors_see_typed_requests_and_pass_metadata,
             ordering_stress_run_opt_in,
         );
     };

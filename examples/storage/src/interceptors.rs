@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use gorums_core::api::{Code, Next, Outcome, ServerCtx, ServerInterceptor, Status};
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
-use prost::Message;
 
 /// The interceptors named in `names`, in that order (outermost first).
 pub fn by_names(names: &[String], rt: RuntimeHandle) -> Vec<Arc<dyn ServerInterceptor>> {
@@ -56,13 +55,8 @@ fn no_foo(ctx: ServerCtx, req: bytes::Bytes, next: Next) -> BoxFuture<'static, O
     Box::pin(async move {
         if request_key(&req).as_deref() == Some("foo") {
             let status = Status::new(Code::PermissionDenied, "the key foo is not allowed");
-            return if ctx.method().ends_with("Correctable") {
-                Outcome::StreamEnd(Err(status))
-            } else if ctx.method().ends_with("Unicast") || ctx.method().ends_with("Multicast") {
-                Outcome::Done
-            } else {
-                Outcome::Reply(Err(status))
-            };
+            // The right outcome for the call type, whichever it is.
+            return ctx.reject(status);
         }
         next(ctx, req).await
     })
@@ -101,5 +95,7 @@ fn delayed(
 
 /// The `key` field (tag 1) of a read or write request, if the bytes decode as one.
 fn request_key(req: &[u8]) -> Option<String> {
-    crate::proto::ReadRequest::decode(req).ok().map(|r| r.key)
+    ServerCtx::decode_request::<crate::proto::ReadRequest>(req)
+        .ok()
+        .map(|r| r.key)
 }

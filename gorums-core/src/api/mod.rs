@@ -51,8 +51,8 @@ pub use watch::ConfigWatch;
 
 pub use crate::engine::{
     Cause, Code, ConfigError, ConnectionError, DialPolicy, EndpointConfig, FailureKind, Instant,
-    NodeError, NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, Status, by_id,
-    by_last_error, by_latency,
+    NodeError, NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, RequestKind,
+    Status, by_id, by_last_error, by_latency,
 };
 pub use crate::quorum::{Quorum, Tally, Verdict};
 pub use crate::wire::proto::MetadataEntry;

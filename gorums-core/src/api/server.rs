@@ -137,10 +137,13 @@ pub struct ServerCtx {
 struct CtxShared {
     inner: Arc<Inner>,
     request: RequestId,
+    kind: RequestKind,
     from: NodeId,
     method: Arc<str>,
     metadata: Vec<MetadataEntry>,
-    released: AtomicBool,
+    /// Shared by every context of this request (an interceptor's `with_metadata` makes
+    /// another), so the sender's turn is released once.
+    released: Arc<AtomicBool>,
     /// The request's connection; `None` for a request to ourselves.
     signal: Option<Arc<ConnSignal>>,
 }
@@ -211,6 +214,52 @@ impl ServerCtx {
     pub fn client_config(&self) -> Configuration {
         let ids = self.shared.inner.lock().ep.clients();
         Configuration::from_ids(self.shared.inner.clone(), ids)
+    }
+
+    /// What the request expects back: a reply (RPC, quorum call), a reply stream
+    /// (correctable call), or nothing (unicast, multicast).
+    pub fn kind(&self) -> RequestKind {
+        self.shared.kind
+    }
+
+    /// The outcome that fails this request with `status`, whatever its kind: an error
+    /// reply, an error at the end of the reply stream, or (one-way) nothing to answer. An
+    /// interceptor rejects a request with it without knowing the call type.
+    pub fn reject(&self, status: Status) -> Outcome {
+        match self.shared.kind {
+            RequestKind::Unary => Outcome::Reply(Err(status)),
+            RequestKind::Stream => Outcome::StreamEnd(Err(status)),
+            RequestKind::OneWay => Outcome::Done,
+        }
+    }
+
+    /// This context with a metadata entry added, for an interceptor to pass on to the
+    /// handler (which reads it with [`metadata_value`](Self::metadata_value)).
+    pub fn with_metadata(&self, key: impl Into<String>, value: impl Into<String>) -> ServerCtx {
+        let s = &self.shared;
+        let mut metadata = s.metadata.clone();
+        metadata.push(MetadataEntry {
+            key: key.into(),
+            value: value.into(),
+        });
+        ServerCtx {
+            shared: Arc::new(CtxShared {
+                inner: s.inner.clone(),
+                request: s.request,
+                kind: s.kind,
+                from: s.from,
+                method: s.method.clone(),
+                metadata,
+                released: s.released.clone(),
+                signal: s.signal.clone(),
+            }),
+        }
+    }
+
+    /// The request decoded as `M` (Go Gorums' `AsProto`), for an interceptor that looks
+    /// at typed requests; an undecodable request is an `InvalidArgument` status.
+    pub fn decode_request<M: prost::Message + Default>(request: &[u8]) -> Result<M, Status> {
+        decode(request)
     }
 
     /// Whether the caller can no longer get this call's answer: the connection its
@@ -345,10 +394,11 @@ pub(crate) fn dispatch(
         shared: Arc::new(CtxShared {
             inner: inner.clone(),
             request: id,
+            kind,
             from,
             method: name,
             metadata,
-            released: AtomicBool::new(false),
+            released: Arc::new(AtomicBool::new(false)),
             signal,
         }),
     };
