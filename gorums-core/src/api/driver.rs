@@ -143,9 +143,13 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                     return Poll::Ready(Some(ConnectionError::ClosedByPeer));
                 }
                 Poll::Ready(Ok(n)) => {
-                    inner.with(|st, now| st.ep.handle_bytes(now, conn, &read_buf[..n]));
+                    let open = inner.with(|st, now| {
+                        st.ep.handle_bytes(now, conn, &read_buf[..n]);
+                        st.ep.peer_of(conn).is_some()
+                    });
                     progressed = true;
-                    if n == read_buf.len() && n < READ_MAX {
+                    // A peer that has not said who it is keeps the smallest buffer.
+                    if open && n == read_buf.len() && n < READ_MAX {
                         read_buf.resize(n * 2, 0);
                     }
                 }
@@ -182,6 +186,7 @@ fn take_transmit(inner: &Inner, conn: ConnId, out: &mut BytesMut, written: &mut 
 }
 
 fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, error: ConnectionError) {
+    tracing::debug!(%conn, %error, "connection closed by the transport");
     let signal = inner.with(|st, now| {
         st.ep.handle_closed(now, conn, error);
         st.conns.remove(&conn)

@@ -219,6 +219,19 @@ impl System {
     pub fn live_calls(&self) -> usize {
         self.inner().lock().ep.live_calls()
     }
+
+    /// The bytes the engine holds for accepted connections whose peer has not finished
+    /// its handshake (at most
+    /// [`EndpointConfig::handshake_memory_bound`](crate::engine::EndpointConfig::handshake_memory_bound)).
+    pub fn handshake_bytes(&self) -> usize {
+        self.inner().lock().ep.handshake_bytes()
+    }
+
+    /// The number of accepted connections whose peer has not finished its handshake (at
+    /// most [`EndpointConfig::max_handshaking`](crate::engine::EndpointConfig::max_handshaking)).
+    pub fn handshaking(&self) -> usize {
+        self.inner().lock().ep.handshaking()
+    }
 }
 
 impl Configuration {

@@ -77,7 +77,18 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub(crate) fn new(side: Side, addr: String, peer: NodeId, max_frame_len: usize) -> Conn {
+    /// A connection still in its handshake: until [`open`](Self::open), its decoder
+    /// takes frames of at most `max_handshake_frame_len` and holds at most
+    /// `hold_limit` bytes.
+    pub(crate) fn new(
+        side: Side,
+        addr: String,
+        peer: NodeId,
+        max_handshake_frame_len: usize,
+        hold_limit: usize,
+    ) -> Conn {
+        let mut decoder = FrameDecoder::new(max_handshake_frame_len);
+        decoder.set_hold_limit(Some(hold_limit));
         Conn {
             side,
             phase: Phase::Connecting,
@@ -85,7 +96,7 @@ impl Conn {
             peer,
             anonymous_peer: false,
             peer_metadata: Vec::new(),
-            decoder: FrameDecoder::new(max_frame_len),
+            decoder,
             open_deadline: None,
             server: ServerQueue::default(),
             out: VecDeque::new(),
@@ -94,6 +105,15 @@ impl Conn {
             chunk: BytesMut::new(),
             transmit_signalled: false,
         }
+    }
+
+    /// The hello was accepted: frames up to `max_frame_len` are now taken, and the
+    /// decoder's buffer grows as they need.
+    pub(crate) fn open(&mut self, max_frame_len: usize) {
+        self.phase = Phase::Open;
+        self.open_deadline = None;
+        self.decoder.set_max_frame_len(max_frame_len);
+        self.decoder.set_hold_limit(None);
     }
 
     /// Whether we accepted this connection, so the ids we start on it carry the top bit.

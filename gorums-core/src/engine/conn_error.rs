@@ -32,6 +32,13 @@ pub enum ConnectionError {
     Violation(String),
     /// No hello arrived within the connect timeout.
     HandshakeTimeout,
+    /// Accepted while `limit` other connections were still in their handshake: refused
+    /// at once, so that connections that have not said who they are hold bounded
+    /// memory.
+    TooManyHandshakes {
+        /// The configured [`max_handshaking`](super::EndpointConfig::max_handshaking).
+        limit: usize,
+    },
     /// A reply could not be queued for a requester that does not read: the connection
     /// is closed rather than leave it waiting forever.
     RequesterNotReading,
@@ -48,6 +55,10 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Wire(e) => write!(f, "protocol error: {e}"),
             ConnectionError::Violation(what) => write!(f, "protocol violation: {what}"),
             ConnectionError::HandshakeTimeout => f.write_str("connect timeout: no hello in time"),
+            ConnectionError::TooManyHandshakes { limit } => write!(
+                f,
+                "refused: {limit} connections are already in their handshake"
+            ),
             ConnectionError::RequesterNotReading => {
                 f.write_str("reply not sent: the requester's send queue is full")
             }
@@ -104,6 +115,7 @@ impl PartialEq for ConnectionError {
             | (HandshakeTimeout, HandshakeTimeout)
             | (RequesterNotReading, RequesterNotReading) => true,
             (Wire(a), Wire(b)) => a == b,
+            (TooManyHandshakes { limit: a }, TooManyHandshakes { limit: b }) => a == b,
             (Violation(a), Violation(b)) | (Closed(a), Closed(b)) => a == b,
             _ => false,
         }

@@ -69,6 +69,9 @@ pub(crate) struct Connections {
     own_addr: Option<String>,
     /// Peers that dialled us, by the id they announced (or were given).
     inbound: BTreeMap<NodeId, ConnId>,
+    /// Accepted connections whose hello has not been accepted yet (at most
+    /// `max_handshaking`, which bounds the memory they hold).
+    handshaking: BTreeSet<ConnId>,
     local: Option<ConnId>,
     scratch: BytesMut,
 }
@@ -84,13 +87,14 @@ impl Connections {
             nodes: BTreeMap::new(),
             own_addr: None,
             inbound: BTreeMap::new(),
+            handshaking: BTreeSet::new(),
             local: None,
             scratch: BytesMut::new(),
         };
         if !config.node_id.is_anonymous() {
             let id = table.new_conn_id();
-            let mut conn = Conn::new(Side::Local, String::from("local"), config.node_id, 0);
-            conn.phase = Phase::Open;
+            let mut conn = Conn::new(Side::Local, String::from("local"), config.node_id, 0, 0);
+            conn.open(0);
             table.conns.insert(id, conn);
             table.local = Some(id);
         }
@@ -202,7 +206,13 @@ impl Connections {
         n.conn = Some(id);
         n.ready = false;
         let addr = n.addr.clone();
-        let mut conn = Conn::new(Side::Dialled(node), addr.clone(), node, cfg.max_frame_len);
+        let mut conn = Conn::new(
+            Side::Dialled(node),
+            addr.clone(),
+            node,
+            cfg.max_handshake_frame_len,
+            cfg.handshake_hold_limit(),
+        );
         let hello = hello(cfg, NodeId::ANONYMOUS);
         self.push_preface_and_hello(&mut conn, &hello);
         set_open_deadline(cfg, now, &mut conn, id, out);
@@ -227,19 +237,50 @@ impl Connections {
         }
     }
 
+    /// Takes a connection a peer dialled; also returns why it must be closed at once
+    /// (too many connections are in their handshake already).
     pub(crate) fn accept(
         &mut self,
         cfg: &EndpointConfig,
         now: Instant,
         addr: String,
         out: &mut Outputs,
-    ) -> ConnId {
+    ) -> (ConnId, Option<ConnectionError>) {
         let id = self.new_conn_id();
-        let mut conn = Conn::new(Side::Accepted, addr, NodeId::ANONYMOUS, cfg.max_frame_len);
+        let mut conn = Conn::new(
+            Side::Accepted,
+            addr,
+            NodeId::ANONYMOUS,
+            cfg.max_handshake_frame_len,
+            cfg.handshake_hold_limit(),
+        );
         conn.phase = Phase::AwaitingHello;
-        set_open_deadline(cfg, now, &mut conn, id, out);
+        let refused = (self.handshaking.len() >= cfg.max_handshaking).then_some(
+            ConnectionError::TooManyHandshakes {
+                limit: cfg.max_handshaking,
+            },
+        );
+        if refused.is_none() {
+            set_open_deadline(cfg, now, &mut conn, id, out);
+        }
+        self.handshaking.insert(id);
         self.conns.insert(id, conn);
-        id
+        (id, refused)
+    }
+
+    /// The bytes held by accepted connections whose hello has not been accepted yet: at
+    /// most [`EndpointConfig::handshake_memory_bound`].
+    pub(crate) fn handshake_bytes(&self) -> usize {
+        self.handshaking
+            .iter()
+            .filter_map(|id| self.conns.get(id))
+            .map(|c| c.decoder.held())
+            .sum()
+    }
+
+    /// The number of accepted connections whose hello has not been accepted yet.
+    pub(crate) fn handshaking(&self) -> usize {
+        self.handshaking.len()
     }
 
     /// The dial of `conn` succeeded: its queued bytes can go.
@@ -291,9 +332,9 @@ impl Connections {
         let Some(c) = self.conns.get_mut(&conn) else {
             return Ok(None);
         };
-        c.phase = Phase::Open;
-        c.open_deadline = None;
+        c.open(cfg.max_frame_len);
         c.peer_metadata = hello.metadata;
+        self.handshaking.remove(&conn);
         match c.side {
             Side::Dialled(node) => {
                 if hello.node_id != 0 && hello.node_id != node.0 {
@@ -403,6 +444,7 @@ impl Connections {
     /// [`Taken::failure`], then calls [`forget`](Self::forget).
     pub(crate) fn take(&mut self, conn: ConnId, error: ConnectionError) -> Option<Taken> {
         let c = self.conns.remove(&conn)?;
+        self.handshaking.remove(&conn);
         let failure = if c.phase == Phase::Connecting {
             NodeFailure::NotConnected(Some(error))
         } else {

@@ -61,7 +61,10 @@ use crate::wire::{self, EnvelopeRef};
 /// - Frames leave each connection in the order they were enqueued, so calls reach every
 ///   node in issue order, whatever their type.
 /// - Memory is bounded: per connection by `send_queue_limit` outgoing and
-///   `max_frame_len` incoming.
+///   `max_frame_len` incoming; before a peer's hello is accepted, by
+///   [`EndpointConfig::handshake_hold_limit`] incoming, for at most
+///   [`EndpointConfig::max_handshaking`] accepted connections at once
+///   ([`handshake_bytes`](Self::handshake_bytes) says what they hold).
 /// - Iteration order never depends on a random seed: the same inputs give the same
 ///   outputs.
 /// - A call's cost does not grow with the calls in flight: settling, finishing and
@@ -157,11 +160,21 @@ impl Endpoint {
     }
 
     /// The driver accepted a connection from `addr`: returns its id. The peer's preface
-    /// and hello are expected within the connect timeout.
+    /// and hello are expected within the connect timeout. While
+    /// [`max_handshaking`](EndpointConfig::max_handshaking) accepted connections are
+    /// still in their handshake, a new one is closed at once ([`Event::Close`] with
+    /// [`ConnectionError::TooManyHandshakes`]).
     pub fn handle_accepted(&mut self, now: Instant, addr: impl Into<String>) -> ConnId {
         self.advance(now);
-        self.conns
-            .accept(&self.config, self.now, addr.into(), &mut self.out)
+        let addr = addr.into();
+        let (conn, refused) =
+            self.conns
+                .accept(&self.config, self.now, addr.clone(), &mut self.out);
+        if let Some(reason) = refused {
+            tracing::warn!(%conn, %addr, %reason, "connection refused");
+            self.close(conn, reason);
+        }
+        conn
     }
 
     /// The dial for `conn` succeeded: its queued bytes (preface, hello, requests) can be
@@ -179,12 +192,26 @@ impl Endpoint {
 
     /// Bytes arrived on `conn`. A protocol violation closes that connection
     /// ([`Event::Close`]) and fails what was waiting on it.
+    ///
+    /// Until the peer's hello is accepted, the bytes are taken in pieces that keep the
+    /// connection's decoder within [`EndpointConfig::handshake_hold_limit`].
     pub fn handle_bytes(&mut self, now: Instant, conn: ConnId, bytes: &[u8]) {
         self.advance(now);
-        let Some(c) = self.conns.get_mut(conn) else {
-            return;
-        };
-        c.decoder.push(bytes);
+        let mut rest = bytes;
+        while let Some(c) = self.conns.get_mut(conn) {
+            if rest.is_empty() {
+                break;
+            }
+            let take = rest.len().min(c.decoder.room()).max(1);
+            c.decoder.push(&rest[..take]);
+            rest = &rest[take..];
+            self.decode_frames(conn);
+        }
+        self.flush_local();
+    }
+
+    /// Handles every whole frame `conn`'s decoder holds.
+    fn decode_frames(&mut self, conn: ConnId) {
         while let Some(c) = self.conns.get_mut(conn) {
             let open = c.phase == super::conn::Phase::Open;
             let body = match c.decoder.next_frame() {
@@ -204,7 +231,6 @@ impl Endpoint {
                 self.on_hello(conn, body);
             }
         }
-        self.flush_local();
     }
 
     /// The driver saw `conn` close: the peer ended the stream
@@ -293,6 +319,19 @@ impl Endpoint {
             c.peer_metadata.as_slice(),
             c.addr.as_str(),
         ))
+    }
+
+    /// The bytes of memory held for accepted connections whose peer's hello has not
+    /// been accepted yet (their decoders' buffers). It never passes
+    /// [`EndpointConfig::handshake_memory_bound`].
+    pub fn handshake_bytes(&self) -> usize {
+        self.conns.handshake_bytes()
+    }
+
+    /// The number of accepted connections whose peer's hello has not been accepted yet
+    /// (at most [`EndpointConfig::max_handshaking`]).
+    pub fn handshaking(&self) -> usize {
+        self.conns.handshaking()
     }
 
     /// Bytes queued on all connections and not yet taken by the driver.

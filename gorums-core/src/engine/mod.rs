@@ -50,7 +50,7 @@ pub use endpoint::Endpoint;
 pub use event::{CallEvent, Event, MethodName, PeerInfo, Request, RequestKind};
 pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
 pub use node_set::{ConfigError, NodeSet, NodeStats, by_id, by_last_error, by_latency};
-pub use options::{DialPolicy, EndpointConfig, UsageError};
+pub use options::{DEFAULT_MAX_HANDSHAKE_FRAME_LEN, DialPolicy, EndpointConfig, UsageError};
 pub use stats::NodeInfo;
 pub use status::{Code, FailureKind, NodeError, NodeFailure, Status};
 pub use time::Instant;

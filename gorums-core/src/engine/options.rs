@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::{CallKind, NodeId, RequestId};
-use crate::wire::DEFAULT_MAX_FRAME_LEN;
 use crate::wire::proto::MetadataEntry;
+use crate::wire::{DEFAULT_MAX_FRAME_LEN, FRAME_HEADER_LEN, PREFACE};
 
 /// How an [`Endpoint`](super::Endpoint) behaves; every field has a sensible default.
 #[derive(Clone, Debug)]
@@ -21,8 +21,17 @@ pub struct EndpointConfig {
     /// request that would exceed it fails for that node with
     /// [`NodeFailure::SendQueueFull`](super::NodeFailure::SendQueueFull) (default 16 MiB).
     pub send_queue_limit: usize,
-    /// How long a dial plus the hello exchange may take (default 5 s).
+    /// How long a dial plus the hello exchange may take (default 5 s); for an accepted
+    /// connection, the time from accept to the peer's hello (a TLS handshake included).
     pub connect_timeout: Duration,
+    /// The largest frame accepted before the peer's hello is accepted (default 64 KiB):
+    /// the hello itself must fit. Until then a connection's decoder holds at most the
+    /// preface, one frame header and this many bytes.
+    pub max_handshake_frame_len: usize,
+    /// The most accepted connections whose hello has not yet been accepted (default
+    /// 64); a connection accepted beyond it is closed at once with
+    /// [`ConnectionError::TooManyHandshakes`](super::ConnectionError::TooManyHandshakes).
+    pub max_handshaking: usize,
     /// The first redial delay after a connection to a node fails (default 50 ms); it
     /// doubles per failed attempt, with jitter, up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -48,6 +57,27 @@ pub enum DialPolicy {
     HigherIds,
 }
 
+/// The default [`EndpointConfig::max_handshake_frame_len`]: 64 KiB.
+pub const DEFAULT_MAX_HANDSHAKE_FRAME_LEN: usize = 64 * 1024;
+
+impl EndpointConfig {
+    /// The most bytes one connection's decoder holds before its peer's hello is
+    /// accepted: the preface, a frame header and
+    /// [`max_handshake_frame_len`](Self::max_handshake_frame_len).
+    pub fn handshake_hold_limit(&self) -> usize {
+        PREFACE.len() + FRAME_HEADER_LEN + self.max_handshake_frame_len
+    }
+
+    /// The bound on [`Endpoint::handshake_bytes`](super::Endpoint::handshake_bytes):
+    /// [`max_handshaking`](Self::max_handshaking) connections of
+    /// [`handshake_hold_limit`](Self::handshake_hold_limit) bytes each (4 MiB and 768
+    /// bytes with the defaults).
+    pub fn handshake_memory_bound(&self) -> usize {
+        self.max_handshaking
+            .saturating_mul(self.handshake_hold_limit())
+    }
+}
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         EndpointConfig {
@@ -56,6 +86,8 @@ impl Default for EndpointConfig {
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             send_queue_limit: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(5),
+            max_handshake_frame_len: DEFAULT_MAX_HANDSHAKE_FRAME_LEN,
+            max_handshaking: 64,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
             seed: 0,

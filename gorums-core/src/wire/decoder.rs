@@ -18,6 +18,10 @@ use super::{ByteString, FRAME_HEADER_LEN, MAGIC, PREFACE, PROTOCOL_VERSION, Wire
 pub struct FrameDecoder {
     buf: BytesMut,
     max_frame_len: usize,
+    /// While set, the buffer's capacity never grows past this many bytes: the caller
+    /// pushes at most [`room`](Self::room) bytes at a time (see
+    /// [`set_hold_limit`](Self::set_hold_limit)).
+    hold_limit: Option<usize>,
     preface_pending: bool,
     failed: Option<WireError>,
 }
@@ -28,6 +32,7 @@ impl FrameDecoder {
         FrameDecoder {
             buf: BytesMut::new(),
             max_frame_len,
+            hold_limit: None,
             preface_pending: true,
             failed: None,
         }
@@ -46,11 +51,60 @@ impl FrameDecoder {
         self.max_frame_len
     }
 
-    /// Appends bytes received from the peer.
+    /// Changes the maximum frame body length; frames already returned are unaffected,
+    /// a frame whose header is already buffered is checked against the new maximum.
+    pub fn set_max_frame_len(&mut self, max_frame_len: usize) {
+        self.max_frame_len = max_frame_len;
+    }
+
+    /// Bounds the memory this decoder holds: with `Some(limit)`, its buffer's capacity
+    /// never passes `limit` bytes, as long as the caller pushes no more than
+    /// [`room`](Self::room) at a time. A limit of at least the preface plus a frame
+    /// header plus the maximum frame length always leaves room for the next frame.
+    /// `None` lifts the bound (the buffer then grows as frames need).
+    pub fn set_hold_limit(&mut self, limit: Option<usize>) {
+        self.hold_limit = limit;
+    }
+
+    /// How many more bytes may be pushed now without passing the hold limit
+    /// (`usize::MAX` without one).
+    pub fn room(&self) -> usize {
+        self.hold_limit
+            .map_or(usize::MAX, |limit| limit.saturating_sub(self.buf.len()))
+    }
+
+    /// The bytes of memory the decoder's buffer holds (its capacity, used or not).
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Appends bytes received from the peer. Under a hold limit, push at most
+    /// [`room`](Self::room) bytes at a time.
     pub fn push(&mut self, chunk: &[u8]) {
         if self.failed.is_none() {
+            self.grow_for(self.buf.len() + chunk.len());
             self.buf.extend_from_slice(chunk);
         }
+    }
+
+    /// Makes room for `total` buffered bytes; under a hold limit the buffer grows to at
+    /// most the limit (never by the doubling `BytesMut` would choose).
+    fn grow_for(&mut self, total: usize) {
+        let Some(limit) = self.hold_limit else {
+            return;
+        };
+        if total <= self.buf.capacity() {
+            return;
+        }
+        let cap = self
+            .buf
+            .capacity()
+            .saturating_mul(2)
+            .max(total)
+            .min(limit.max(total));
+        let mut bigger = BytesMut::with_capacity(cap);
+        bigger.extend_from_slice(&self.buf);
+        self.buf = bigger;
     }
 
     /// The number of bytes pushed and not yet returned as frames.
@@ -114,7 +168,11 @@ impl FrameDecoder {
         if self.buf.len() < needed {
             // The length is within the limit: reserving it now saves regrowing the buffer
             // once per chunk of a large body.
-            self.buf.reserve(needed - self.buf.len());
+            if self.hold_limit.is_some() {
+                self.grow_for(needed);
+            } else {
+                self.buf.reserve(needed - self.buf.len());
+            }
             return Ok(None);
         }
         self.buf.advance(FRAME_HEADER_LEN);
