@@ -17,9 +17,10 @@ use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    CallEvent, CallId, CallKind, Cause, ConnId, Event, Instant, NodeError, NodeFailure, NodeId,
-    QuorumCallError,
+    CallEvent, CallId, CallKind, Cause, Code, ConnId, Event, Instant, NodeError, NodeFailure,
+    NodeId, QuorumCallError, Status,
 };
+use crate::wire::proto::{self, Kind};
 
 /// One node's share of a call.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -56,6 +57,33 @@ pub(crate) enum ShareOutcome {
     End,
     /// The node failed.
     Failed(NodeFailure),
+}
+
+impl ShareOutcome {
+    /// What a reply message of `kind` means for a share (`streaming`: of a correctable
+    /// call): one outcome, or an item and the end (a one-item stream); `None` when the
+    /// message does not fit the call (dropped and counted).
+    pub(crate) fn of_reply(
+        streaming: bool,
+        kind: Kind,
+        msg: proto::Message,
+    ) -> Option<SmallVec<[ShareOutcome; 2]>> {
+        let status = msg
+            .status
+            .filter(|s| s.code != 0)
+            .map(|s| NodeFailure::Status(Status::new(Code::from_i32(s.code), s.message)));
+        let outcomes: SmallVec<[ShareOutcome; 2]> = match (streaming, kind, status) {
+            (_, _, Some(failure)) => smallvec::smallvec![ShareOutcome::Failed(failure)],
+            (false, Kind::Reply, None) => smallvec::smallvec![ShareOutcome::Reply(msg.payload)],
+            (true, Kind::StreamItem, None) => smallvec::smallvec![ShareOutcome::Item(msg.payload)],
+            (true, Kind::Reply, None) => {
+                smallvec::smallvec![ShareOutcome::Item(msg.payload), ShareOutcome::End]
+            }
+            (true, Kind::StreamEnd, None) => smallvec::smallvec![ShareOutcome::End],
+            _ => return None,
+        };
+        Some(outcomes)
+    }
 }
 
 /// The engine's state of one two-way call.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::conn::{Conn, Phase, Side};
+use super::conn::{Conn, FrameSeq, Phase, Side};
 use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
@@ -20,7 +20,7 @@ use super::{
     PeerInfo, UsageError,
 };
 use crate::rng::SplitMix64;
-use crate::wire::{self, PROTOCOL_VERSION, proto};
+use crate::wire::{self, EnvelopeRef, PROTOCOL_VERSION, proto};
 
 /// A registered node: its address and, if this endpoint dials it, its current
 /// connection.
@@ -499,6 +499,26 @@ impl Connections {
             }
             Side::Local => {}
         }
+    }
+
+    /// Encodes `envelope` onto `conn`'s send queue (tells the driver if it has bytes to
+    /// take now); returns where it sits.
+    pub(crate) fn enqueue(
+        &mut self,
+        cfg: &EndpointConfig,
+        conn: ConnId,
+        envelope: &EnvelopeRef<'_>,
+        out: &mut Outputs,
+    ) -> Result<FrameSeq, NodeFailure> {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .ok_or(NodeFailure::NotConnected(None))?;
+        let frame = c.queue_envelope(envelope, cfg.max_frame_len, cfg.send_queue_limit)?;
+        if c.needs_transmit_signal() {
+            out.transmit(conn);
+        }
+        Ok(frame)
     }
 
     // ----- reaching nodes --------------------------------------------------------------

@@ -14,7 +14,7 @@ use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
     CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId, NodeError,
-    NodeFailure, NodeId, NodeInfo, Payload, Request, RequestId, RequestKind, StartedCall, Status,
+    NodeFailure, NodeId, NodeInfo, Payload, RequestId, RequestKind, StartedCall, Status,
     UsageError,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
@@ -616,22 +616,13 @@ impl Endpoint {
             self.stats.dropped(node);
             return;
         };
-        let status = msg
-            .status
-            .filter(|s| s.code != 0)
-            .map(|s| NodeFailure::Status(Status::new(super::Code::from_i32(s.code), s.message)));
-        match (streaming, kind, status) {
-            (_, _, Some(failure)) => self.settle(call, node, ShareOutcome::Failed(failure)),
-            (false, Kind::Reply, None) => self.settle(call, node, ShareOutcome::Reply(msg.payload)),
-            (true, Kind::StreamItem, None) => {
-                self.settle(call, node, ShareOutcome::Item(msg.payload))
+        match ShareOutcome::of_reply(streaming, kind, msg) {
+            Some(outcomes) => {
+                for outcome in outcomes {
+                    self.settle(call, node, outcome);
+                }
             }
-            (true, Kind::Reply, None) => {
-                self.settle(call, node, ShareOutcome::Item(msg.payload));
-                self.settle(call, node, ShareOutcome::End);
-            }
-            (true, Kind::StreamEnd, None) => self.settle(call, node, ShareOutcome::End),
-            _ => self.stats.dropped(node),
+            None => self.stats.dropped(node),
         }
     }
 
@@ -639,30 +630,18 @@ impl Endpoint {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
-        let id = RequestId {
-            conn,
-            msg: MsgId(msg.message_seq_no),
-        };
-        if c.server.is_open(id.msg) {
-            tracing::debug!(%conn, ?id, "duplicate request id dropped");
-            return;
-        }
-        let Some(method) = super::MethodName::new(msg.method) else {
-            return self.close(
+        match c.server.receive(
+            RequestId {
                 conn,
-                ConnectionError::Violation(String::from("a request's method name is not UTF-8")),
-            );
-        };
-        let request = Request {
-            id,
-            from: c.peer,
+                msg: MsgId(msg.message_seq_no),
+            },
+            c.peer,
             kind,
-            method,
-            metadata: msg.metadata,
-            payload: msg.payload,
-        };
-        if let Some(next) = c.server.push(request) {
-            self.out.push(Event::Request(next));
+            msg,
+        ) {
+            Ok(Some(next)) => self.out.push(Event::Request(next)),
+            Ok(None) => {}
+            Err(violation) => self.close(conn, violation),
         }
     }
 
@@ -677,18 +656,9 @@ impl Endpoint {
             self.local_inbox.push_back(envelope.to_message());
             return Ok(None);
         }
-        let Some(c) = self.conns.get_mut(conn) else {
-            return Err(NodeFailure::NotConnected(None));
-        };
-        let frame = c.queue_envelope(
-            envelope,
-            self.config.max_frame_len,
-            self.config.send_queue_limit,
-        )?;
-        if c.needs_transmit_signal() {
-            self.out.transmit(conn);
-        }
-        Ok(Some(frame))
+        self.conns
+            .enqueue(&self.config, conn, envelope, &mut self.out)
+            .map(Some)
     }
 
     /// Hands the local connection's messages to ourselves, after the command that

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::{MsgId, Request, RequestId, RequestKind, UsageError};
+use super::{
+    ConnectionError, MethodName, MsgId, NodeId, Request, RequestId, RequestKind, UsageError,
+};
+use crate::wire::proto;
 
 /// One sender's queue of requests. At most one request holds the sender's turn; the next
 /// is handed out when the turn is answered or released.
@@ -40,6 +43,33 @@ impl ServerQueue {
     /// Whether a request with this id is open (a duplicate id from the sender).
     pub(crate) fn is_open(&self, msg: MsgId) -> bool {
         self.open.contains_key(&msg)
+    }
+
+    /// Takes in a request message from the sender `from`: a duplicate id is dropped, a
+    /// method name that is not UTF-8 breaks the protocol (the connection must close);
+    /// returns the request to hand out now, if the sender's turn is free.
+    pub(crate) fn receive(
+        &mut self,
+        id: RequestId,
+        from: NodeId,
+        kind: RequestKind,
+        msg: proto::Message,
+    ) -> Result<Option<Request>, ConnectionError> {
+        if self.is_open(id.msg) {
+            tracing::debug!(?id, "duplicate request id dropped");
+            return Ok(None);
+        }
+        let method = MethodName::new(msg.method).ok_or_else(|| {
+            ConnectionError::Violation(String::from("a request's method name is not UTF-8"))
+        })?;
+        Ok(self.push(Request {
+            id,
+            from,
+            kind,
+            method,
+            metadata: msg.metadata,
+            payload: msg.payload,
+        }))
     }
 
     /// Queues a request; returns the request to hand out now, if the sender's turn is
