@@ -141,9 +141,10 @@ struct CtxShared {
     from: NodeId,
     method: Arc<str>,
     metadata: Vec<MetadataEntry>,
-    /// Shared by every context of this request (an interceptor's `with_metadata` makes
-    /// another), so the sender's turn is released once.
-    released: Arc<AtomicBool>,
+    released: AtomicBool,
+    /// The context this one was made from with `with_metadata`: its `released` is the
+    /// one that counts, so the sender's turn is released once.
+    origin: Option<Arc<CtxShared>>,
     /// The request's connection; `None` for a request to ourselves.
     signal: Option<Arc<ConnSignal>>,
 }
@@ -193,7 +194,8 @@ impl ServerCtx {
     /// Lets the sender's next request start before this handler returns. Call it
     /// before making nested calls, so the server keeps serving this sender meanwhile.
     pub fn release(&self) {
-        if !self.shared.released.swap(true, Ordering::AcqRel) {
+        let root = self.shared.origin.as_deref().unwrap_or(&self.shared);
+        if !root.released.swap(true, Ordering::AcqRel) {
             let request = self.shared.request;
             self.shared
                 .inner
@@ -250,7 +252,8 @@ impl ServerCtx {
                 from: s.from,
                 method: s.method.clone(),
                 metadata,
-                released: s.released.clone(),
+                released: AtomicBool::new(false),
+                origin: Some(s.origin.clone().unwrap_or_else(|| self.shared.clone())),
                 signal: s.signal.clone(),
             }),
         }
@@ -398,7 +401,8 @@ pub(crate) fn dispatch(
             from,
             method: name,
             metadata,
-            released: Arc::new(AtomicBool::new(false)),
+            released: AtomicBool::new(false),
+            origin: None,
             signal,
         }),
     };
