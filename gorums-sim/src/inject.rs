@@ -13,6 +13,7 @@ use crate::world::World;
 pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
     let all: Vec<ProcessId> = (0..w.kernel.procs.len()).map(ProcessId).collect();
     let (k, net) = (&mut w.kernel, &mut w.net);
+    k.fault_log.push((k.now, fault.clone()));
     match fault {
         Fault::Isolate(p) => {
             for &q in &all {
@@ -47,9 +48,11 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
             }
         }
         Fault::ResetRandom => {
+            // One draw whatever the network holds, so the fault stream stays aligned.
+            let x = k.rng.faults.next_u64();
             let conns = net.live_conns();
             if !conns.is_empty() {
-                let i = k.rng.below(conns.len() as u64) as usize;
+                let i = ((u128::from(x) * conns.len() as u128) >> 64) as usize;
                 net.reset(k, conns[i]);
             }
         }
@@ -90,7 +93,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if k.now > nanos(plan.until) {
         return None;
     }
-    let next = k.now + k.rng.below(2 * nanos(plan.mean_interval) + 1);
+    let next = k.now + k.rng.faults.below(2 * nanos(plan.mean_interval) + 1);
     k.schedule(next, Event::RandomFault);
     let faulty: Vec<ProcessId> = k
         .procs
@@ -104,7 +107,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if total == 0 {
         return None;
     }
-    let mut pick = k.rng.below(total);
+    let mut pick = k.rng.faults.below(total);
     let mut kind = Kind::Isolate;
     for (candidate, weight) in weights {
         if pick < u64::from(weight) {
@@ -113,7 +116,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
         }
         pick -= u64::from(weight);
     }
-    let outage = k.rng.duration(plan.min_outage, plan.max_outage);
+    let outage = k.rng.faults.duration(plan.min_outage, plan.max_outage);
     let end = k.now + nanos(outage);
     if kind == Kind::Reset {
         return apply(w, Fault::ResetRandom);
@@ -121,7 +124,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if faulty.is_empty() {
         return None;
     }
-    let target = faulty[k.rng.below(faulty.len() as u64) as usize];
+    let target = faulty[k.rng.faults.below(faulty.len() as u64) as usize];
     start_outage(w, plan, kind, target, end);
     None
 }
@@ -136,26 +139,27 @@ fn start_outage(w: &mut World, plan: &FaultPlan, kind: Kind, target: ProcessId, 
         }
         Kind::OneWay if all > 1 => {
             let k = &mut w.kernel;
-            let mut other = ProcessId(k.rng.below(all as u64 - 1) as usize);
+            let mut other = ProcessId(k.rng.faults.below(all as u64 - 1) as usize);
             if other >= target {
                 other.0 += 1;
             }
-            let (from, to) = if k.rng.chance(0.5) {
+            let (from, to) = if k.rng.faults.chance(0.5) {
                 (target, other)
             } else {
                 (other, target)
             };
-            w.net.block(k, from, to);
             k.schedule(end, Event::Fault(Fault::Unblock { from, to }));
+            apply(w, Fault::Block { from, to });
         }
         Kind::Crash => {
             let down = w.kernel.procs.iter().filter(|p| !p.alive).count();
-            if down < plan.max_crashed && w.crash(target) {
+            if down < plan.max_crashed && w.kernel.procs[target.0].alive {
+                apply(w, Fault::Crash(target));
                 w.kernel.schedule(end, Event::Fault(Fault::Restart(target)));
             }
         }
         Kind::Pause => {
-            w.pause(target, true);
+            apply(w, Fault::Pause(target));
             w.kernel.schedule(end, Event::Fault(Fault::Resume(target)));
         }
         Kind::OneWay | Kind::Reset => {}

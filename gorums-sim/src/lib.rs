@@ -66,8 +66,11 @@
 //!   resets (in-flight bytes lost, both ends see an error; the engine redials by
 //!   itself), crash, restart, pause; scripted at given times ([`Sim::schedule`]) or drawn
 //!   from the seed ([`FaultPlan`]).
-//! - **One seeded RNG** ([`SimRng`]) for every choice, and a running hash of every
-//!   event ([`Sim::event_hash`]): the same seed gives the same run.
+//! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
+//!   workload, all derived from the seed (drawing more from one leaves the others'
+//!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and
+//!   a running hash of every event ([`Sim::event_hash`]): the same seed gives the same
+//!   run.
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
 //!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
 //!

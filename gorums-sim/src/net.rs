@@ -153,7 +153,7 @@ impl Net {
 
     /// One link latency: the base plus jitter drawn from the seed.
     fn delay(&self, k: &mut Kernel) -> u64 {
-        self.latency + k.rng.below(self.jitter + 1)
+        self.latency + k.rng.net.below(self.jitter + 1)
     }
 
     fn is_blocked(&self, from: ProcessId, to: ProcessId) -> bool {

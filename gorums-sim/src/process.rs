@@ -43,6 +43,12 @@ impl ProcessOptions {
         self.faulty = true;
         self
     }
+
+    /// The same with random faults never picking it (a test's observer, say).
+    pub fn reliable(mut self) -> ProcessOptions {
+        self.faulty = false;
+        self
+    }
 }
 
 /// What restarts a process: called with the new incarnation's runtime.

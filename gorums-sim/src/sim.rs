@@ -66,9 +66,24 @@ impl Sim {
         self.exec.shared.lock().kernel.hash()
     }
 
-    /// A generator forked from the simulation's RNG (for a workload's choices).
+    /// Every fault applied so far (scripted or drawn) with its virtual time. Drawn
+    /// faults come from the run's fault stream alone: the same seed gives the same
+    /// faults at the same times even after a change to the protocol or the workload
+    /// (as long as the change does not crash what a fault needs alive).
+    pub fn fault_log(&self) -> Vec<(Duration, Fault)> {
+        self.world(|w| {
+            w.kernel
+                .fault_log
+                .iter()
+                .map(|(at, f)| (Duration::from_nanos(*at), f.clone()))
+                .collect()
+        })
+    }
+
+    /// A generator forked from the run's workload stream (for a workload's choices):
+    /// drawing from it moves neither the network's nor the faults' draws.
     pub fn rng(&self) -> SimRng {
-        self.world(|w| w.kernel.rng.fork())
+        self.world(|w| w.kernel.rng.workload.fork())
     }
 
     /// Adds a process with nothing running on it; spawn on its [`runtime`](Self::runtime).

@@ -271,3 +271,64 @@ fn a_trace_hash_differs_with_the_seed_and_repeats_with_it() {
     assert_eq!(hash(11), hash(11));
     assert_ne!(hash(11), hash(12));
 }
+
+#[test]
+fn more_traffic_moves_no_fault_and_more_workload_draws_move_no_latency() {
+    // The server faulty, faults drawn; the client makes `calls` calls and draws `draws`
+    // numbers from the workload stream.
+    let run = |calls: usize, draws: usize| {
+        let mut sim = Sim::new(SimConfig {
+            faults: Some(gorums_sim::FaultPlan {
+                until: Duration::from_millis(800),
+                ..gorums_sim::FaultPlan::default()
+            }),
+            ..SimConfig::new(21)
+        });
+        let disk = Arc::new(AtomicU64::new(0));
+        let server = sim.add_process_with_boot(
+            ProcessOptions {
+                host: String::from("10.0.0.1"),
+                ..ProcessOptions::new("server").faulty()
+            },
+            move |rt: RuntimeHandle| {
+                let disk = disk.clone();
+                async move {
+                    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
+                    system.register_unary(GET, move |_ctx: ServerCtx, _req: Counts| {
+                        let durable = disk.fetch_add(1, Ordering::SeqCst) + 1;
+                        std::future::ready(Ok(Counts {
+                            durable,
+                            volatile: 0,
+                        }))
+                    });
+                    while system.listen(ADDR).await.is_err() {
+                        sleep(&rt, Duration::from_millis(5)).await;
+                    }
+                    std::future::pending::<()>().await;
+                }
+            },
+        );
+        let client = sim.add_process(ProcessOptions::new("client").reliable());
+        let mut rng = sim.rng();
+        for _ in 0..draws {
+            rng.next_u64();
+        }
+        let rt = sim.runtime(client);
+        sim.spawn(client, async move {
+            let config = client_config(&rt).with_timeout(Duration::from_millis(30));
+            for _ in 0..calls {
+                let _ = get(&config).await;
+                sleep(&rt, Duration::from_millis(10)).await;
+            }
+        });
+        sim.run_until(Duration::from_secs(1)).unwrap();
+        let _ = server;
+        (sim.fault_log(), sim.event_hash())
+    };
+    let (few, _) = run(2, 0);
+    let (many, _) = run(40, 0);
+    assert!(few.len() > 5, "faults were drawn: {few:?}");
+    assert_eq!(few, many, "the faults do not depend on the traffic");
+    // The workload stream is apart from the network's: drawing from it changes nothing.
+    assert_eq!(run(10, 0).1, run(10, 1000).1);
+}
