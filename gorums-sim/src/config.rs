@@ -1,5 +1,5 @@
 //! [`SimConfig`]: how a simulation runs (seed, link delays, limits, random faults,
-//! tracing), fixed when the [`Sim`](crate::Sim) is made.
+//! scheduling, tracing), fixed when the [`Sim`](crate::Sim) is made; [`Schedule`].
 
 use std::time::Duration;
 
@@ -28,11 +28,37 @@ pub struct SimConfig {
     /// Polls allowed without virtual time advancing before the run counts as a
     /// livelock.
     pub max_polls_per_instant: u64,
+    /// The order in which tasks ready at one instant run (drawn from the seed's
+    /// scheduling stream unless [`Schedule::Fifo`]).
+    pub schedule: Schedule,
+}
+
+/// How the executor orders the tasks that are ready at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Schedule {
+    /// In wake order (what a simple single-threaded executor does).
+    Fifo,
+    /// A ready task picked uniformly at random at every poll.
+    #[default]
+    Random,
+    /// PCT (probabilistic concurrency testing, Burckhardt et al. 2010): every task gets
+    /// a random priority and the highest ready one runs; at `depth - 1` poll counts
+    /// drawn from `0..steps` the running task drops below all others. Finds a bug
+    /// that needs `depth` ordering constraints with probability about
+    /// `1 / (tasks * steps^(depth-1))` per run.
+    Pct {
+        /// The bug depth aimed at (1: priorities only, no change point).
+        depth: u32,
+        /// The poll count the change points are drawn below (about a run's polls).
+        steps: u64,
+    },
 }
 
 impl SimConfig {
     /// Defaults for `seed`: 100 µs latency plus up to 100 µs jitter, a 10 minute virtual
-    /// time limit, no random faults; tracing if `GORUMS_SIM_TRACE=1`.
+    /// time limit, no random faults, ready tasks in random order; tracing if
+    /// `GORUMS_SIM_TRACE=1`.
     pub fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
@@ -42,6 +68,7 @@ impl SimConfig {
             faults: None,
             trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),
             max_polls_per_instant: 5_000_000,
+            schedule: Schedule::default(),
         }
     }
 }

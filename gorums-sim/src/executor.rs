@@ -1,5 +1,5 @@
 //! The deterministic executor: one thread, one ready queue, virtual time. It polls
-//! woken tasks in wake order, then fires the next event (advancing time to it), and
+//! woken tasks in the order the scheduler draws, then fires the next event (advancing time to it), and
 //! repeats; it never holds the world's lock while a task runs. It also performs
 //! restarts (a boot function is user code) and breaks the world's reference cycles when
 //! the simulation is dropped.
@@ -17,7 +17,9 @@ use crate::faults::FaultPlan;
 use crate::ids::ProcessId;
 use crate::inject::{apply, random_fault};
 use crate::kernel::Garbage;
+use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
+use crate::sched::Scheduler;
 use crate::sockets::connection;
 use crate::tasks::ReadyQueue;
 use crate::world::{Shared, World};
@@ -39,6 +41,7 @@ pub(crate) struct Executor {
     max_polls_per_instant: u64,
     polls_at_instant: u64,
     instant: u64,
+    scheduler: Scheduler,
 }
 
 impl Executor {
@@ -64,6 +67,7 @@ impl Executor {
             max_polls_per_instant: config.max_polls_per_instant,
             polls_at_instant: 0,
             instant: 0,
+            scheduler: Scheduler::new(config.schedule, SimRng::stream(config.seed, "sched")),
         }
     }
 
@@ -95,7 +99,11 @@ impl Executor {
     ///
     /// [`SimError::Livelock`] past the allowed polls without time advancing.
     pub(crate) fn poll_ready(&mut self) -> Result<(), SimError> {
-        while let Some(id) = self.shared.ready.pop() {
+        loop {
+            let scheduler = &mut self.scheduler;
+            let Some(id) = self.shared.ready.pop_with(|q| scheduler.pick(q)) else {
+                break;
+            };
             let taken = self
                 .shared
                 .with(|w| w.tasks.take_for_poll(&mut w.kernel, id));
@@ -112,6 +120,9 @@ impl Executor {
                 .as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready();
+            if done {
+                self.scheduler.forget(id);
+            }
             let leftover = self.shared.with(|w| w.tasks.put_back(id, fut, done));
             drop(leftover);
         }

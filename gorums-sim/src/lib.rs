@@ -28,7 +28,8 @@
 //! - `inject.rs`: applies faults and draws random ones. `sockets.rs`: the connection
 //!   halves, listeners and dials user code holds.
 //! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`].
-//! - `executor.rs`: the run loop. `sim.rs`: [`Sim`], the façade a test drives.
+//! - `sched.rs`: which ready task runs next ([`Schedule`]). `executor.rs`: the run
+//!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
 //! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
 //! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
@@ -54,9 +55,10 @@
 //!
 //! - **Virtual time** that jumps to the next event when nothing is runnable; each
 //!   process reads it through its own clock (offset and drift: clock skew).
-//! - **A single-threaded deterministic executor**: tasks are polled in wake order from
-//!   one queue, woken by std [`Waker`](std::task::Waker)s; no threads, no tokio, no smol,
-//!   no `block_on`.
+//! - **A single-threaded deterministic executor**: tasks woken by std
+//!   [`Waker`](std::task::Waker)s wait in one queue; which ready task runs next is drawn
+//!   from the seed (uniformly, or PCT priorities), or wake order ([`Schedule`]); no
+//!   threads, no tokio, no smol, no `block_on`.
 //! - **In-memory links**: a connection is two FIFO byte pipes, each write delivered
 //!   after the link latency plus jitter; listeners bind virtual `host:port` addresses.
 //! - **Processes**: each [`Sim::runtime`] handle belongs to one process, so a crash
@@ -101,6 +103,7 @@ mod inject;
 mod kernel;
 mod net;
 mod runtime;
+mod sched;
 mod sim;
 mod sockets;
 mod tasks;
@@ -111,7 +114,7 @@ mod history;
 mod linearizability;
 mod seeds;
 
-pub use config::SimConfig;
+pub use config::{Schedule, SimConfig};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};

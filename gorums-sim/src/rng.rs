@@ -1,8 +1,8 @@
 //! [`SimRng`]: the simulator's source of randomness. It wraps gorums-core's
 //! [`SplitMix64`] (the same generator the engine draws its backoff jitter from) and adds
 //! the draws a simulation needs: a coin with a given bias, a duration in a range, a fork.
-//! [`Streams`]: the independent generators of one run (network, faults, workload,
-//! and more as the simulator grows), each derived from the run's seed and its own name, so that drawing
+//! [`Streams`]: the independent generators of one run (network, faults, workload;
+//! the scheduler's stream is derived the same way), each derived from the run's seed and its own name, so that drawing
 //! more from one (a protocol that sends more, a fix that changes a workload) leaves the
 //! others' sequences where they were.
 

@@ -332,3 +332,51 @@ fn more_traffic_moves_no_fault_and_more_workload_draws_move_no_latency() {
     // The workload stream is apart from the network's: drawing from it changes nothing.
     assert_eq!(run(10, 0).1, run(10, 1000).1);
 }
+
+/// The order in which three tasks, all ready at time zero and each yielding once, finish
+/// their two steps, under `schedule` with `seed`.
+fn order(schedule: gorums_sim::Schedule, seed: u64) -> Vec<u32> {
+    let mut sim = Sim::new(SimConfig {
+        schedule,
+        ..SimConfig::new(seed)
+    });
+    let p = sim.add_process(ProcessOptions::new("p"));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for task in 0..3u32 {
+        let log = log.clone();
+        sim.spawn(p, async move {
+            log.lock().unwrap().push(task);
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    return std::task::Poll::Ready(());
+                }
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            log.lock().unwrap().push(10 + task);
+        });
+    }
+    sim.run_until(Duration::from_millis(1)).unwrap();
+    log.lock().unwrap().clone()
+}
+
+#[test]
+fn tasks_ready_at_one_instant_run_in_an_order_drawn_from_the_seed() {
+    use gorums_sim::Schedule;
+    use std::collections::BTreeSet;
+    let fifo: BTreeSet<Vec<u32>> = (0..20).map(|s| order(Schedule::Fifo, s)).collect();
+    assert_eq!(
+        fifo.into_iter().collect::<Vec<_>>(),
+        vec![vec![0, 1, 2, 10, 11, 12]],
+        "wake order, whatever the seed"
+    );
+    for schedule in [Schedule::Random, Schedule::Pct { depth: 2, steps: 6 }] {
+        let orders: BTreeSet<Vec<u32>> = (0..40).map(|s| order(schedule, s)).collect();
+        assert!(orders.len() >= 6, "{schedule:?}: {orders:?}");
+        assert_eq!(order(schedule, 5), order(schedule, 5), "a seed replays");
+    }
+    assert_eq!(SimConfig::new(0).schedule, Schedule::Random, "the default");
+}

@@ -28,7 +28,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{add_acceptor, add_proposer, next};
-use gorums_sim::{Configuration, RuntimeHandle, ServerCtx, SimRng, System, run_seeds_parallel};
+use gorums_sim::{
+    Configuration, RuntimeHandle, Schedule, ServerCtx, SimRng, System, run_seeds_parallel,
+};
 
 const PREPARE: &str = "multipaxos.Acceptor.Prepare";
 const ACCEPT: &str = "multipaxos.Acceptor.Accept";
@@ -414,7 +416,7 @@ impl Run {
 }
 
 fn run_multipaxos(seed: u64, variant: Variant) -> Run {
-    let mut sim = common::faulty_sim(seed, Duration::from_millis(800));
+    let mut sim = common::faulty_sim(seed, Duration::from_millis(800), Schedule::default());
     let oracle: Shared = Arc::default();
     for id in 1..=ACCEPTORS {
         let disk = Arc::new(Mutex::new(AcceptorState::default()));

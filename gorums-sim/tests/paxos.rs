@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{add_acceptor, add_proposer, next};
-use gorums_sim::{RuntimeHandle, ServerCtx, SimRng, System, run_seeds_parallel};
+use gorums_sim::{RuntimeHandle, Schedule, ServerCtx, SimRng, System, run_seeds_parallel};
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
 const ACCEPT: &str = "paxos.Acceptor.Accept";
@@ -191,7 +191,11 @@ impl Run {
 }
 
 fn run_paxos(seed: u64, variant: Variant) -> Run {
-    let mut sim = common::faulty_sim(seed, Duration::from_millis(800));
+    run_paxos_scheduled(seed, variant, Schedule::default())
+}
+
+fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
+    let mut sim = common::faulty_sim(seed, Duration::from_millis(800), schedule);
     for id in 1..=ACCEPTORS {
         let disk = Arc::new(Mutex::new(AcceptorState::default()));
         add_acceptor(&mut sim, id, move |rt| {
@@ -230,6 +234,26 @@ fn paxos_agreement_holds_over_many_seeds() {
         "most runs decide something: {decided} of {}",
         report.seeds
     );
+}
+
+#[test]
+fn paxos_agreement_holds_in_wake_order_and_under_pct() {
+    for schedule in [
+        Schedule::Fifo,
+        Schedule::Pct {
+            depth: 3,
+            steps: 3000,
+        },
+    ] {
+        let report = run_seeds_parallel("paxos-schedule", 40, |seed| {
+            run_paxos_scheduled(seed, Variant::Correct, schedule).agreement()
+        });
+        assert!(
+            report.failure.is_none(),
+            "{schedule:?}: {:?}",
+            report.failure
+        );
+    }
 }
 
 #[test]

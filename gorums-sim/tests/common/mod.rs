@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use gorums_sim::{
     Configuration, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions,
-    RuntimeHandle, Sim, SimConfig, SimRng, System, SystemOptions,
+    RuntimeHandle, Schedule, Sim, SimConfig, SimRng, System, SystemOptions,
 };
 
 /// The address acceptor `id` listens on.
@@ -19,9 +19,11 @@ fn acceptor_addr(id: u32) -> String {
 
 /// A simulation with the Paxos tests' network (0.5 ms latency plus up to 3 ms jitter)
 /// and random faults (partitions, one-way cuts, resets, crashes with restarts, pauses;
-/// at most one acceptor down at a time) drawn until `faults_until`.
-pub(crate) fn faulty_sim(seed: u64, faults_until: Duration) -> Sim {
+/// at most one acceptor down at a time) drawn until `faults_until`; ready tasks ordered
+/// by `schedule`.
+pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) -> Sim {
     Sim::new(SimConfig {
+        schedule,
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(3),
         faults: Some(FaultPlan {
