@@ -19,6 +19,12 @@ pub struct SimConfig {
     /// Virtual time after which [`Sim::run`](crate::Sim::run) gives up with
     /// [`SimError::TimeLimit`](crate::SimError::TimeLimit).
     pub time_limit: Duration,
+    /// The probability that a crash is a process's death on a live host (its OS resets
+    /// the process's connections and refuses dials to it) rather than a silent host
+    /// (peers' connections stay half-open until their deadline, timeout or keepalive
+    /// gives up or they write to the restarted host; dials go unanswered). Drawn per
+    /// crash from the fault stream.
+    pub crash_reset: f64,
     /// Random faults drawn from the seed; `None` for a fault-free run (scripted faults
     /// through [`Sim::schedule`](crate::Sim::schedule) still apply).
     pub faults: Option<FaultPlan>,
@@ -56,14 +62,15 @@ pub enum Schedule {
 }
 
 impl SimConfig {
-    /// Defaults for `seed`: 100 µs latency plus up to 100 µs jitter, a 10 minute virtual
-    /// time limit, no random faults, ready tasks in random order; tracing if
-    /// `GORUMS_SIM_TRACE=1`.
+    /// Defaults for `seed`: 100 µs latency plus up to 100 µs jitter, a crash as likely
+    /// a silent host as a process death, a 10 minute virtual time limit, no
+    /// random faults, ready tasks in random order; tracing if `GORUMS_SIM_TRACE=1`.
     pub fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
             latency: Duration::from_micros(100),
             jitter: Duration::from_micros(100),
+            crash_reset: 0.5,
             time_limit: Duration::from_secs(600),
             faults: None,
             trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),

@@ -53,6 +53,7 @@ impl Executor {
             config.seed,
             nanos(config.latency),
             nanos(config.jitter),
+            config.crash_reset,
             config.trace,
             ready.clone(),
         );

@@ -6,6 +6,15 @@
 //! A partition holds bytes (as TCP would keep retransmitting them) until the link heals;
 //! a reset loses the bytes in flight and both ends see `ConnectionReset`.
 //!
+//! A crash is what TCP shows of one, drawn per crash: either the host goes silent or
+//! only the process died and its host's OS answers for it. A silent host's peers keep
+//! their connections half-open (bytes to it are held as if partitioned, no FIN, no
+//! reset) and a dial to its address goes unanswered (retried, as SYNs are); once it is
+//! up again, the first bytes that reach an old connection are answered with a reset. A
+//! process death resets its connections (where the link lets the reset through) and
+//! its address refuses dials. Either way, bytes it wrote before dying are on the wire
+//! and still arrive.
+//!
 //! Every method takes the world's [`Kernel`] for time, events, randomness and the log.
 //! The objects user code holds (connection halves, listeners, the dialling future) are
 //! in `sockets.rs`; they call in here under the world's lock.
@@ -62,6 +71,9 @@ struct End {
     pid: ProcessId,
     reader: bool,
     writer: bool,
+    /// Its process crashed: it sends nothing more (no FIN), and what reaches it is
+    /// held until the host is up again, then answered with a reset.
+    crashed: bool,
 }
 
 impl End {
@@ -70,6 +82,7 @@ impl End {
             pid,
             reader: true,
             writer: true,
+            crashed: false,
         }
     }
 }
@@ -131,13 +144,21 @@ pub(crate) struct Net {
     next_port: u32,
     /// Directed links that drop nothing but deliver nothing either (held until healed).
     blocked: BTreeSet<(ProcessId, ProcessId)>,
+    /// Who last bound each address: a dial to it while that process is down is not
+    /// answered (the host is silent) rather than refused.
+    last_bound: BTreeMap<String, ProcessId>,
+    /// Processes whose last crash took their host down silently.
+    silent: BTreeSet<ProcessId>,
     latency: u64,
     jitter: u64,
+    crash_reset: f64,
 }
 
 impl Net {
-    /// No connections; each write takes `latency` plus up to `jitter` nanoseconds.
-    pub(crate) fn new(latency: u64, jitter: u64) -> Net {
+    /// No connections; each write takes `latency` plus up to `jitter` nanoseconds; a
+    /// crash is a process death on a live host with probability `crash_reset`, else a
+    /// silent host.
+    pub(crate) fn new(latency: u64, jitter: u64, crash_reset: f64) -> Net {
         Net {
             conns: BTreeMap::new(),
             next_conn: 0,
@@ -146,8 +167,11 @@ impl Net {
             pending: BTreeMap::new(),
             next_port: 40_000,
             blocked: BTreeSet::new(),
+            last_bound: BTreeMap::new(),
+            silent: BTreeSet::new(),
             latency,
             jitter,
+            crash_reset,
         }
     }
 
@@ -219,6 +243,7 @@ impl Net {
             },
         );
         k.note(Note::Listen, pid, id, 0);
+        self.last_bound.insert(addr.clone(), pid);
         Ok((id, addr))
     }
 
@@ -299,6 +324,16 @@ impl Net {
         if let Some(to) = target
             && (self.is_blocked(from, to) || self.is_blocked(to, from))
         {
+            let at = k.now + RETRANSMIT;
+            k.schedule(at, Event::ConnectArrive(id));
+            return;
+        }
+        let silent = self
+            .last_bound
+            .get(&addr)
+            .is_some_and(|p| self.silent.contains(p) && k.procs.get(p.0).is_some_and(|p| !p.alive));
+        if target.is_none() && silent {
+            // The host is down: the SYN goes unanswered and is sent again.
             let at = k.now + RETRANSMIT;
             k.schedule(at, Event::ConnectArrive(id));
             return;
@@ -464,7 +499,7 @@ impl Net {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.reset || c.pipes[end].fin_queued {
+        if c.reset || c.pipes[end].fin_queued || c.ends[end].crashed {
             return;
         }
         c.pipes[end].fin_queued = true;
@@ -514,7 +549,14 @@ impl Net {
             return;
         }
         let (from, to) = (c.ends[dir].pid, c.ends[1 - dir].pid);
-        if self.is_blocked(from, to) {
+        let host_up = k.procs.get(to.0).is_some_and(|p| p.alive);
+        let blocked = self.is_blocked(from, to);
+        if c.ends[1 - dir].crashed && host_up && !blocked {
+            // The host is back and knows nothing of this connection: RST.
+            self.reset(k, conn);
+            return;
+        }
+        if blocked || c.ends[1 - dir].crashed {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
@@ -581,8 +623,10 @@ impl Net {
         }
     }
 
-    /// A crash of `pid`: its listeners are unbound, its connections reset and its dials
-    /// dropped.
+    /// A crash of `pid`: its listeners are unbound, its dials dropped, and its ends of
+    /// connections go silent; with the crash-reset probability (one draw from the
+    /// fault stream) its host stays up instead and resets them, where the link to the
+    /// peer lets the reset through.
     pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId) {
         let addrs: Vec<String> = self
             .listeners
@@ -601,8 +645,35 @@ impl Net {
             .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
             .map(|(id, _)| *id)
             .collect();
+        let reset = k.rng.faults.chance(self.crash_reset);
+        if reset {
+            self.silent.remove(&pid);
+        } else {
+            self.silent.insert(pid);
+        }
         for conn in conns {
-            self.reset(k, conn);
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let mut peers = Vec::new();
+            for end in &mut c.ends {
+                if end.pid == pid {
+                    end.crashed = true;
+                    end.reader = false;
+                    end.writer = false;
+                } else {
+                    peers.push(end.pid);
+                }
+            }
+            // The crashed end's unread bytes die with its memory.
+            for (d, pipe) in c.pipes.iter_mut().enumerate() {
+                if c.ends[1 - d].pid == pid {
+                    pipe.rx.clear();
+                }
+            }
+            if reset && peers.iter().all(|&q| !self.is_blocked(pid, q)) {
+                self.reset(k, conn);
+            }
         }
         let dials: Vec<ConnId> = self
             .pending

@@ -65,18 +65,20 @@ pub(crate) struct World {
 
 impl World {
     /// An empty world: time zero, no processes; links take `latency` plus up to
-    /// `jitter` nanoseconds; tasks are queued on `ready`.
+    /// `jitter` nanoseconds, a crash resets each of its connections with probability
+    /// `crash_reset`; tasks are queued on `ready`.
     pub(crate) fn new(
         seed: u64,
         latency: u64,
         jitter: u64,
+        crash_reset: f64,
         trace: bool,
         ready: Arc<ReadyQueue>,
     ) -> World {
         World {
             kernel: Kernel::new(seed, trace),
             tasks: Tasks::new(ready),
-            net: Net::new(latency, jitter),
+            net: Net::new(latency, jitter, crash_reset),
         }
     }
 
@@ -86,7 +88,7 @@ impl World {
     }
 
     /// Crashes `pid`: its tasks are dropped, its listeners unbound, its connections
-    /// reset (in-flight bytes lost, the peers see an error). Returns false if it was
+    /// silent (half-open at the peers) or, as drawn, reset. Returns false if it was
     /// already down.
     pub(crate) fn crash(&mut self, pid: ProcessId) -> bool {
         let k = &mut self.kernel;

@@ -29,7 +29,12 @@ struct Counts {
 
 /// A sim with a counter server (restartable, `durable` on its disk) and a client process.
 fn setup(seed: u64) -> (Sim, ProcessId, ProcessId) {
-    let mut sim = Sim::new(SimConfig::new(seed));
+    setup_with(SimConfig::new(seed))
+}
+
+/// [`setup`] with the given configuration.
+fn setup_with(config: SimConfig) -> (Sim, ProcessId, ProcessId) {
+    let mut sim = Sim::new(config);
     let disk = Arc::new(AtomicU64::new(0));
     let server = sim.add_process_with_boot(
         ProcessOptions {
@@ -197,7 +202,11 @@ fn a_restart_keeps_what_the_boot_function_kept_and_loses_the_rest() {
             r.lock().unwrap().push(reply);
         }
         sleep(&rt, Duration::from_millis(110)).await;
-        let down = get(&config).await;
+        let down = config
+            .with_timeout(Duration::from_millis(30))
+            .quorum_call::<Counts, Counts>(GET, &Counts::default())
+            .all()
+            .await;
         assert!(down.is_err(), "crashed: {down:?}");
         sleep(&rt, Duration::from_millis(200)).await;
         let reply = get(&config).await.unwrap();
@@ -379,4 +388,75 @@ fn tasks_ready_at_one_instant_run_in_an_order_drawn_from_the_seed() {
         assert_eq!(order(schedule, 5), order(schedule, 5), "a seed replays");
     }
     assert_eq!(SimConfig::new(0).schedule, Schedule::Random, "the default");
+}
+
+/// A crash of the server at 40 ms (a process death rather than a silent host with
+/// probability `crash_reset`), and a call with a 100 ms timeout at 50 ms: its outcome and how long
+/// it took.
+fn call_a_crashed_server(crash_reset: f64) -> (Result<(), gorums_sim::Cause>, Duration) {
+    let (mut sim, server, client) = setup_with(SimConfig {
+        crash_reset,
+        ..SimConfig::new(6)
+    });
+    sim.schedule(Duration::from_millis(40), Fault::Crash(server));
+    let rt = sim.runtime(client);
+    sim.run(client, async move {
+        let config = client_config(&rt).with_timeout(Duration::from_millis(100));
+        get(&config).await.unwrap();
+        rt.sleep_until(gorums_sim::Instant::from_nanos(50_000_000))
+            .await;
+        let start = rt.now();
+        let outcome = config
+            .quorum_call::<Counts, Counts>(GET, &Counts::default())
+            .all()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.cause);
+        (outcome, rt.now() - start)
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_crashed_host_is_silent_and_the_call_ends_by_its_timeout() {
+    let (outcome, took) = call_a_crashed_server(0.0);
+    assert_eq!(outcome, Err(gorums_sim::Cause::DeadlineExceeded));
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    // A process dead on a live host: its connection reset, its address refusing.
+    let (outcome, took) = call_a_crashed_server(1.0);
+    assert!(
+        outcome.is_err() && outcome != Err(gorums_sim::Cause::DeadlineExceeded),
+        "{outcome:?}"
+    );
+    assert!(took < Duration::from_millis(10), "{took:?}");
+}
+
+#[test]
+fn bytes_on_the_wire_arrive_after_their_sender_crashed() {
+    let (mut sim, server, client) = setup_with(SimConfig {
+        latency: Duration::from_millis(1),
+        jitter: Duration::ZERO,
+        crash_reset: 0.0,
+        ..SimConfig::new(7)
+    });
+    // The request reaches the server at 51 ms and its reply is on the wire until 52 ms.
+    sim.schedule(Duration::from_micros(51_500), Fault::Crash(server));
+    let rt = sim.runtime(client);
+    let (reply, at) = sim
+        .run(client, async move {
+            let config = client_config(&rt).with_timeout(Duration::from_millis(100));
+            get(&config).await.unwrap();
+            rt.sleep_until(gorums_sim::Instant::from_nanos(50_000_000))
+                .await;
+            let reply = get(&config).await;
+            (reply, rt.now())
+        })
+        .unwrap();
+    assert_eq!(
+        reply.map(|r| r.durable),
+        Ok(2),
+        "the reply outlived its sender"
+    );
+    assert_eq!(at.as_nanos(), 52_000_000);
+    assert!(!sim.is_up(server));
 }
