@@ -15,7 +15,7 @@ use crate::error::SimError;
 use crate::events::Event;
 use crate::faults::FaultPlan;
 use crate::ids::ProcessId;
-use crate::inject::{apply, random_fault};
+use crate::inject::{apply, random_fault, swarm};
 use crate::kernel::Garbage;
 use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
@@ -58,18 +58,31 @@ impl Executor {
             ready.clone(),
         );
         let shared = Arc::new(Shared::new(world, ready));
-        if let Some(plan) = &config.faults {
-            let first = plan.mean_interval;
+        let mut plan = config.faults.clone();
+        if let Some(p) = &mut plan {
+            if p.swarm {
+                shared.with(|w| {
+                    let (drawn, crash_reset) = swarm(p, &mut w.kernel.rng.faults);
+                    w.net.set_crash_reset(crash_reset);
+                    *p = drawn;
+                });
+            }
+            let first = p.mean_interval;
             shared.with(|w| w.kernel.schedule(nanos(first), Event::RandomFault));
         }
         Executor {
             shared,
-            plan: config.faults.clone(),
+            plan,
             max_polls_per_instant: config.max_polls_per_instant,
             polls_at_instant: 0,
             instant: 0,
             scheduler: Scheduler::new(config.schedule, SimRng::stream(config.seed, "sched")),
         }
+    }
+
+    /// The fault plan random faults are drawn from (a swarm run's drawn one).
+    pub(crate) fn plan(&self) -> Option<&FaultPlan> {
+        self.plan.as_ref()
     }
 
     /// Virtual time, in nanoseconds.

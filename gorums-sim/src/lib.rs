@@ -64,10 +64,15 @@
 //! - **Processes**: each [`Sim::runtime`] handle belongs to one process, so a crash
 //!   drops that process's tasks, listeners and connections together; a restart calls its
 //!   boot function again with the state the test chose to keep.
-//! - **Faults** ([`Fault`]): partitions both ways and one way, healing, connection
-//!   resets (in-flight bytes lost, both ends see an error; the engine redials by
-//!   itself), crash, restart, pause; scripted at given times ([`Sim::schedule`]) or drawn
-//!   from the seed ([`FaultPlan`]).
+//! - **Faults** ([`Fault`]): partitions both ways, one way and between groups
+//!   (each undone alone: healing one leaves the others' cuts), connection resets
+//!   (in-flight bytes lost, both ends see an error; the engine redials by itself),
+//!   crash (drawn per crash: a silent host, whose peers' connections stay half-open
+//!   until a timeout, or a process death that resets them; bytes already on the wire
+//!   arrive either way), restart, pause, clock skew and forward jumps; scripted at given
+//!   times ([`Sim::schedule`]) or drawn from the seed ([`FaultPlan`], which can itself
+//!   be drawn per seed: swarm testing). Any process may be faulted unless made
+//!   [`reliable`](ProcessOptions::reliable).
 //! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
 //!   workload, all derived from the seed (drawing more from one leaves the others'
 //!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and

@@ -1,7 +1,8 @@
 //! [`Net`]: in-memory links in place of TCP, owned by the world as a field. Connections
 //! made of two FIFO byte pipes, each direction delivered after a latency plus jitter
 //! drawn from the seed; listeners on virtual addresses; dialling through the event
-//! queue; partitions as a set of blocked directed links.
+//! queue; partitions as blocked directed links, each counted once per fault that
+//! blocks it (healing one fault leaves the others' cuts in place).
 //!
 //! A partition holds bytes (as TCP would keep retransmitting them) until the link heals;
 //! a reset loses the bytes in flight and both ends see `ConnectionReset`.
@@ -142,8 +143,9 @@ pub(crate) struct Net {
     next_listener: ListenerId,
     pending: BTreeMap<ConnId, PendingConnect>,
     next_port: u32,
-    /// Directed links that drop nothing but deliver nothing either (held until healed).
-    blocked: BTreeSet<(ProcessId, ProcessId)>,
+    /// Directed links that drop nothing but deliver nothing either (held until healed),
+    /// with how many faults hold each.
+    blocked: BTreeMap<(ProcessId, ProcessId), u32>,
     /// Who last bound each address: a dial to it while that process is down is not
     /// answered (the host is silent) rather than refused.
     last_bound: BTreeMap<String, ProcessId>,
@@ -166,7 +168,7 @@ impl Net {
             next_listener: 0,
             pending: BTreeMap::new(),
             next_port: 40_000,
-            blocked: BTreeSet::new(),
+            blocked: BTreeMap::new(),
             last_bound: BTreeMap::new(),
             silent: BTreeSet::new(),
             latency,
@@ -181,26 +183,44 @@ impl Net {
     }
 
     fn is_blocked(&self, from: ProcessId, to: ProcessId) -> bool {
-        !self.blocked.is_empty() && self.blocked.contains(&(from, to))
+        !self.blocked.is_empty() && self.blocked.contains_key(&(from, to))
     }
 
-    /// Holds bytes from `from` to `to` until healed.
+    /// Holds bytes from `from` to `to` until this fault's [`heal`](Self::heal) (and
+    /// every other fault's on the link).
     pub(crate) fn block(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
-        if from != to && self.blocked.insert((from, to)) {
+        if from == to {
+            return;
+        }
+        let count = self.blocked.entry((from, to)).or_insert(0);
+        *count += 1;
+        if *count == 1 {
             k.note(Note::Partition, from, to.0 as u64, 0);
         }
     }
 
-    /// Lets bytes from `from` to `to` through again.
+    /// Undoes one fault's block of `from` to `to`; bytes flow once no fault holds it.
     pub(crate) fn heal(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
-        if self.blocked.remove(&(from, to)) {
+        let Some(count) = self.blocked.get_mut(&(from, to)) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.blocked.remove(&(from, to));
             k.note(Note::Heal, from, to.0 as u64, 0);
         }
     }
 
-    /// Every blocked link, in order.
-    pub(crate) fn blocked_links(&self) -> Vec<(ProcessId, ProcessId)> {
-        self.blocked.iter().copied().collect()
+    /// Sets the chance that a crash is a process death rather than a silent host.
+    pub(crate) fn set_crash_reset(&mut self, crash_reset: f64) {
+        self.crash_reset = crash_reset;
+    }
+
+    /// Heals every link, whatever holds it.
+    pub(crate) fn heal_all(&mut self, k: &mut Kernel) {
+        for (from, to) in std::mem::take(&mut self.blocked).into_keys() {
+            k.note(Note::Heal, from, to.0 as u64, 0);
+        }
     }
 
     /// Binds `addr` for `pid` (port 0 picks a free port); returns the bound address.

@@ -14,7 +14,7 @@ use crate::config::SimConfig;
 use crate::error::SimError;
 use crate::events::Event;
 use crate::executor::{Executor, Step};
-use crate::faults::Fault;
+use crate::faults::{Fault, FaultPlan};
 use crate::ids::ProcessId;
 use crate::inject::apply;
 use crate::process::{Boot, Proc, ProcessOptions};
@@ -64,6 +64,12 @@ impl Sim {
     /// The running hash of every event so far: equal for two runs of one seed.
     pub fn event_hash(&self) -> u64 {
         self.exec.shared.lock().kernel.hash()
+    }
+
+    /// The plan random faults are drawn from: the configured one, or the one a swarm
+    /// plan drew for this seed.
+    pub fn fault_plan(&self) -> Option<FaultPlan> {
+        self.exec.plan().cloned()
     }
 
     /// Every fault applied so far (scripted or drawn) with its virtual time. Drawn

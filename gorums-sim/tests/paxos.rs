@@ -209,7 +209,7 @@ fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
     let decisions: Decisions = Arc::default();
     for id in 1..=PROPOSERS {
         let d = decisions.clone();
-        add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, d));
+        let _ = add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, d));
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
     let decisions = decisions.lock().unwrap().clone();

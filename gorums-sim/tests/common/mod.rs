@@ -18,9 +18,10 @@ fn acceptor_addr(id: u32) -> String {
 }
 
 /// A simulation with the Paxos tests' network (0.5 ms latency plus up to 3 ms jitter)
-/// and random faults (partitions, one-way cuts, resets, crashes with restarts, pauses;
-/// at most one acceptor down at a time) drawn until `faults_until`; ready tasks ordered
-/// by `schedule`.
+/// and a swarm of random faults (the kinds, weights, rate and outage lengths drawn per
+/// seed from partitions, group partitions, one-way cuts, resets, crashes with restarts,
+/// pauses and clock skew; at most one process down at a time, proposers included)
+/// drawn until `faults_until`; ready tasks ordered by `schedule`.
 pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) -> Sim {
     Sim::new(SimConfig {
         schedule,
@@ -32,6 +33,7 @@ pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) 
             min_outage: Duration::from_millis(5),
             max_outage: Duration::from_millis(150),
             max_crashed: 1,
+            swarm: true,
             ..FaultPlan::default()
         }),
         ..SimConfig::new(seed)
@@ -52,13 +54,15 @@ where
     sim.add_process_with_boot(options, boot)
 }
 
-/// Adds proposer `id` (host `10.0.1.<id>`, never faulty) and spawns on it what
+/// Adds proposer `id` (host `10.0.1.<id>`, faultable: a crash stops it for good, a
+/// restart brings up an empty process) and spawns on it what
 /// `proposer` returns for its runtime and a generator forked from the simulation's.
 pub(crate) fn add_proposer<Fut>(
     sim: &mut Sim,
     id: u64,
     proposer: impl FnOnce(RuntimeHandle, SimRng) -> Fut,
-) where
+) -> ProcessId
+where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let options = ProcessOptions {
@@ -68,6 +72,7 @@ pub(crate) fn add_proposer<Fut>(
     let p = sim.add_process(options);
     let rng = sim.rng();
     sim.spawn(p, proposer(sim.runtime(p), rng));
+    p
 }
 
 /// Serves as acceptor `id`, with the handlers `register` installs, until the process
