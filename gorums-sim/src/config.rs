@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::disk::DiskConfig;
 use crate::faults::FaultPlan;
 
 /// How a simulation runs: its seed, its network, its faults.
@@ -25,6 +26,8 @@ pub struct SimConfig {
     /// gives up or they write to the restarted host; dials go unanswered). Drawn per
     /// crash from the fault stream.
     pub crash_reset: f64,
+    /// How every process's simulated disk behaves.
+    pub disk: DiskConfig,
     /// Random faults drawn from the seed; `None` for a fault-free run (scripted faults
     /// through [`Sim::schedule`](crate::Sim::schedule) still apply).
     pub faults: Option<FaultPlan>,
@@ -71,6 +74,7 @@ impl SimConfig {
             latency: Duration::from_micros(100),
             jitter: Duration::from_micros(100),
             crash_reset: 0.5,
+            disk: DiskConfig::default(),
             time_limit: Duration::from_secs(600),
             faults: None,
             trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),

@@ -11,6 +11,7 @@ use gorums_core::runtime::RuntimeHandle;
 
 use crate::clock::nanos;
 use crate::config::SimConfig;
+use crate::disk::DiskHandle;
 use crate::error::SimError;
 use crate::events::Event;
 use crate::faults::FaultPlan;
@@ -20,6 +21,7 @@ use crate::kernel::Garbage;
 use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
 use crate::sched::Scheduler;
+use crate::simdisk::SimDisk;
 use crate::sockets::connection;
 use crate::tasks::ReadyQueue;
 use crate::world::{Shared, World};
@@ -54,6 +56,7 @@ impl Executor {
             nanos(config.latency),
             nanos(config.jitter),
             config.crash_reset,
+            config.disk.clone(),
             config.trace,
             ready.clone(),
         );
@@ -95,6 +98,16 @@ impl Executor {
         Arc::new(SimRuntime::new(self.shared.clone(), pid, incarnation))
     }
 
+    /// The disk of `pid`'s incarnation `incarnation`.
+    pub(crate) fn disk(&self, pid: ProcessId, incarnation: u64) -> SimDisk {
+        SimDisk::new(self.shared.clone(), pid, incarnation)
+    }
+
+    /// The same, as handler code holds it.
+    pub(crate) fn disk_handle(&self, pid: ProcessId, incarnation: u64) -> DiskHandle {
+        Arc::new(self.disk(pid, incarnation))
+    }
+
     /// Restarts a crashed `pid` and starts its boot function, if it has one.
     pub(crate) fn restart(&mut self, pid: ProcessId) {
         let Some((incarnation, boot)) = self.shared.with(|w| w.restart(pid)) else {
@@ -102,7 +115,7 @@ impl Executor {
         };
         if let Some(boot) = boot {
             let rt = self.runtime(pid, incarnation);
-            let fut = boot(rt);
+            let fut = boot(rt, self.disk_handle(pid, incarnation));
             self.shared.with(|w| w.spawn(pid, incarnation, fut));
         }
     }

@@ -104,6 +104,10 @@ pub struct FaultPlan {
     pub reset: u32,
     /// Relative weight of a crash (and a restart after the outage).
     pub crash: u32,
+    /// Relative weight of a crash at an I/O point: the next faultable process to
+    /// complete a disk write crashes within the time a sync takes (often with the
+    /// write still unsynced), and restarts after the outage.
+    pub crash_io: u32,
     /// Relative weight of a pause.
     pub pause: u32,
 }
@@ -125,6 +129,7 @@ impl Default for FaultPlan {
             one_way: 1,
             reset: 2,
             crash: 2,
+            crash_io: 1,
             pause: 1,
         }
     }

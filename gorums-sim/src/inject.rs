@@ -92,10 +92,11 @@ enum Kind {
     Pause,
     Group,
     Skew,
+    CrashIo,
 }
 
 /// Each kind with its relative weight in `plan`.
-fn weights(plan: &FaultPlan) -> [(Kind, u32); 7] {
+fn weights(plan: &FaultPlan) -> [(Kind, u32); 8] {
     [
         (Kind::Isolate, plan.partition),
         (Kind::OneWay, plan.one_way),
@@ -104,6 +105,7 @@ fn weights(plan: &FaultPlan) -> [(Kind, u32); 7] {
         (Kind::Pause, plan.pause),
         (Kind::Group, plan.group),
         (Kind::Skew, plan.skew),
+        (Kind::CrashIo, plan.crash_io),
     ]
 }
 
@@ -126,6 +128,7 @@ pub(crate) fn swarm(plan: &FaultPlan, rng: &mut SimRng) -> (FaultPlan, f64) {
     drawn.pause = weight(rng);
     drawn.group = weight(rng);
     drawn.skew = weight(rng);
+    drawn.crash_io = weight(rng);
     if weights(&drawn).iter().all(|&(_, w)| w == 0) {
         drawn.crash = 1;
     }
@@ -171,6 +174,14 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
         return apply(w, Fault::ResetRandom);
     }
     if faulty.is_empty() {
+        return None;
+    }
+    if kind == Kind::CrashIo {
+        let permille = k.rng.faults.below(1001);
+        let down = k.procs.iter().filter(|p| !p.alive).count();
+        if down < plan.max_crashed {
+            w.files.arm(permille, nanos(outage));
+        }
         return None;
     }
     if kind == Kind::Group {
@@ -261,6 +272,6 @@ fn start_outage(w: &mut World, plan: &FaultPlan, kind: Kind, target: ProcessId, 
                 },
             );
         }
-        Kind::OneWay | Kind::Reset | Kind::Group => {}
+        Kind::OneWay | Kind::Reset | Kind::Group | Kind::CrashIo => {}
     }
 }

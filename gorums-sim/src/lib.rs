@@ -14,20 +14,23 @@
 //! - `ids.rs`: [`ProcessId`], and the numbers of tasks, connections and listeners.
 //! - `clock.rs`: virtual time in nanoseconds, and each process's skewed clock.
 //! - `rng.rs`: [`SimRng`], gorums-core's SplitMix64 plus the draws a run makes.
-//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data.
+//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data. `disk.rs`: the [`Disk`] trait
+//!   and [`DiskConfig`].
 //! - `config.rs`, `error.rs`, `process.rs`: [`SimConfig`], [`SimError`],
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
 //!
 //! The machinery, bottom up; each module imports only modules above it in this list:
 //! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
+//! - `files.rs`: the contents of the simulated disks (seen and durable).
 //! - `tasks.rs`: the task table and ready queue. `net.rs`: the network (links,
 //!   listeners, dials, partitions).
 //! - `world.rs`: the world (kernel, tasks and network under one lock); crash, restart,
 //!   pause.
 //! - `inject.rs`: applies faults and draws random ones. `sockets.rs`: the connection
 //!   halves, listeners and dials user code holds.
-//! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`].
+//! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`]. `simdisk.rs`:
+//!   [`SimDisk`], one process's [`Disk`].
 //! - `sched.rs`: which ready task runs next ([`Schedule`]). `executor.rs`: the run
 //!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
@@ -94,6 +97,7 @@
 // The vocabulary (leaves).
 mod clock;
 mod config;
+mod disk;
 mod error;
 mod events;
 mod faults;
@@ -104,12 +108,14 @@ mod trace;
 
 // The machinery (bottom up in the module map above).
 mod executor;
+mod files;
 mod inject;
 mod kernel;
 mod net;
 mod runtime;
 mod sched;
 mod sim;
+mod simdisk;
 mod sockets;
 mod tasks;
 mod world;
@@ -120,6 +126,7 @@ mod linearizability;
 mod seeds;
 
 pub use config::{Schedule, SimConfig};
+pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};
@@ -130,6 +137,7 @@ pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
 pub use sim::Sim;
+pub use simdisk::SimDisk;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
 use crate::clock::{Clock, nanos};
+use crate::disk::DiskHandle;
 use crate::ids::TaskId;
 
 /// A simulated process's name, address and clock.
@@ -51,8 +52,9 @@ impl ProcessOptions {
     }
 }
 
-/// What restarts a process: called with the new incarnation's runtime.
-pub(crate) type Boot = Arc<dyn Fn(RuntimeHandle) -> BoxFuture<'static, ()> + Send + Sync>;
+/// What restarts a process: called with the new incarnation's runtime and disk.
+pub(crate) type Boot =
+    Arc<dyn Fn(RuntimeHandle, DiskHandle) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The world's record of one process.
 pub(crate) struct Proc {

@@ -1,7 +1,7 @@
 //! [`SimRng`]: the simulator's source of randomness. It wraps gorums-core's
 //! [`SplitMix64`] (the same generator the engine draws its backoff jitter from) and adds
 //! the draws a simulation needs: a coin with a given bias, a duration in a range, a fork.
-//! [`Streams`]: the independent generators of one run (network, faults, workload;
+//! [`Streams`]: the independent generators of one run (network, faults, workload, disk;
 //! the scheduler's stream is derived the same way), each derived from the run's seed and its own name, so that drawing
 //! more from one (a protocol that sends more, a fix that changes a workload) leaves the
 //! others' sequences where they were.
@@ -76,6 +76,8 @@ pub(crate) struct Streams {
     pub(crate) faults: SimRng,
     /// What tests draw through [`Sim::rng`](crate::Sim::rng).
     pub(crate) workload: SimRng,
+    /// Disk latencies, injected I/O errors and torn writes.
+    pub(crate) disk: SimRng,
 }
 
 impl Streams {
@@ -85,6 +87,7 @@ impl Streams {
             net: SimRng::stream(seed, "net"),
             faults: SimRng::stream(seed, "faults"),
             workload: SimRng::stream(seed, "workload"),
+            disk: SimRng::stream(seed, "disk"),
         }
     }
 }

@@ -460,3 +460,78 @@ fn bytes_on_the_wire_arrive_after_their_sender_crashed() {
     assert_eq!(at.as_nanos(), 52_000_000);
     assert!(!sim.is_up(server));
 }
+
+#[test]
+fn a_disk_keeps_what_was_synced_loses_the_rest_at_a_crash_and_takes_time() {
+    use gorums_sim::{Disk, DiskConfig, DiskHandle};
+    let mut sim = Sim::new(SimConfig {
+        disk: DiskConfig {
+            write_latency: Duration::from_millis(1),
+            sync_latency: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            ..DiskConfig::default()
+        },
+        ..SimConfig::new(8)
+    });
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let s = seen.clone();
+    let p = sim.add_process_with_disk(ProcessOptions::new("p"), move |rt, disk: DiskHandle| {
+        let s = s.clone();
+        async move {
+            let kept = disk.read("f").await.unwrap();
+            s.lock().unwrap().push(kept);
+            let start = rt.now();
+            disk.write("f", 0, b"synced".to_vec()).await.unwrap();
+            disk.sync("f").await.unwrap();
+            assert_eq!(rt.now() - start, Duration::from_millis(6), "1 ms + 5 ms");
+            disk.write("f", 0, b"SYNCED, then lost".to_vec())
+                .await
+                .unwrap();
+            let unsynced = disk.read("f").await.unwrap();
+            s.lock().unwrap().push(unsynced);
+            std::future::pending::<()>().await;
+        }
+    });
+    sim.schedule(Duration::from_millis(20), Fault::Crash(p));
+    sim.schedule(Duration::from_millis(30), Fault::Restart(p));
+    sim.run_until(Duration::from_millis(15)).unwrap();
+    let old = sim.disk(p);
+    sim.run_until(Duration::from_millis(40)).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[..3],
+        [
+            b"".to_vec(),
+            b"SYNCED, then lost".to_vec(),
+            b"synced".to_vec(), // what the restart reads
+        ]
+    );
+    // The old incarnation's handle is dead.
+    let rt = sim.runtime(p);
+    let dead = sim
+        .run(p, async move {
+            let _ = rt;
+            old.write("f", 0, vec![1]).await
+        })
+        .unwrap();
+    assert!(dead.is_err());
+
+    // Injected errors: every call fails and changes nothing.
+    let mut sim = Sim::new(SimConfig {
+        disk: DiskConfig {
+            error_chance: 1.0,
+            ..DiskConfig::default()
+        },
+        ..SimConfig::new(9)
+    });
+    let p = sim.add_process(ProcessOptions::new("p"));
+    let disk = sim.disk(p);
+    let (write, sync, read) = sim
+        .run(p, async move {
+            let write = disk.write("f", 0, vec![1]).await;
+            let sync = disk.sync("f").await;
+            (write, sync, disk.read("f").await.unwrap())
+        })
+        .unwrap();
+    assert!(write.is_err() && sync.is_err() && read.is_empty());
+}

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{add_acceptor, add_proposer, next};
+use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
     Configuration, Fault, RuntimeHandle, Schedule, ServerCtx, SimRng, System, run_seeds_parallel,
 };
@@ -425,7 +425,7 @@ fn run_multipaxos(seed: u64, variant: Variant) -> Run {
     for id in 1..=ACCEPTORS {
         let disk = Arc::new(Mutex::new(AcceptorState::default()));
         let o = oracle.clone();
-        add_acceptor(&mut sim, id, move |rt| {
+        add_acceptor_with_disk(&mut sim, id, move |rt, _disk| {
             let state = match variant {
                 Variant::Amnesia => Arc::default(),
                 Variant::Correct | Variant::SkipAdoption => disk.clone(),

@@ -8,8 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions,
-    RuntimeHandle, Schedule, Sim, SimConfig, SimRng, System, SystemOptions,
+    Configuration, DiskHandle, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId,
+    ProcessOptions, RuntimeHandle, Schedule, Sim, SimConfig, SimRng, System, SystemOptions,
 };
 
 /// The address acceptor `id` listens on.
@@ -41,17 +41,18 @@ pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) 
 }
 
 /// Adds acceptor `id` (host `10.0.0.<id>`, picked by random faults); `boot` runs at
-/// the start and again at every restart, so what it captures is the acceptor's disk.
-pub(crate) fn add_acceptor<F, Fut>(sim: &mut Sim, id: u32, boot: F) -> ProcessId
+/// the start and again at every restart with the process's runtime and its disk (which
+/// keeps what was synced before a crash); what it captures survives too.
+pub(crate) fn add_acceptor_with_disk<F, Fut>(sim: &mut Sim, id: u32, boot: F) -> ProcessId
 where
-    F: Fn(RuntimeHandle) -> Fut + Send + Sync + 'static,
+    F: Fn(RuntimeHandle, DiskHandle) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let options = ProcessOptions {
         host: format!("10.0.0.{id}"),
-        ..ProcessOptions::new(format!("acc{id}")).faulty()
+        ..ProcessOptions::new(format!("acc{id}"))
     };
-    sim.add_process_with_boot(options, boot)
+    sim.add_process_with_disk(options, boot)
 }
 
 /// Adds proposer `id` (host `10.0.1.<id>`, faultable: a crash stops it for good, a
