@@ -4,8 +4,9 @@
 //! one OS thread. The same seed gives the same run, event for event.
 //!
 //! What it is not: a model of TCP's congestion control or of real time. A partition
-//! holds bytes until it heals (as TCP keeps retransmitting) rather than timing the
-//! connection out; a process's CPU time is zero (only timers and links take time).
+//! or a silent host holds bytes (as TCP keeps retransmitting) rather than timing the
+//! connection out; a process's CPU time is zero (only timers, links and disks take
+//! time).
 //! Code that blocks a thread or reads the OS clock escapes the simulation.
 //!
 //! # Where things live
@@ -76,6 +77,10 @@
 //!   times ([`Sim::schedule`]) or drawn from the seed ([`FaultPlan`], which can itself
 //!   be drawn per seed: swarm testing). Any process may be faulted unless made
 //!   [`reliable`](ProcessOptions::reliable).
+//! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
+//!   issue order; a crash loses what was not synced (optionally tearing the last
+//!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by
+//!   [`Sim::add_process_with_disk`].
 //! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
 //!   workload, all derived from the seed (drawing more from one leaves the others'
 //!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and
