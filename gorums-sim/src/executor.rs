@@ -1,5 +1,5 @@
 //! The deterministic executor: one thread, one ready queue, virtual time. It polls
-//! woken tasks in wake order, then fires the next event (advancing time to it), and
+//! woken tasks in the order the scheduler draws, then fires the next event (advancing time to it), and
 //! repeats; it never holds the world's lock while a task runs. It also performs
 //! restarts (a boot function is user code) and breaks the world's reference cycles when
 //! the simulation is dropped.
@@ -11,13 +11,17 @@ use gorums_core::runtime::RuntimeHandle;
 
 use crate::clock::nanos;
 use crate::config::SimConfig;
+use crate::disk::DiskHandle;
 use crate::error::SimError;
 use crate::events::Event;
 use crate::faults::FaultPlan;
 use crate::ids::ProcessId;
-use crate::inject::{apply, random_fault};
+use crate::inject::{apply, random_fault, swarm};
 use crate::kernel::Garbage;
+use crate::rng::SimRng;
 use crate::runtime::SimRuntime;
+use crate::sched::Scheduler;
+use crate::simdisk::SimDisk;
 use crate::sockets::connection;
 use crate::tasks::ReadyQueue;
 use crate::world::{Shared, World};
@@ -39,6 +43,7 @@ pub(crate) struct Executor {
     max_polls_per_instant: u64,
     polls_at_instant: u64,
     instant: u64,
+    scheduler: Scheduler,
 }
 
 impl Executor {
@@ -50,21 +55,37 @@ impl Executor {
             config.seed,
             nanos(config.latency),
             nanos(config.jitter),
+            config.crash_reset,
+            config.disk.clone(),
             config.trace,
             ready.clone(),
         );
         let shared = Arc::new(Shared::new(world, ready));
-        if let Some(plan) = &config.faults {
-            let first = plan.mean_interval;
+        let mut plan = config.faults.clone();
+        if let Some(p) = &mut plan {
+            if p.swarm {
+                shared.with(|w| {
+                    let (drawn, crash_reset) = swarm(p, &mut w.kernel.rng.faults);
+                    w.net.set_crash_reset(crash_reset);
+                    *p = drawn;
+                });
+            }
+            let first = p.mean_interval;
             shared.with(|w| w.kernel.schedule(nanos(first), Event::RandomFault));
         }
         Executor {
             shared,
-            plan: config.faults.clone(),
+            plan,
             max_polls_per_instant: config.max_polls_per_instant,
             polls_at_instant: 0,
             instant: 0,
+            scheduler: Scheduler::new(config.schedule, SimRng::stream(config.seed, "sched")),
         }
+    }
+
+    /// The fault plan random faults are drawn from (a swarm run's drawn one).
+    pub(crate) fn plan(&self) -> Option<&FaultPlan> {
+        self.plan.as_ref()
     }
 
     /// Virtual time, in nanoseconds.
@@ -77,6 +98,16 @@ impl Executor {
         Arc::new(SimRuntime::new(self.shared.clone(), pid, incarnation))
     }
 
+    /// The disk of `pid`'s incarnation `incarnation`.
+    pub(crate) fn disk(&self, pid: ProcessId, incarnation: u64) -> SimDisk {
+        SimDisk::new(self.shared.clone(), pid, incarnation)
+    }
+
+    /// The same, as handler code holds it.
+    pub(crate) fn disk_handle(&self, pid: ProcessId, incarnation: u64) -> DiskHandle {
+        Arc::new(self.disk(pid, incarnation))
+    }
+
     /// Restarts a crashed `pid` and starts its boot function, if it has one.
     pub(crate) fn restart(&mut self, pid: ProcessId) {
         let Some((incarnation, boot)) = self.shared.with(|w| w.restart(pid)) else {
@@ -84,7 +115,7 @@ impl Executor {
         };
         if let Some(boot) = boot {
             let rt = self.runtime(pid, incarnation);
-            let fut = boot(rt);
+            let fut = boot(rt, self.disk_handle(pid, incarnation));
             self.shared.with(|w| w.spawn(pid, incarnation, fut));
         }
     }
@@ -95,7 +126,11 @@ impl Executor {
     ///
     /// [`SimError::Livelock`] past the allowed polls without time advancing.
     pub(crate) fn poll_ready(&mut self) -> Result<(), SimError> {
-        while let Some(id) = self.shared.ready.pop() {
+        loop {
+            let scheduler = &mut self.scheduler;
+            let Some(id) = self.shared.ready.pop_with(|q| scheduler.pick(q)) else {
+                break;
+            };
             let taken = self
                 .shared
                 .with(|w| w.tasks.take_for_poll(&mut w.kernel, id));
@@ -112,6 +147,9 @@ impl Executor {
                 .as_mut()
                 .poll(&mut Context::from_waker(&waker))
                 .is_ready();
+            if done {
+                self.scheduler.forget(id);
+            }
             let leftover = self.shared.with(|w| w.tasks.put_back(id, fut, done));
             drop(leftover);
         }

@@ -12,7 +12,7 @@ use crate::ids::ProcessId;
 pub enum Fault {
     /// Cut every link to and from the process (both ways).
     Isolate(ProcessId),
-    /// Heal every link to and from the process.
+    /// Undo one [`Fault::Isolate`] of the process: links that other faults cut stay cut.
     Rejoin(ProcessId),
     /// Cut both ways between two groups.
     Partition(Vec<ProcessId>, Vec<ProcessId>),
@@ -23,7 +23,7 @@ pub enum Fault {
         /// The receiver that stops hearing from `from`.
         to: ProcessId,
     },
-    /// Heal one way.
+    /// Undo one [`Fault::Block`] of the link.
     Unblock {
         /// As in [`Fault::Block`].
         from: ProcessId,
@@ -44,11 +44,35 @@ pub enum Fault {
     Pause(ProcessId),
     /// Resume a paused process.
     Resume(ProcessId),
+    /// Undo one [`Fault::Partition`] between the same groups (other faults' cuts on the
+    /// same links stay).
+    Unpartition(Vec<ProcessId>, Vec<ProcessId>),
+    /// The process's clock jumps `jump` ahead and from now on runs `drift_ppm` parts per
+    /// million off true time (a clock never goes back; `drift_ppm: 0` with no jump
+    /// ends a drift).
+    Skew {
+        /// Whose clock.
+        process: ProcessId,
+        /// The new rate, in parts per million off true (virtual) time.
+        drift_ppm: i32,
+        /// How far the clock jumps ahead now.
+        jump: Duration,
+    },
 }
 
 /// Random faults drawn from the seed: one every `mean_interval` on average until
-/// `until`, each undone after an outage drawn from `min_outage..=max_outage`.
-#[derive(Clone, Debug)]
+/// `until`, each undone after an outage drawn from `min_outage..=max_outage`. Any
+/// process may be picked unless made with [`ProcessOptions::reliable`].
+///
+/// With `swarm` set, the plan itself is drawn per seed from this one (swarm testing):
+/// each kind of fault is left out or kept with a weight drawn from 1 to 4, the mean
+/// interval drawn from a quarter to twice the given one, the longest outage from a
+/// tenth to all of the given one, and how often a crash is a process death rather than
+/// a silent host from 0 to 1 ([`Sim::fault_plan`](crate::Sim::fault_plan) shows the
+/// drawn plan).
+///
+/// [`ProcessOptions::reliable`]: crate::ProcessOptions::reliable
+#[derive(Clone, Debug, PartialEq)]
 pub struct FaultPlan {
     /// Mean time between two faults.
     pub mean_interval: Duration,
@@ -62,12 +86,28 @@ pub struct FaultPlan {
     pub max_crashed: usize,
     /// Relative weight of isolating a process (both ways).
     pub partition: u32,
+    /// Relative weight of a group partition: a minority of the faultable processes
+    /// (one up to half of them) cut off from everyone else.
+    pub group: u32,
+    /// Relative weight of a clock fault: a forward jump of up to `max_jump` and a
+    /// drift of up to `max_drift_ppm` either way, ended after the outage.
+    pub skew: u32,
+    /// The largest drift a clock fault draws, in parts per million.
+    pub max_drift_ppm: u32,
+    /// The largest forward jump a clock fault draws.
+    pub max_jump: Duration,
+    /// Draw the plan itself per seed (see the type's documentation).
+    pub swarm: bool,
     /// Relative weight of cutting one link one way.
     pub one_way: u32,
     /// Relative weight of resetting a connection.
     pub reset: u32,
     /// Relative weight of a crash (and a restart after the outage).
     pub crash: u32,
+    /// Relative weight of a crash at an I/O point: the next faultable process to
+    /// complete a disk write crashes within the time a sync takes (often with the
+    /// write still unsynced), and restarts after the outage.
+    pub crash_io: u32,
     /// Relative weight of a pause.
     pub pause: u32,
 }
@@ -81,9 +121,15 @@ impl Default for FaultPlan {
             max_outage: Duration::from_millis(200),
             max_crashed: 1,
             partition: 2,
+            group: 1,
+            skew: 1,
+            max_drift_ppm: 100_000,
+            max_jump: Duration::from_millis(50),
+            swarm: false,
             one_way: 1,
             reset: 2,
             crash: 2,
+            crash_io: 1,
             pause: 1,
         }
     }

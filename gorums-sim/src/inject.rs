@@ -1,5 +1,6 @@
-//! Fault injection: applies a [`Fault`] to the world, and draws random ones from a
-//! [`FaultPlan`] (each with its undoing scheduled after an outage). A restart is only
+//! Fault injection: applies a [`Fault`] to the world, draws random ones from a
+//! [`FaultPlan`] (each with its undoing scheduled after an outage, which undoes that
+//! fault alone), and draws a swarm run's plan from the seed. A restart is only
 //! reported here: it calls user code (the boot function), which must not run under the
 //! world's lock, so the executor performs it.
 
@@ -7,12 +8,14 @@ use crate::clock::nanos;
 use crate::events::Event;
 use crate::faults::{Fault, FaultPlan};
 use crate::ids::ProcessId;
+use crate::rng::SimRng;
 use crate::world::World;
 
 /// Applies `fault` to the world; a restart is returned for the caller to run.
 pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
     let all: Vec<ProcessId> = (0..w.kernel.procs.len()).map(ProcessId).collect();
     let (k, net) = (&mut w.kernel, &mut w.net);
+    k.fault_log.push((k.now, fault.clone()));
     match fault {
         Fault::Isolate(p) => {
             for &q in &all {
@@ -21,7 +24,7 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
             }
         }
         Fault::Rejoin(p) => {
-            for &q in &all {
+            for &q in all.iter().filter(|&&q| q != p) {
                 net.heal(k, p, q);
                 net.heal(k, q, p);
             }
@@ -36,9 +39,23 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
         }
         Fault::Block { from, to } => net.block(k, from, to),
         Fault::Unblock { from, to } => net.heal(k, from, to),
-        Fault::HealAll => {
-            for (from, to) in net.blocked_links() {
-                net.heal(k, from, to);
+        Fault::Unpartition(a, b) => {
+            for &p in &a {
+                for &q in &b {
+                    net.heal(k, p, q);
+                    net.heal(k, q, p);
+                }
+            }
+        }
+        Fault::HealAll => net.heal_all(k),
+        Fault::Skew {
+            process,
+            drift_ppm,
+            jump,
+        } => {
+            let now = k.now;
+            if let Some(p) = k.procs.get_mut(process.0) {
+                p.clock.skew(now, drift_ppm, nanos(jump));
             }
         }
         Fault::ResetConnections(p) => {
@@ -47,9 +64,11 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
             }
         }
         Fault::ResetRandom => {
+            // One draw whatever the network holds, so the fault stream stays aligned.
+            let x = k.rng.faults.next_u64();
             let conns = net.live_conns();
             if !conns.is_empty() {
-                let i = k.rng.below(conns.len() as u64) as usize;
+                let i = ((u128::from(x) * conns.len() as u128) >> 64) as usize;
                 net.reset(k, conns[i]);
             }
         }
@@ -71,17 +90,53 @@ enum Kind {
     Reset,
     Crash,
     Pause,
+    Group,
+    Skew,
+    CrashIo,
 }
 
 /// Each kind with its relative weight in `plan`.
-fn weights(plan: &FaultPlan) -> [(Kind, u32); 5] {
+fn weights(plan: &FaultPlan) -> [(Kind, u32); 8] {
     [
         (Kind::Isolate, plan.partition),
         (Kind::OneWay, plan.one_way),
         (Kind::Reset, plan.reset),
         (Kind::Crash, plan.crash),
         (Kind::Pause, plan.pause),
+        (Kind::Group, plan.group),
+        (Kind::Skew, plan.skew),
+        (Kind::CrashIo, plan.crash_io),
     ]
+}
+
+/// A swarm run's plan drawn from `plan` (see [`FaultPlan`]), and the drawn chance that
+/// a crash is a process death rather than a silent host.
+pub(crate) fn swarm(plan: &FaultPlan, rng: &mut SimRng) -> (FaultPlan, f64) {
+    let mut drawn = plan.clone();
+    drawn.swarm = false;
+    let weight = |rng: &mut SimRng| {
+        if rng.chance(0.5) {
+            0
+        } else {
+            1 + rng.below(4) as u32
+        }
+    };
+    drawn.partition = weight(rng);
+    drawn.one_way = weight(rng);
+    drawn.reset = weight(rng);
+    drawn.crash = weight(rng);
+    drawn.pause = weight(rng);
+    drawn.group = weight(rng);
+    drawn.skew = weight(rng);
+    drawn.crash_io = weight(rng);
+    if weights(&drawn).iter().all(|&(_, w)| w == 0) {
+        drawn.crash = 1;
+    }
+    drawn.mean_interval = plan.mean_interval * (1 + rng.below(8) as u32) / 4;
+    let span = plan.max_outage.saturating_sub(plan.min_outage);
+    drawn.max_outage = plan.min_outage + span * (1 + rng.below(10) as u32) / 10;
+    let crash_reset = rng.below(1001) as f64 / 1000.0;
+    (drawn, crash_reset)
 }
 
 /// Draws one random fault and schedules its undoing and the next draw.
@@ -90,7 +145,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if k.now > nanos(plan.until) {
         return None;
     }
-    let next = k.now + k.rng.below(2 * nanos(plan.mean_interval) + 1);
+    let next = k.now + k.rng.faults.below(2 * nanos(plan.mean_interval) + 1);
     k.schedule(next, Event::RandomFault);
     let faulty: Vec<ProcessId> = k
         .procs
@@ -104,7 +159,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if total == 0 {
         return None;
     }
-    let mut pick = k.rng.below(total);
+    let mut pick = k.rng.faults.below(total);
     let mut kind = Kind::Isolate;
     for (candidate, weight) in weights {
         if pick < u64::from(weight) {
@@ -113,7 +168,7 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
         }
         pick -= u64::from(weight);
     }
-    let outage = k.rng.duration(plan.min_outage, plan.max_outage);
+    let outage = k.rng.faults.duration(plan.min_outage, plan.max_outage);
     let end = k.now + nanos(outage);
     if kind == Kind::Reset {
         return apply(w, Fault::ResetRandom);
@@ -121,9 +176,44 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
     if faulty.is_empty() {
         return None;
     }
-    let target = faulty[k.rng.below(faulty.len() as u64) as usize];
+    if kind == Kind::CrashIo {
+        let permille = k.rng.faults.below(1001);
+        let down = k.procs.iter().filter(|p| !p.alive).count();
+        if down < plan.max_crashed {
+            w.files.arm(permille, nanos(outage));
+        }
+        return None;
+    }
+    if kind == Kind::Group {
+        group_partition(w, faulty, end);
+        return None;
+    }
+    let target = faulty[k.rng.faults.below(faulty.len() as u64) as usize];
     start_outage(w, plan, kind, target, end);
     None
+}
+
+/// Cuts a minority of `faulty` (one up to half of them, drawn) off from every other
+/// process until `end`.
+fn group_partition(w: &mut World, mut faulty: Vec<ProcessId>, end: u64) {
+    let k = &mut w.kernel;
+    let size = 1 + k.rng.faults.below((faulty.len() as u64 / 2).max(1)) as usize;
+    // A partial Fisher-Yates shuffle picks the minority.
+    for i in 0..size.min(faulty.len()) {
+        let j = i + k.rng.faults.below((faulty.len() - i) as u64) as usize;
+        faulty.swap(i, j);
+    }
+    faulty.truncate(size);
+    faulty.sort_unstable();
+    let rest: Vec<ProcessId> = (0..k.procs.len())
+        .map(ProcessId)
+        .filter(|p| !faulty.contains(p))
+        .collect();
+    k.schedule(
+        end,
+        Event::Fault(Fault::Unpartition(faulty.clone(), rest.clone())),
+    );
+    apply(w, Fault::Partition(faulty, rest));
 }
 
 /// Starts an outage of `kind` on `target` and schedules its end at `end`.
@@ -136,28 +226,52 @@ fn start_outage(w: &mut World, plan: &FaultPlan, kind: Kind, target: ProcessId, 
         }
         Kind::OneWay if all > 1 => {
             let k = &mut w.kernel;
-            let mut other = ProcessId(k.rng.below(all as u64 - 1) as usize);
+            let mut other = ProcessId(k.rng.faults.below(all as u64 - 1) as usize);
             if other >= target {
                 other.0 += 1;
             }
-            let (from, to) = if k.rng.chance(0.5) {
+            let (from, to) = if k.rng.faults.chance(0.5) {
                 (target, other)
             } else {
                 (other, target)
             };
-            w.net.block(k, from, to);
             k.schedule(end, Event::Fault(Fault::Unblock { from, to }));
+            apply(w, Fault::Block { from, to });
         }
         Kind::Crash => {
             let down = w.kernel.procs.iter().filter(|p| !p.alive).count();
-            if down < plan.max_crashed && w.crash(target) {
+            if down < plan.max_crashed && w.kernel.procs[target.0].alive {
+                apply(w, Fault::Crash(target));
                 w.kernel.schedule(end, Event::Fault(Fault::Restart(target)));
             }
         }
         Kind::Pause => {
-            w.pause(target, true);
+            apply(w, Fault::Pause(target));
             w.kernel.schedule(end, Event::Fault(Fault::Resume(target)));
         }
-        Kind::OneWay | Kind::Reset => {}
+        Kind::Skew => {
+            let k = &mut w.kernel;
+            let max = i64::from(plan.max_drift_ppm);
+            let drift_ppm = (k.rng.faults.below(2 * max as u64 + 1) as i64 - max) as i32;
+            let jump = k
+                .rng
+                .faults
+                .duration(std::time::Duration::ZERO, plan.max_jump);
+            let undo = Fault::Skew {
+                process: target,
+                drift_ppm: 0,
+                jump: std::time::Duration::ZERO,
+            };
+            k.schedule(end, Event::Fault(undo));
+            apply(
+                w,
+                Fault::Skew {
+                    process: target,
+                    drift_ppm,
+                    jump,
+                },
+            );
+        }
+        Kind::OneWay | Kind::Reset | Kind::Group | Kind::CrashIo => {}
     }
 }

@@ -7,9 +7,10 @@ use std::task::Waker;
 
 use crate::clock::Clock;
 use crate::events::{Event, EventKey, EventQueue};
+use crate::faults::Fault;
 use crate::ids::ProcessId;
 use crate::process::Proc;
-use crate::rng::SimRng;
+use crate::rng::Streams;
 use crate::trace::{EventLog, Note};
 
 /// Anything the world must drop once its lock is released (futures, connections,
@@ -21,13 +22,16 @@ pub(crate) struct Kernel {
     /// Virtual time, in nanoseconds since the start.
     pub(crate) now: u64,
     pub(crate) events: EventQueue,
-    pub(crate) rng: SimRng,
+    /// The run's random streams (the scheduling one is the executor's to use).
+    pub(crate) rng: Streams,
     log: EventLog,
     pub(crate) procs: Vec<Proc>,
     /// Wakers to wake once the lock is released.
     pub(crate) wake: Vec<Waker>,
     /// What to drop once the lock is released.
     pub(crate) garbage: Vec<Garbage>,
+    /// Every fault applied so far, scripted or drawn, with its virtual time.
+    pub(crate) fault_log: Vec<(u64, Fault)>,
 }
 
 impl Kernel {
@@ -36,11 +40,12 @@ impl Kernel {
         Kernel {
             now: 0,
             events: EventQueue::default(),
-            rng: SimRng::new(seed),
+            rng: Streams::new(seed),
             log: EventLog::new(trace),
             procs: Vec::new(),
             wake: Vec::new(),
             garbage: Vec::new(),
+            fault_log: Vec::new(),
         }
     }
 

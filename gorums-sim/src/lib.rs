@@ -4,8 +4,9 @@
 //! one OS thread. The same seed gives the same run, event for event.
 //!
 //! What it is not: a model of TCP's congestion control or of real time. A partition
-//! holds bytes until it heals (as TCP keeps retransmitting) rather than timing the
-//! connection out; a process's CPU time is zero (only timers and links take time).
+//! or a silent host holds bytes (as TCP keeps retransmitting) rather than timing the
+//! connection out; a process's CPU time is zero (only timers, links and disks take
+//! time).
 //! Code that blocks a thread or reads the OS clock escapes the simulation.
 //!
 //! # Where things live
@@ -14,21 +15,25 @@
 //! - `ids.rs`: [`ProcessId`], and the numbers of tasks, connections and listeners.
 //! - `clock.rs`: virtual time in nanoseconds, and each process's skewed clock.
 //! - `rng.rs`: [`SimRng`], gorums-core's SplitMix64 plus the draws a run makes.
-//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data.
+//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data. `disk.rs`: the [`Disk`] trait
+//!   and [`DiskConfig`].
 //! - `config.rs`, `error.rs`, `process.rs`: [`SimConfig`], [`SimError`],
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
 //!
 //! The machinery, bottom up; each module imports only modules above it in this list:
 //! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
+//! - `files.rs`: the contents of the simulated disks (seen and durable).
 //! - `tasks.rs`: the task table and ready queue. `net.rs`: the network (links,
 //!   listeners, dials, partitions).
 //! - `world.rs`: the world (kernel, tasks and network under one lock); crash, restart,
 //!   pause.
 //! - `inject.rs`: applies faults and draws random ones. `sockets.rs`: the connection
 //!   halves, listeners and dials user code holds.
-//! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`].
-//! - `executor.rs`: the run loop. `sim.rs`: [`Sim`], the façade a test drives.
+//! - `runtime.rs`: [`SimRuntime`], one process's gorums [`Runtime`]. `simdisk.rs`:
+//!   [`SimDisk`], one process's [`Disk`].
+//! - `sched.rs`: which ready task runs next ([`Schedule`]). `executor.rs`: the run
+//!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
 //! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
 //! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
@@ -54,20 +59,33 @@
 //!
 //! - **Virtual time** that jumps to the next event when nothing is runnable; each
 //!   process reads it through its own clock (offset and drift: clock skew).
-//! - **A single-threaded deterministic executor**: tasks are polled in wake order from
-//!   one queue, woken by std [`Waker`](std::task::Waker)s; no threads, no tokio, no smol,
-//!   no `block_on`.
+//! - **A single-threaded deterministic executor**: tasks woken by std
+//!   [`Waker`](std::task::Waker)s wait in one queue; which ready task runs next is drawn
+//!   from the seed (uniformly, or PCT priorities), or wake order ([`Schedule`]); no
+//!   threads, no tokio, no smol, no `block_on`.
 //! - **In-memory links**: a connection is two FIFO byte pipes, each write delivered
 //!   after the link latency plus jitter; listeners bind virtual `host:port` addresses.
 //! - **Processes**: each [`Sim::runtime`] handle belongs to one process, so a crash
 //!   drops that process's tasks, listeners and connections together; a restart calls its
 //!   boot function again with the state the test chose to keep.
-//! - **Faults** ([`Fault`]): partitions both ways and one way, healing, connection
-//!   resets (in-flight bytes lost, both ends see an error; the engine redials by
-//!   itself), crash, restart, pause; scripted at given times ([`Sim::schedule`]) or drawn
-//!   from the seed ([`FaultPlan`]).
-//! - **One seeded RNG** ([`SimRng`]) for every choice, and a running hash of every
-//!   event ([`Sim::event_hash`]): the same seed gives the same run.
+//! - **Faults** ([`Fault`]): partitions both ways, one way and between groups
+//!   (each undone alone: healing one leaves the others' cuts), connection resets
+//!   (in-flight bytes lost, both ends see an error; the engine redials by itself),
+//!   crash (drawn per crash: a silent host, whose peers' connections stay half-open
+//!   until a timeout, or a process death that resets them; bytes already on the wire
+//!   arrive either way), restart, pause, clock skew and forward jumps; scripted at given
+//!   times ([`Sim::schedule`]) or drawn from the seed ([`FaultPlan`], which can itself
+//!   be drawn per seed: swarm testing). Any process may be faulted unless made
+//!   [`reliable`](ProcessOptions::reliable).
+//! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
+//!   issue order; a crash loses what was not synced (optionally tearing the last
+//!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by
+//!   [`Sim::add_process_with_disk`].
+//! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
+//!   workload, all derived from the seed (drawing more from one leaves the others'
+//!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and
+//!   a running hash of every event ([`Sim::event_hash`]): the same seed gives the same
+//!   run.
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
 //!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
 //!
@@ -84,6 +102,7 @@
 // The vocabulary (leaves).
 mod clock;
 mod config;
+mod disk;
 mod error;
 mod events;
 mod faults;
@@ -94,11 +113,14 @@ mod trace;
 
 // The machinery (bottom up in the module map above).
 mod executor;
+mod files;
 mod inject;
 mod kernel;
 mod net;
 mod runtime;
+mod sched;
 mod sim;
+mod simdisk;
 mod sockets;
 mod tasks;
 mod world;
@@ -108,7 +130,8 @@ mod history;
 mod linearizability;
 mod seeds;
 
-pub use config::SimConfig;
+pub use config::{Schedule, SimConfig};
+pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};
@@ -119,6 +142,7 @@ pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
 pub use sim::Sim;
+pub use simdisk::SimDisk;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};

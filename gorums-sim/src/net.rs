@@ -1,10 +1,20 @@
 //! [`Net`]: in-memory links in place of TCP, owned by the world as a field. Connections
 //! made of two FIFO byte pipes, each direction delivered after a latency plus jitter
 //! drawn from the seed; listeners on virtual addresses; dialling through the event
-//! queue; partitions as a set of blocked directed links.
+//! queue; partitions as blocked directed links, each counted once per fault that
+//! blocks it (healing one fault leaves the others' cuts in place).
 //!
 //! A partition holds bytes (as TCP would keep retransmitting them) until the link heals;
 //! a reset loses the bytes in flight and both ends see `ConnectionReset`.
+//!
+//! A crash is what TCP shows of one, drawn per crash: either the host goes silent or
+//! only the process died and its host's OS answers for it. A silent host's peers keep
+//! their connections half-open (bytes to it are held as if partitioned, no FIN, no
+//! reset) and a dial to its address goes unanswered (retried, as SYNs are); once it is
+//! up again, the first bytes that reach an old connection are answered with a reset. A
+//! process death resets its connections (where the link lets the reset through) and
+//! its address refuses dials. Either way, bytes it wrote before dying are on the wire
+//! and still arrive.
 //!
 //! Every method takes the world's [`Kernel`] for time, events, randomness and the log.
 //! The objects user code holds (connection halves, listeners, the dialling future) are
@@ -62,6 +72,9 @@ struct End {
     pid: ProcessId,
     reader: bool,
     writer: bool,
+    /// Its process crashed: it sends nothing more (no FIN), and what reaches it is
+    /// held until the host is up again, then answered with a reset.
+    crashed: bool,
 }
 
 impl End {
@@ -70,6 +83,7 @@ impl End {
             pid,
             reader: true,
             writer: true,
+            crashed: false,
         }
     }
 }
@@ -129,15 +143,24 @@ pub(crate) struct Net {
     next_listener: ListenerId,
     pending: BTreeMap<ConnId, PendingConnect>,
     next_port: u32,
-    /// Directed links that drop nothing but deliver nothing either (held until healed).
-    blocked: BTreeSet<(ProcessId, ProcessId)>,
+    /// Directed links that drop nothing but deliver nothing either (held until healed),
+    /// with how many faults hold each.
+    blocked: BTreeMap<(ProcessId, ProcessId), u32>,
+    /// Who last bound each address: a dial to it while that process is down is not
+    /// answered (the host is silent) rather than refused.
+    last_bound: BTreeMap<String, ProcessId>,
+    /// Processes whose last crash took their host down silently.
+    silent: BTreeSet<ProcessId>,
     latency: u64,
     jitter: u64,
+    crash_reset: f64,
 }
 
 impl Net {
-    /// No connections; each write takes `latency` plus up to `jitter` nanoseconds.
-    pub(crate) fn new(latency: u64, jitter: u64) -> Net {
+    /// No connections; each write takes `latency` plus up to `jitter` nanoseconds; a
+    /// crash is a process death on a live host with probability `crash_reset`, else a
+    /// silent host.
+    pub(crate) fn new(latency: u64, jitter: u64, crash_reset: f64) -> Net {
         Net {
             conns: BTreeMap::new(),
             next_conn: 0,
@@ -145,38 +168,59 @@ impl Net {
             next_listener: 0,
             pending: BTreeMap::new(),
             next_port: 40_000,
-            blocked: BTreeSet::new(),
+            blocked: BTreeMap::new(),
+            last_bound: BTreeMap::new(),
+            silent: BTreeSet::new(),
             latency,
             jitter,
+            crash_reset,
         }
     }
 
     /// One link latency: the base plus jitter drawn from the seed.
     fn delay(&self, k: &mut Kernel) -> u64 {
-        self.latency + k.rng.below(self.jitter + 1)
+        self.latency + k.rng.net.below(self.jitter + 1)
     }
 
     fn is_blocked(&self, from: ProcessId, to: ProcessId) -> bool {
-        !self.blocked.is_empty() && self.blocked.contains(&(from, to))
+        !self.blocked.is_empty() && self.blocked.contains_key(&(from, to))
     }
 
-    /// Holds bytes from `from` to `to` until healed.
+    /// Holds bytes from `from` to `to` until this fault's [`heal`](Self::heal) (and
+    /// every other fault's on the link).
     pub(crate) fn block(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
-        if from != to && self.blocked.insert((from, to)) {
+        if from == to {
+            return;
+        }
+        let count = self.blocked.entry((from, to)).or_insert(0);
+        *count += 1;
+        if *count == 1 {
             k.note(Note::Partition, from, to.0 as u64, 0);
         }
     }
 
-    /// Lets bytes from `from` to `to` through again.
+    /// Undoes one fault's block of `from` to `to`; bytes flow once no fault holds it.
     pub(crate) fn heal(&mut self, k: &mut Kernel, from: ProcessId, to: ProcessId) {
-        if self.blocked.remove(&(from, to)) {
+        let Some(count) = self.blocked.get_mut(&(from, to)) else {
+            return;
+        };
+        *count -= 1;
+        if *count == 0 {
+            self.blocked.remove(&(from, to));
             k.note(Note::Heal, from, to.0 as u64, 0);
         }
     }
 
-    /// Every blocked link, in order.
-    pub(crate) fn blocked_links(&self) -> Vec<(ProcessId, ProcessId)> {
-        self.blocked.iter().copied().collect()
+    /// Sets the chance that a crash is a process death rather than a silent host.
+    pub(crate) fn set_crash_reset(&mut self, crash_reset: f64) {
+        self.crash_reset = crash_reset;
+    }
+
+    /// Heals every link, whatever holds it.
+    pub(crate) fn heal_all(&mut self, k: &mut Kernel) {
+        for (from, to) in std::mem::take(&mut self.blocked).into_keys() {
+            k.note(Note::Heal, from, to.0 as u64, 0);
+        }
     }
 
     /// Binds `addr` for `pid` (port 0 picks a free port); returns the bound address.
@@ -219,6 +263,7 @@ impl Net {
             },
         );
         k.note(Note::Listen, pid, id, 0);
+        self.last_bound.insert(addr.clone(), pid);
         Ok((id, addr))
     }
 
@@ -299,6 +344,16 @@ impl Net {
         if let Some(to) = target
             && (self.is_blocked(from, to) || self.is_blocked(to, from))
         {
+            let at = k.now + RETRANSMIT;
+            k.schedule(at, Event::ConnectArrive(id));
+            return;
+        }
+        let silent = self
+            .last_bound
+            .get(&addr)
+            .is_some_and(|p| self.silent.contains(p) && k.procs.get(p.0).is_some_and(|p| !p.alive));
+        if target.is_none() && silent {
+            // The host is down: the SYN goes unanswered and is sent again.
             let at = k.now + RETRANSMIT;
             k.schedule(at, Event::ConnectArrive(id));
             return;
@@ -464,7 +519,7 @@ impl Net {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.reset || c.pipes[end].fin_queued {
+        if c.reset || c.pipes[end].fin_queued || c.ends[end].crashed {
             return;
         }
         c.pipes[end].fin_queued = true;
@@ -514,7 +569,14 @@ impl Net {
             return;
         }
         let (from, to) = (c.ends[dir].pid, c.ends[1 - dir].pid);
-        if self.is_blocked(from, to) {
+        let host_up = k.procs.get(to.0).is_some_and(|p| p.alive);
+        let blocked = self.is_blocked(from, to);
+        if c.ends[1 - dir].crashed && host_up && !blocked {
+            // The host is back and knows nothing of this connection: RST.
+            self.reset(k, conn);
+            return;
+        }
+        if blocked || c.ends[1 - dir].crashed {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
@@ -581,8 +643,10 @@ impl Net {
         }
     }
 
-    /// A crash of `pid`: its listeners are unbound, its connections reset and its dials
-    /// dropped.
+    /// A crash of `pid`: its listeners are unbound, its dials dropped, and its ends of
+    /// connections go silent; with the crash-reset probability (one draw from the
+    /// fault stream) its host stays up instead and resets them, where the link to the
+    /// peer lets the reset through.
     pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId) {
         let addrs: Vec<String> = self
             .listeners
@@ -601,8 +665,35 @@ impl Net {
             .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
             .map(|(id, _)| *id)
             .collect();
+        let reset = k.rng.faults.chance(self.crash_reset);
+        if reset {
+            self.silent.remove(&pid);
+        } else {
+            self.silent.insert(pid);
+        }
         for conn in conns {
-            self.reset(k, conn);
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let mut peers = Vec::new();
+            for end in &mut c.ends {
+                if end.pid == pid {
+                    end.crashed = true;
+                    end.reader = false;
+                    end.writer = false;
+                } else {
+                    peers.push(end.pid);
+                }
+            }
+            // The crashed end's unread bytes die with its memory.
+            for (d, pipe) in c.pipes.iter_mut().enumerate() {
+                if c.ends[1 - d].pid == pid {
+                    pipe.rx.clear();
+                }
+            }
+            if reset && peers.iter().all(|&q| !self.is_blocked(pid, q)) {
+                self.reset(k, conn);
+            }
         }
         let dials: Vec<ConnId> = self
             .pending

@@ -7,6 +7,7 @@ use std::time::Duration;
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
 use crate::clock::{Clock, nanos};
+use crate::disk::DiskHandle;
 use crate::ids::TaskId;
 
 /// A simulated process's name, address and clock.
@@ -21,32 +22,39 @@ pub struct ProcessOptions {
     pub clock_offset: Duration,
     /// How fast its clock runs, in parts per million off true (virtual) time.
     pub clock_drift_ppm: i32,
-    /// Whether random faults (crash, pause, partition) may pick this process.
+    /// Whether random faults (crash, pause, partition, skew) may pick this process.
     pub faulty: bool,
 }
 
 impl ProcessOptions {
-    /// A process called `name` on host `127.0.0.1`, exact clock, not picked by random
-    /// faults.
+    /// A process called `name` on host `127.0.0.1`, exact clock, that random faults
+    /// may pick (see [`reliable`](Self::reliable)).
     pub fn new(name: impl Into<String>) -> ProcessOptions {
         ProcessOptions {
             name: name.into(),
             host: String::from("127.0.0.1"),
             clock_offset: Duration::ZERO,
             clock_drift_ppm: 0,
-            faulty: false,
+            faulty: true,
         }
     }
 
-    /// The same with random faults allowed to pick it.
+    /// The same with random faults allowed to pick it (the default).
     pub fn faulty(mut self) -> ProcessOptions {
         self.faulty = true;
         self
     }
+
+    /// The same with random faults never picking it (a test's observer, say).
+    pub fn reliable(mut self) -> ProcessOptions {
+        self.faulty = false;
+        self
+    }
 }
 
-/// What restarts a process: called with the new incarnation's runtime.
-pub(crate) type Boot = Arc<dyn Fn(RuntimeHandle) -> BoxFuture<'static, ()> + Send + Sync>;
+/// What restarts a process: called with the new incarnation's runtime and disk.
+pub(crate) type Boot =
+    Arc<dyn Fn(RuntimeHandle, DiskHandle) -> BoxFuture<'static, ()> + Send + Sync>;
 
 /// The world's record of one process.
 pub(crate) struct Proc {
@@ -73,10 +81,7 @@ impl Proc {
             incarnation: 0,
             paused: false,
             deferred: Vec::new(),
-            clock: Clock {
-                offset: nanos(options.clock_offset),
-                drift_ppm: options.clock_drift_ppm,
-            },
+            clock: Clock::new(nanos(options.clock_offset), options.clock_drift_ppm),
             boot: None,
             faulty: options.faulty,
         }

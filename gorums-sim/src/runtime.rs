@@ -61,14 +61,10 @@ impl Runtime for SimRuntime {
     }
 
     fn sleep_until(&self, deadline: Instant) -> BoxFuture<'static, ()> {
-        let pid = self.pid;
-        let at = self
-            .shared
-            .with(|w| w.kernel.clock_of(pid).global(deadline.as_nanos()));
         Box::pin(Sleep {
             shared: self.shared.clone(),
-            pid,
-            at,
+            pid: self.pid,
+            deadline: deadline.as_nanos(),
             key: None,
         })
     }
@@ -96,11 +92,13 @@ impl Runtime for SimRuntime {
     }
 }
 
-/// A timer on the world's event queue.
+/// A timer on the world's event queue, until `deadline` on the process's clock. Each
+/// poll maps the deadline to virtual time again, so a clock skewed meanwhile never lets
+/// it end early (a clock sped up may let it end late, as a busy host would).
 struct Sleep {
     shared: Arc<Shared>,
     pid: ProcessId,
-    at: u64,
+    deadline: u64,
     key: Option<EventKey>,
 }
 
@@ -111,7 +109,8 @@ impl Future for Sleep {
         let this = &mut *self;
         this.shared.with(|w| {
             let k = &mut w.kernel;
-            if k.now >= this.at {
+            let at = k.clock_of(this.pid).global(this.deadline);
+            if k.now >= at {
                 if let Some(key) = this.key.take()
                     && let Some(event) = k.events.remove(&key)
                 {
@@ -119,7 +118,11 @@ impl Future for Sleep {
                 }
                 return Poll::Ready(());
             }
-            match this.key.and_then(|key| k.events.get_mut(&key)) {
+            match this
+                .key
+                .filter(|key| key.0 == at)
+                .and_then(|key| k.events.get_mut(&key))
+            {
                 Some(Event::Wake(waker)) => {
                     if !waker.will_wake(cx.waker()) {
                         let old = std::mem::replace(waker, cx.waker().clone());
@@ -127,8 +130,11 @@ impl Future for Sleep {
                     }
                 }
                 _ => {
-                    this.key = Some(k.schedule(this.at, Event::Wake(cx.waker().clone())));
-                    k.note(Note::Timer, this.pid, this.at, 0);
+                    if let Some(old) = this.key.take().and_then(|key| k.events.remove(&key)) {
+                        k.garbage.push(Box::new(old));
+                    }
+                    this.key = Some(k.schedule(at, Event::Wake(cx.waker().clone())));
+                    k.note(Note::Timer, this.pid, at, 0);
                 }
             }
             Poll::Pending

@@ -11,14 +11,16 @@ use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
 use crate::clock::nanos;
 use crate::config::SimConfig;
+use crate::disk::DiskHandle;
 use crate::error::SimError;
 use crate::events::Event;
 use crate::executor::{Executor, Step};
-use crate::faults::Fault;
+use crate::faults::{Fault, FaultPlan};
 use crate::ids::ProcessId;
 use crate::inject::apply;
 use crate::process::{Boot, Proc, ProcessOptions};
 use crate::rng::SimRng;
+use crate::simdisk::SimDisk;
 use crate::world::World;
 
 /// The simulator: many processes in one OS thread, virtual time, in-memory links, faults,
@@ -66,9 +68,30 @@ impl Sim {
         self.exec.shared.lock().kernel.hash()
     }
 
-    /// A generator forked from the simulation's RNG (for a workload's choices).
+    /// The plan random faults are drawn from: the configured one, or the one a swarm
+    /// plan drew for this seed.
+    pub fn fault_plan(&self) -> Option<FaultPlan> {
+        self.exec.plan().cloned()
+    }
+
+    /// Every fault applied so far (scripted or drawn) with its virtual time. Drawn
+    /// faults come from the run's fault stream alone: the same seed gives the same
+    /// faults at the same times even after a change to the protocol or the workload
+    /// (as long as the change does not crash what a fault needs alive).
+    pub fn fault_log(&self) -> Vec<(Duration, Fault)> {
+        self.world(|w| {
+            w.kernel
+                .fault_log
+                .iter()
+                .map(|(at, f)| (Duration::from_nanos(*at), f.clone()))
+                .collect()
+        })
+    }
+
+    /// A generator forked from the run's workload stream (for a workload's choices):
+    /// drawing from it moves neither the network's nor the faults' draws.
     pub fn rng(&self) -> SimRng {
-        self.world(|w| w.kernel.rng.fork())
+        self.world(|w| w.kernel.rng.workload.fork())
     }
 
     /// Adds a process with nothing running on it; spawn on its [`runtime`](Self::runtime).
@@ -89,13 +112,30 @@ impl Sim {
         F: Fn(RuntimeHandle) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.add_process_with_disk(options, move |rt, _disk| boot(rt))
+    }
+
+    /// Adds a process and starts `boot` on it with its runtime and its simulated disk
+    /// (a [`SimDisk`] behind the [`Disk`](crate::Disk) trait); a restart calls `boot` again with the new incarnation's runtime
+    /// and a handle on the same disk, which holds what was synced before the crash.
+    pub fn add_process_with_disk<F, Fut>(&mut self, options: ProcessOptions, boot: F) -> ProcessId
+    where
+        F: Fn(RuntimeHandle, DiskHandle) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let pid = self.add_process(options);
-        let boot: Boot = Arc::new(move |rt| Box::pin(boot(rt)) as BoxFuture<'static, ()>);
+        let boot: Boot =
+            Arc::new(move |rt, disk| Box::pin(boot(rt, disk)) as BoxFuture<'static, ()>);
         self.world(|w| w.kernel.procs[pid.0].boot = Some(boot.clone()));
-        let rt = self.runtime(pid);
-        let fut = boot(rt);
+        let fut = boot(self.runtime(pid), Arc::new(self.disk(pid)));
         self.world(|w| w.spawn(pid, 0, fut));
         pid
+    }
+
+    /// The disk of the process's current incarnation.
+    pub fn disk(&self, pid: ProcessId) -> SimDisk {
+        let incarnation = self.world(|w| w.kernel.procs.get(pid.0).map_or(0, |p| p.incarnation));
+        self.exec.disk(pid, incarnation)
     }
 
     /// The runtime of the process's current incarnation.

@@ -13,7 +13,7 @@ use crate::ids::{ProcessId, TaskId};
 use crate::kernel::{Garbage, Kernel};
 use crate::trace::Note;
 
-/// Tasks woken and waiting for a poll, in wake order.
+/// Tasks woken and waiting for a poll, in wake order (the scheduler picks among them).
 #[derive(Default)]
 pub(crate) struct ReadyQueue {
     queue: Mutex<VecDeque<TaskId>>,
@@ -28,12 +28,16 @@ impl ReadyQueue {
             .push_back(id);
     }
 
-    /// The task woken first, if any.
-    pub(crate) fn pop(&self) -> Option<TaskId> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+    /// The task `pick` takes out of the queue, if any is queued.
+    pub(crate) fn pop_with(
+        &self,
+        pick: impl FnOnce(&mut VecDeque<TaskId>) -> Option<TaskId>,
+    ) -> Option<TaskId> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.is_empty() {
+            return None;
+        }
+        pick(&mut queue)
     }
 
     /// Forgets every queued task.

@@ -1,6 +1,7 @@
 //! [`World`]: everything a simulation is made of, under one lock ([`Shared`]). The
-//! [`Kernel`] (time, events, randomness, log, processes), the [`Tasks`] and the
-//! [`Net`], and what concerns all three: a process's crash, restart and pause.
+//! [`Kernel`] (time, events, randomness, log, processes), the [`Tasks`], the
+//! [`Net`] and the [`Files`] of the disks, and what concerns them all: a process's
+//! crash, restart and pause.
 //!
 //! The executor never holds the lock while it polls a task, wakes a waker or drops a
 //! future: [`Shared::with`] wakes and drops what the world set aside once it is released.
@@ -9,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use gorums_core::runtime::BoxFuture;
 
+use crate::disk::DiskConfig;
+use crate::files::Files;
 use crate::ids::ProcessId;
 use crate::kernel::{Garbage, Kernel};
 use crate::net::Net;
@@ -61,22 +64,27 @@ pub(crate) struct World {
     pub(crate) kernel: Kernel,
     pub(crate) tasks: Tasks,
     pub(crate) net: Net,
+    pub(crate) files: Files,
 }
 
 impl World {
     /// An empty world: time zero, no processes; links take `latency` plus up to
-    /// `jitter` nanoseconds; tasks are queued on `ready`.
+    /// `jitter` nanoseconds, a crash resets each of its connections with probability
+    /// `crash_reset`; tasks are queued on `ready`.
     pub(crate) fn new(
         seed: u64,
         latency: u64,
         jitter: u64,
+        crash_reset: f64,
+        disk: DiskConfig,
         trace: bool,
         ready: Arc<ReadyQueue>,
     ) -> World {
         World {
             kernel: Kernel::new(seed, trace),
             tasks: Tasks::new(ready),
-            net: Net::new(latency, jitter),
+            net: Net::new(latency, jitter, crash_reset),
+            files: Files::new(disk),
         }
     }
 
@@ -86,8 +94,8 @@ impl World {
     }
 
     /// Crashes `pid`: its tasks are dropped, its listeners unbound, its connections
-    /// reset (in-flight bytes lost, the peers see an error). Returns false if it was
-    /// already down.
+    /// silent (half-open at the peers) or, as drawn, reset, its disk's unsynced writes
+    /// lost. Returns false if it was already down.
     pub(crate) fn crash(&mut self, pid: ProcessId) -> bool {
         let k = &mut self.kernel;
         let Some(p) = k.procs.get_mut(pid.0) else {
@@ -103,6 +111,7 @@ impl World {
         k.note(Note::Crash, pid, 0, 0);
         self.tasks.drop_process(k, pid);
         self.net.drop_process(k, pid);
+        self.files.crash(k, pid);
         true
     }
 

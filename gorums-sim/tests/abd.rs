@@ -100,7 +100,16 @@ async fn write_to_majority(config: &Configuration, value: &Stamped) -> bool {
         .is_ok()
 }
 
-async fn client(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, history: History) {
+/// A client: `rt` is its own runtime (clock skew and all), `clock` an unskewed one the
+/// history is timed by (the clients' own clocks may be skewed apart).
+async fn client(
+    rt: RuntimeHandle,
+    clock: RuntimeHandle,
+    id: u64,
+    mut rng: SimRng,
+    variant: Variant,
+    history: History,
+) {
     let config = Configuration::new(
         rt.clone(),
         NodeList::map((1..=REPLICAS).map(|i| (i, replica_addr(i)))),
@@ -122,7 +131,7 @@ async fn client(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, h
     // be reused for another value, so a writer goes above its own last timestamp too.
     // (The simulator found this: without it, seed 1206 breaks linearizability.)
     let mut last_ts = 0;
-    let now = |rt: &RuntimeHandle| Duration::from_nanos(rt.now().as_nanos());
+    let now = |_: &RuntimeHandle| Duration::from_nanos(clock.now().as_nanos());
     for k in 0..OPS_PER_CLIENT {
         let pause = rng.duration(Duration::ZERO, Duration::from_millis(30));
         rt.sleep_until(rt.now() + pause).await;
@@ -174,6 +183,7 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
             min_outage: Duration::from_millis(5),
             max_outage: Duration::from_millis(120),
             max_crashed: 1,
+            swarm: true,
             ..FaultPlan::default()
         }),
         ..SimConfig::new(seed)
@@ -187,6 +197,8 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
         sim.add_process_with_boot(options, move |rt| replica(rt, id, disk.clone()));
     }
     let history = History::new();
+    // Never faulted, so its clock is true time: the history's clock.
+    let observer = sim.add_process(ProcessOptions::new("observer").reliable());
     for id in 1..=CLIENTS {
         let options = ProcessOptions {
             host: format!("10.0.1.{id}"),
@@ -194,7 +206,9 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
         };
         let p = sim.add_process(options);
         let rng = sim.rng();
-        sim.spawn(p, client(sim.runtime(p), id, rng, variant, history.clone()));
+        let clock = sim.runtime(observer);
+        let client = client(sim.runtime(p), clock, id, rng, variant, history.clone());
+        sim.spawn(p, client);
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
     Run {

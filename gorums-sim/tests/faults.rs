@@ -29,7 +29,12 @@ struct Counts {
 
 /// A sim with a counter server (restartable, `durable` on its disk) and a client process.
 fn setup(seed: u64) -> (Sim, ProcessId, ProcessId) {
-    let mut sim = Sim::new(SimConfig::new(seed));
+    setup_with(SimConfig::new(seed))
+}
+
+/// [`setup`] with the given configuration.
+fn setup_with(config: SimConfig) -> (Sim, ProcessId, ProcessId) {
+    let mut sim = Sim::new(config);
     let disk = Arc::new(AtomicU64::new(0));
     let server = sim.add_process_with_boot(
         ProcessOptions {
@@ -197,7 +202,11 @@ fn a_restart_keeps_what_the_boot_function_kept_and_loses_the_rest() {
             r.lock().unwrap().push(reply);
         }
         sleep(&rt, Duration::from_millis(110)).await;
-        let down = get(&config).await;
+        let down = config
+            .with_timeout(Duration::from_millis(30))
+            .quorum_call::<Counts, Counts>(GET, &Counts::default())
+            .all()
+            .await;
         assert!(down.is_err(), "crashed: {down:?}");
         sleep(&rt, Duration::from_millis(200)).await;
         let reply = get(&config).await.unwrap();
@@ -270,4 +279,259 @@ fn a_trace_hash_differs_with_the_seed_and_repeats_with_it() {
     };
     assert_eq!(hash(11), hash(11));
     assert_ne!(hash(11), hash(12));
+}
+
+#[test]
+fn more_traffic_moves_no_fault_and_more_workload_draws_move_no_latency() {
+    // The server faulty, faults drawn; the client makes `calls` calls and draws `draws`
+    // numbers from the workload stream.
+    let run = |calls: usize, draws: usize| {
+        let mut sim = Sim::new(SimConfig {
+            faults: Some(gorums_sim::FaultPlan {
+                until: Duration::from_millis(800),
+                ..gorums_sim::FaultPlan::default()
+            }),
+            ..SimConfig::new(21)
+        });
+        let disk = Arc::new(AtomicU64::new(0));
+        let server = sim.add_process_with_boot(
+            ProcessOptions {
+                host: String::from("10.0.0.1"),
+                ..ProcessOptions::new("server").faulty()
+            },
+            move |rt: RuntimeHandle| {
+                let disk = disk.clone();
+                async move {
+                    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
+                    system.register_unary(GET, move |_ctx: ServerCtx, _req: Counts| {
+                        let durable = disk.fetch_add(1, Ordering::SeqCst) + 1;
+                        std::future::ready(Ok(Counts {
+                            durable,
+                            volatile: 0,
+                        }))
+                    });
+                    while system.listen(ADDR).await.is_err() {
+                        sleep(&rt, Duration::from_millis(5)).await;
+                    }
+                    std::future::pending::<()>().await;
+                }
+            },
+        );
+        let client = sim.add_process(ProcessOptions::new("client").reliable());
+        let mut rng = sim.rng();
+        for _ in 0..draws {
+            rng.next_u64();
+        }
+        let rt = sim.runtime(client);
+        sim.spawn(client, async move {
+            let config = client_config(&rt).with_timeout(Duration::from_millis(30));
+            for _ in 0..calls {
+                let _ = get(&config).await;
+                sleep(&rt, Duration::from_millis(10)).await;
+            }
+        });
+        sim.run_until(Duration::from_secs(1)).unwrap();
+        let _ = server;
+        (sim.fault_log(), sim.event_hash())
+    };
+    let (few, _) = run(2, 0);
+    let (many, _) = run(40, 0);
+    assert!(few.len() > 5, "faults were drawn: {few:?}");
+    assert_eq!(few, many, "the faults do not depend on the traffic");
+    // The workload stream is apart from the network's: drawing from it changes nothing.
+    assert_eq!(run(10, 0).1, run(10, 1000).1);
+}
+
+/// The order in which three tasks, all ready at time zero and each yielding once, finish
+/// their two steps, under `schedule` with `seed`.
+fn order(schedule: gorums_sim::Schedule, seed: u64) -> Vec<u32> {
+    let mut sim = Sim::new(SimConfig {
+        schedule,
+        ..SimConfig::new(seed)
+    });
+    let p = sim.add_process(ProcessOptions::new("p"));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for task in 0..3u32 {
+        let log = log.clone();
+        sim.spawn(p, async move {
+            log.lock().unwrap().push(task);
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    return std::task::Poll::Ready(());
+                }
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+            log.lock().unwrap().push(10 + task);
+        });
+    }
+    sim.run_until(Duration::from_millis(1)).unwrap();
+    log.lock().unwrap().clone()
+}
+
+#[test]
+fn tasks_ready_at_one_instant_run_in_an_order_drawn_from_the_seed() {
+    use gorums_sim::Schedule;
+    use std::collections::BTreeSet;
+    let fifo: BTreeSet<Vec<u32>> = (0..20).map(|s| order(Schedule::Fifo, s)).collect();
+    assert_eq!(
+        fifo.into_iter().collect::<Vec<_>>(),
+        vec![vec![0, 1, 2, 10, 11, 12]],
+        "wake order, whatever the seed"
+    );
+    for schedule in [Schedule::Random, Schedule::Pct { depth: 2, steps: 6 }] {
+        let orders: BTreeSet<Vec<u32>> = (0..40).map(|s| order(schedule, s)).collect();
+        assert!(orders.len() >= 6, "{schedule:?}: {orders:?}");
+        assert_eq!(order(schedule, 5), order(schedule, 5), "a seed replays");
+    }
+    assert_eq!(SimConfig::new(0).schedule, Schedule::Random, "the default");
+}
+
+/// A crash of the server at 40 ms (a process death rather than a silent host with
+/// probability `crash_reset`), and a call with a 100 ms timeout at 50 ms: its outcome and how long
+/// it took.
+fn call_a_crashed_server(crash_reset: f64) -> (Result<(), gorums_sim::Cause>, Duration) {
+    let (mut sim, server, client) = setup_with(SimConfig {
+        crash_reset,
+        ..SimConfig::new(6)
+    });
+    sim.schedule(Duration::from_millis(40), Fault::Crash(server));
+    let rt = sim.runtime(client);
+    sim.run(client, async move {
+        let config = client_config(&rt).with_timeout(Duration::from_millis(100));
+        get(&config).await.unwrap();
+        rt.sleep_until(gorums_sim::Instant::from_nanos(50_000_000))
+            .await;
+        let start = rt.now();
+        let outcome = config
+            .quorum_call::<Counts, Counts>(GET, &Counts::default())
+            .all()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.cause);
+        (outcome, rt.now() - start)
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_crashed_host_is_silent_and_the_call_ends_by_its_timeout() {
+    let (outcome, took) = call_a_crashed_server(0.0);
+    assert_eq!(outcome, Err(gorums_sim::Cause::DeadlineExceeded));
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    // A process dead on a live host: its connection reset, its address refusing.
+    let (outcome, took) = call_a_crashed_server(1.0);
+    assert!(
+        outcome.is_err() && outcome != Err(gorums_sim::Cause::DeadlineExceeded),
+        "{outcome:?}"
+    );
+    assert!(took < Duration::from_millis(10), "{took:?}");
+}
+
+#[test]
+fn bytes_on_the_wire_arrive_after_their_sender_crashed() {
+    let (mut sim, server, client) = setup_with(SimConfig {
+        latency: Duration::from_millis(1),
+        jitter: Duration::ZERO,
+        crash_reset: 0.0,
+        ..SimConfig::new(7)
+    });
+    // The request reaches the server at 51 ms and its reply is on the wire until 52 ms.
+    sim.schedule(Duration::from_micros(51_500), Fault::Crash(server));
+    let rt = sim.runtime(client);
+    let (reply, at) = sim
+        .run(client, async move {
+            let config = client_config(&rt).with_timeout(Duration::from_millis(100));
+            get(&config).await.unwrap();
+            rt.sleep_until(gorums_sim::Instant::from_nanos(50_000_000))
+                .await;
+            let reply = get(&config).await;
+            (reply, rt.now())
+        })
+        .unwrap();
+    assert_eq!(
+        reply.map(|r| r.durable),
+        Ok(2),
+        "the reply outlived its sender"
+    );
+    assert_eq!(at.as_nanos(), 52_000_000);
+    assert!(!sim.is_up(server));
+}
+
+#[test]
+fn a_disk_keeps_what_was_synced_loses_the_rest_at_a_crash_and_takes_time() {
+    use gorums_sim::{Disk, DiskConfig, DiskHandle};
+    let mut sim = Sim::new(SimConfig {
+        disk: DiskConfig {
+            write_latency: Duration::from_millis(1),
+            sync_latency: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            ..DiskConfig::default()
+        },
+        ..SimConfig::new(8)
+    });
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let s = seen.clone();
+    let p = sim.add_process_with_disk(ProcessOptions::new("p"), move |rt, disk: DiskHandle| {
+        let s = s.clone();
+        async move {
+            let kept = disk.read("f").await.unwrap();
+            s.lock().unwrap().push(kept);
+            let start = rt.now();
+            disk.write("f", 0, b"synced".to_vec()).await.unwrap();
+            disk.sync("f").await.unwrap();
+            assert_eq!(rt.now() - start, Duration::from_millis(6), "1 ms + 5 ms");
+            disk.write("f", 0, b"SYNCED, then lost".to_vec())
+                .await
+                .unwrap();
+            let unsynced = disk.read("f").await.unwrap();
+            s.lock().unwrap().push(unsynced);
+            std::future::pending::<()>().await;
+        }
+    });
+    sim.schedule(Duration::from_millis(20), Fault::Crash(p));
+    sim.schedule(Duration::from_millis(30), Fault::Restart(p));
+    sim.run_until(Duration::from_millis(15)).unwrap();
+    let old = sim.disk(p);
+    sim.run_until(Duration::from_millis(40)).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[..3],
+        [
+            b"".to_vec(),
+            b"SYNCED, then lost".to_vec(),
+            b"synced".to_vec(), // what the restart reads
+        ]
+    );
+    // The old incarnation's handle is dead.
+    let rt = sim.runtime(p);
+    let dead = sim
+        .run(p, async move {
+            let _ = rt;
+            old.write("f", 0, vec![1]).await
+        })
+        .unwrap();
+    assert!(dead.is_err());
+
+    // Injected errors: every call fails and changes nothing.
+    let mut sim = Sim::new(SimConfig {
+        disk: DiskConfig {
+            error_chance: 1.0,
+            ..DiskConfig::default()
+        },
+        ..SimConfig::new(9)
+    });
+    let p = sim.add_process(ProcessOptions::new("p"));
+    let disk = sim.disk(p);
+    let (write, sync, read) = sim
+        .run(p, async move {
+            let write = disk.write("f", 0, vec![1]).await;
+            let sync = disk.sync("f").await;
+            (write, sync, disk.read("f").await.unwrap())
+        })
+        .unwrap();
+    assert!(write.is_err() && sync.is_err() && read.is_empty());
 }

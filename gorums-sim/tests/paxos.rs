@@ -15,8 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{add_acceptor, add_proposer, next};
-use gorums_sim::{RuntimeHandle, ServerCtx, SimRng, System, run_seeds_parallel};
+use common::{add_acceptor_with_disk, add_proposer, next};
+use gorums_sim::{
+    Code, DiskHandle, RuntimeHandle, Schedule, ServerCtx, SimRng, Status, System,
+    run_seeds_parallel,
+};
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
 const ACCEPT: &str = "paxos.Acceptor.Accept";
@@ -67,51 +70,142 @@ struct AcceptorState {
     accepted_value: u64,
 }
 
+/// The acceptor's file on its disk.
+const STATE_FILE: &str = "acceptor";
+
+impl AcceptorState {
+    fn encode(self) -> Vec<u8> {
+        [self.promised, self.accepted_ballot, self.accepted_value]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    }
+
+    /// The state in `bytes` (a file never written: the initial state).
+    fn decode(bytes: &[u8]) -> AcceptorState {
+        let word = |i: usize| {
+            bytes
+                .get(i * 8..i * 8 + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap()))
+        };
+        AcceptorState {
+            promised: word(0),
+            accepted_ballot: word(1),
+            accepted_value: word(2),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
+    /// Acceptors write their state and sync it before they reply.
     Correct,
     /// Acceptors keep their state in memory only: a restart forgets the promise.
     Amnesia,
+    /// Acceptors write their state and reply; a background task syncs every 200 ms
+    /// (group commit done wrong): a crash in between loses promises and votes already
+    /// sent.
+    ReplyBeforeSync,
 }
 
-fn register_acceptor(system: &System, state: Arc<Mutex<AcceptorState>>) {
-    let s = state.clone();
+/// Where an acceptor keeps its state: its disk, unless it is amnesiac.
+#[derive(Clone)]
+struct Store {
+    rt: RuntimeHandle,
+    disk: DiskHandle,
+    variant: Variant,
+}
+
+impl Store {
+    /// Makes `state` stable as the variant does before its reply goes out.
+    async fn save(&self, state: AcceptorState) -> Result<(), Status> {
+        let io = |e: std::io::Error| Status::new(Code::Unavailable, e.to_string());
+        if self.variant == Variant::Amnesia {
+            return Ok(());
+        }
+        self.disk
+            .write(STATE_FILE, 0, state.encode())
+            .await
+            .map_err(io)?;
+        if self.variant == Variant::ReplyBeforeSync {
+            return Ok(());
+        }
+        self.disk.sync(STATE_FILE).await.map_err(io)
+    }
+
+    /// The broken variant's periodic sync.
+    fn start_flusher(&self) {
+        if self.variant != Variant::ReplyBeforeSync {
+            return;
+        }
+        let (rt, disk) = (self.rt.clone(), self.disk.clone());
+        self.rt.spawn(Box::pin(async move {
+            loop {
+                rt.sleep_until(rt.now() + Duration::from_millis(200)).await;
+                let _ = disk.sync(STATE_FILE).await;
+            }
+        }));
+    }
+}
+
+fn register_acceptor(system: &System, state: Arc<Mutex<AcceptorState>>, store: Store) {
+    let (s, st) = (state.clone(), store.clone());
     system.register_unary(PREPARE, move |_ctx: ServerCtx, req: Prepare| {
-        let mut st = s.lock().unwrap();
-        let reply = if req.ballot > st.promised {
-            st.promised = req.ballot;
-            Promise {
-                ok: true,
-                promised: st.promised,
-                accepted_ballot: st.accepted_ballot,
-                accepted_value: st.accepted_value,
+        let (s, store) = (s.clone(), st.clone());
+        async move {
+            let (reply, changed) = {
+                let mut st = s.lock().unwrap();
+                if req.ballot > st.promised {
+                    st.promised = req.ballot;
+                    let reply = Promise {
+                        ok: true,
+                        promised: st.promised,
+                        accepted_ballot: st.accepted_ballot,
+                        accepted_value: st.accepted_value,
+                    };
+                    (reply, Some(*st))
+                } else {
+                    let reply = Promise {
+                        ok: false,
+                        promised: st.promised,
+                        ..Promise::default()
+                    };
+                    (reply, None)
+                }
+            };
+            if let Some(changed) = changed {
+                store.save(changed).await?;
             }
-        } else {
-            Promise {
-                ok: false,
-                promised: st.promised,
-                ..Promise::default()
-            }
-        };
-        std::future::ready(Ok(reply))
+            Ok(reply)
+        }
     });
     system.register_unary(ACCEPT, move |_ctx: ServerCtx, req: Accept| {
-        let mut st = state.lock().unwrap();
-        let reply = if req.ballot >= st.promised {
-            st.promised = req.ballot;
-            st.accepted_ballot = req.ballot;
-            st.accepted_value = req.value;
-            Accepted {
-                ok: true,
-                promised: st.promised,
+        let (s, store) = (state.clone(), store.clone());
+        async move {
+            let (reply, changed) = {
+                let mut st = s.lock().unwrap();
+                if req.ballot >= st.promised {
+                    st.promised = req.ballot;
+                    st.accepted_ballot = req.ballot;
+                    st.accepted_value = req.value;
+                    let reply = Accepted {
+                        ok: true,
+                        promised: st.promised,
+                    };
+                    (reply, Some(*st))
+                } else {
+                    let reply = Accepted {
+                        ok: false,
+                        promised: st.promised,
+                    };
+                    (reply, None)
+                }
+            };
+            if let Some(changed) = changed {
+                store.save(changed).await?;
             }
-        } else {
-            Accepted {
-                ok: false,
-                promised: st.promised,
-            }
-        };
-        std::future::ready(Ok(reply))
+            Ok(reply)
+        }
     });
 }
 
@@ -191,21 +285,32 @@ impl Run {
 }
 
 fn run_paxos(seed: u64, variant: Variant) -> Run {
-    let mut sim = common::faulty_sim(seed, Duration::from_millis(800));
+    run_paxos_scheduled(seed, variant, Schedule::default())
+}
+
+fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
+    let mut sim = common::faulty_sim(seed, Duration::from_millis(800), schedule);
     for id in 1..=ACCEPTORS {
-        let disk = Arc::new(Mutex::new(AcceptorState::default()));
-        add_acceptor(&mut sim, id, move |rt| {
-            let state = match variant {
-                Variant::Correct => disk.clone(),
-                Variant::Amnesia => Arc::new(Mutex::new(AcceptorState::default())),
+        add_acceptor_with_disk(&mut sim, id, move |rt, disk| async move {
+            // What the last incarnation synced (nothing for an amnesiac acceptor).
+            let kept = disk.read(STATE_FILE).await.unwrap_or_default();
+            let state = Arc::new(Mutex::new(AcceptorState::decode(&kept)));
+            let store = Store {
+                rt: rt.clone(),
+                disk,
+                variant,
             };
-            common::serve(rt, id, move |system| register_acceptor(system, state))
+            store.start_flusher();
+            common::serve(rt, id, move |system| {
+                register_acceptor(system, state, store)
+            })
+            .await;
         });
     }
     let decisions: Decisions = Arc::default();
     for id in 1..=PROPOSERS {
         let d = decisions.clone();
-        add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, d));
+        let _ = add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, d));
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
     let decisions = decisions.lock().unwrap().clone();
@@ -233,9 +338,37 @@ fn paxos_agreement_holds_over_many_seeds() {
 }
 
 #[test]
+fn paxos_agreement_holds_in_wake_order_and_under_pct() {
+    for schedule in [
+        Schedule::Fifo,
+        Schedule::Pct {
+            depth: 3,
+            steps: 3000,
+        },
+    ] {
+        let report = run_seeds_parallel("paxos-schedule", 40, |seed| {
+            run_paxos_scheduled(seed, Variant::Correct, schedule).agreement()
+        });
+        assert!(
+            report.failure.is_none(),
+            "{schedule:?}: {:?}",
+            report.failure
+        );
+    }
+}
+
+#[test]
 fn paxos_with_amnesiac_acceptors_is_caught_and_the_seed_replays() {
     common::assert_caught_and_replays("paxos-amnesia", 2000, |seed| {
         let run = run_paxos(seed, Variant::Amnesia);
+        (run.agreement(), run.hash)
+    });
+}
+
+#[test]
+fn paxos_with_acceptors_replying_before_they_sync_is_caught_and_the_seed_replays() {
+    common::assert_caught_and_replays("paxos-reply-before-sync", 500, |seed| {
+        let run = run_paxos(seed, Variant::ReplyBeforeSync);
         (run.agreement(), run.hash)
     });
 }

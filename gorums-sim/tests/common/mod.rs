@@ -8,8 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId, ProcessOptions,
-    RuntimeHandle, Sim, SimConfig, SimRng, System, SystemOptions,
+    Configuration, DiskHandle, EndpointConfig, FaultPlan, NodeId, NodeList, ProcessId,
+    ProcessOptions, RuntimeHandle, Schedule, Sim, SimConfig, SimRng, System, SystemOptions,
 };
 
 /// The address acceptor `id` listens on.
@@ -18,10 +18,13 @@ fn acceptor_addr(id: u32) -> String {
 }
 
 /// A simulation with the Paxos tests' network (0.5 ms latency plus up to 3 ms jitter)
-/// and random faults (partitions, one-way cuts, resets, crashes with restarts, pauses;
-/// at most one acceptor down at a time) drawn until `faults_until`.
-pub(crate) fn faulty_sim(seed: u64, faults_until: Duration) -> Sim {
+/// and a swarm of random faults (the kinds, weights, rate and outage lengths drawn per
+/// seed from partitions, group partitions, one-way cuts, resets, crashes with restarts,
+/// pauses and clock skew; at most one process down at a time, proposers included)
+/// drawn until `faults_until`; ready tasks ordered by `schedule`.
+pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) -> Sim {
     Sim::new(SimConfig {
+        schedule,
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(3),
         faults: Some(FaultPlan {
@@ -30,6 +33,7 @@ pub(crate) fn faulty_sim(seed: u64, faults_until: Duration) -> Sim {
             min_outage: Duration::from_millis(5),
             max_outage: Duration::from_millis(150),
             max_crashed: 1,
+            swarm: true,
             ..FaultPlan::default()
         }),
         ..SimConfig::new(seed)
@@ -37,26 +41,29 @@ pub(crate) fn faulty_sim(seed: u64, faults_until: Duration) -> Sim {
 }
 
 /// Adds acceptor `id` (host `10.0.0.<id>`, picked by random faults); `boot` runs at
-/// the start and again at every restart, so what it captures is the acceptor's disk.
-pub(crate) fn add_acceptor<F, Fut>(sim: &mut Sim, id: u32, boot: F) -> ProcessId
+/// the start and again at every restart with the process's runtime and its disk (which
+/// keeps what was synced before a crash); what it captures survives too.
+pub(crate) fn add_acceptor_with_disk<F, Fut>(sim: &mut Sim, id: u32, boot: F) -> ProcessId
 where
-    F: Fn(RuntimeHandle) -> Fut + Send + Sync + 'static,
+    F: Fn(RuntimeHandle, DiskHandle) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let options = ProcessOptions {
         host: format!("10.0.0.{id}"),
-        ..ProcessOptions::new(format!("acc{id}")).faulty()
+        ..ProcessOptions::new(format!("acc{id}"))
     };
-    sim.add_process_with_boot(options, boot)
+    sim.add_process_with_disk(options, boot)
 }
 
-/// Adds proposer `id` (host `10.0.1.<id>`, never faulty) and spawns on it what
+/// Adds proposer `id` (host `10.0.1.<id>`, faultable: a crash stops it for good, a
+/// restart brings up an empty process) and spawns on it what
 /// `proposer` returns for its runtime and a generator forked from the simulation's.
 pub(crate) fn add_proposer<Fut>(
     sim: &mut Sim,
     id: u64,
     proposer: impl FnOnce(RuntimeHandle, SimRng) -> Fut,
-) where
+) -> ProcessId
+where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let options = ProcessOptions {
@@ -66,6 +73,7 @@ pub(crate) fn add_proposer<Fut>(
     let p = sim.add_process(options);
     let rng = sim.rng();
     sim.spawn(p, proposer(sim.runtime(p), rng));
+    p
 }
 
 /// Serves as acceptor `id`, with the handlers `register` installs, until the process

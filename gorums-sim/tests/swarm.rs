@@ -1,0 +1,175 @@
+//! Swarm fault plans: what random faults a seed draws (kinds, weights, rates, outage
+//! lengths, group partitions, clock skew), whom they may pick, and that undoing one
+//! fault leaves the others in place.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use gorums_sim::{Fault, FaultPlan, ProcessId, ProcessOptions, Sim, SimConfig};
+
+/// Five idle processes (the last one reliable) under a swarm plan for one second of
+/// virtual time: the drawn plan and the faults applied.
+fn swarm_run(seed: u64) -> (FaultPlan, Vec<(Duration, Fault)>) {
+    let mut sim = Sim::new(SimConfig {
+        faults: Some(FaultPlan {
+            swarm: true,
+            until: Duration::from_secs(1),
+            ..FaultPlan::default()
+        }),
+        ..SimConfig::new(seed)
+    });
+    for i in 0..4 {
+        sim.add_process(ProcessOptions::new(format!("p{i}")));
+    }
+    sim.add_process(ProcessOptions::new("observer").reliable());
+    sim.run_until(Duration::from_secs(2)).unwrap();
+    (sim.fault_plan().unwrap(), sim.fault_log())
+}
+
+/// The processes a fault picks as its target.
+fn targets(fault: &Fault) -> Vec<ProcessId> {
+    match fault {
+        Fault::Isolate(p) | Fault::Crash(p) | Fault::Pause(p) => vec![*p],
+        Fault::Skew { process, .. } => vec![*process],
+        Fault::Partition(minority, _) => minority.clone(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn each_seed_draws_its_own_plan_with_groups_and_skew_and_any_process_faulted() {
+    let runs: Vec<_> = (0..30).map(swarm_run).collect();
+    let plans: BTreeSet<String> = runs.iter().map(|(p, _)| format!("{p:?}")).collect();
+    assert!(plans.len() >= 25, "plans differ by seed: {}", plans.len());
+    assert!(
+        runs.iter().any(|(p, _)| p.crash == 0) && runs.iter().any(|(p, _)| p.crash > 0),
+        "a kind is left out of some plans and kept in others"
+    );
+    let intervals: BTreeSet<Duration> = runs.iter().map(|(p, _)| p.mean_interval).collect();
+    assert!(intervals.len() >= 4, "rates drawn: {intervals:?}");
+    let faults: Vec<&Fault> = runs
+        .iter()
+        .flat_map(|(_, log)| log.iter().map(|f| &f.1))
+        .collect();
+    let groups: BTreeSet<usize> = faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Partition(minority, rest) => {
+                assert!(minority.len() <= 2 && rest.len() == 5 - minority.len());
+                Some(minority.len())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        BTreeSet::from([1, 2]),
+        "minorities of one and of two"
+    );
+    assert!(
+        faults
+            .iter()
+            .any(|f| matches!(f, Fault::Skew { drift_ppm, .. } if *drift_ppm != 0)),
+        "clocks skewed"
+    );
+    let picked: BTreeSet<ProcessId> = faults.iter().flat_map(|f| targets(f)).collect();
+    assert_eq!(
+        picked,
+        (0..4).map(ProcessId).collect(),
+        "every process made with ProcessOptions::new is faulted, the reliable one never"
+    );
+    assert_eq!(swarm_run(3).1, runs[3].1, "a seed replays its plan");
+}
+
+#[test]
+fn a_rejoin_heals_only_its_own_fault() {
+    use std::sync::{Arc, Mutex};
+    // Three processes; 1 cannot hear 0 (a one-way cut), then 0 is isolated and rejoins:
+    // the one-way cut must outlast the isolation.
+    let mut sim = Sim::new(SimConfig::new(1));
+    let a = sim.add_process(ProcessOptions {
+        host: String::from("10.0.0.1"),
+        ..ProcessOptions::new("a")
+    });
+    let b = sim.add_process(ProcessOptions {
+        host: String::from("10.0.0.2"),
+        ..ProcessOptions::new("b")
+    });
+    let got: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let (rt_a, rt_b) = (sim.runtime(a), sim.runtime(b));
+    let g = got.clone();
+    sim.spawn(b, async move {
+        let mut listener = rt_b.listen("10.0.0.2:1").await.unwrap();
+        let mut conn = listener.accept().await.unwrap();
+        let mut buf = [0u8; 1];
+        while futures_io_read(&mut conn.reader, &mut buf).await > 0 {
+            g.lock()
+                .unwrap()
+                .push(Duration::from_nanos(rt_b.now().as_nanos()));
+        }
+    });
+    sim.spawn(a, async move {
+        let mut conn = rt_a.connect("10.0.0.2:1").await.unwrap();
+        rt_a.sleep_until(gorums_sim::Instant::from_nanos(40_000_000))
+            .await;
+        futures_io_write(&mut conn.writer, b"x").await;
+        std::future::pending::<()>().await;
+    });
+    sim.schedule(Duration::from_millis(10), Fault::Block { from: a, to: b });
+    sim.schedule(Duration::from_millis(20), Fault::Isolate(a));
+    sim.schedule(Duration::from_millis(30), Fault::Rejoin(a));
+    sim.schedule(
+        Duration::from_millis(300),
+        Fault::Unblock { from: a, to: b },
+    );
+    sim.run_until(Duration::from_millis(500)).unwrap();
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0] >= Duration::from_millis(300),
+        "held by the one-way cut: {got:?}"
+    );
+}
+
+async fn futures_io_read(
+    r: &mut Box<dyn futures_io::AsyncRead + Send + Unpin>,
+    buf: &mut [u8],
+) -> usize {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut **r).poll_read(cx, buf))
+        .await
+        .unwrap_or(0)
+}
+
+async fn futures_io_write(w: &mut Box<dyn futures_io::AsyncWrite + Send + Unpin>, buf: &[u8]) {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut **w).poll_write(cx, buf))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn a_clock_skewed_mid_sleep_never_ends_the_sleep_early() {
+    let mut sim = Sim::new(SimConfig::new(1));
+    let p = sim.add_process(ProcessOptions::new("p"));
+    // At 10 ms the clock drops to half speed and jumps 1 ms ahead.
+    sim.schedule(
+        Duration::from_millis(10),
+        Fault::Skew {
+            process: p,
+            drift_ppm: -500_000,
+            jump: Duration::from_millis(1),
+        },
+    );
+    let rt = sim.runtime(p);
+    let (deadline, woke) = sim
+        .run(p, async move {
+            let deadline = rt.now() + Duration::from_millis(100);
+            rt.sleep_until(deadline).await;
+            (deadline, rt.now())
+        })
+        .unwrap();
+    assert!(woke >= deadline, "{woke:?} < {deadline:?}");
+    // 10 ms at full speed, 1 ms jumped, 89 ms at half speed: 188 ms of true time.
+    assert_eq!(sim.now(), Duration::from_millis(188));
+}
