@@ -183,6 +183,23 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
     let mut ok = failing.ignore_errors();
     assert!(next(&mut ok).await.is_none(), "no successes to yield");
 
+    // The helpers chain: the first two successes, in arrival order.
+    let first_two = c
+        .client
+        .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+        .map_request(|n| Some(msg(u64::from(3 - n.id().0) * 100)))
+        .ignore_errors()
+        .collect_n(2)
+        .await;
+    let nodes: Vec<u32> = first_two
+        .iter()
+        .map(|(n, r)| {
+            assert_eq!(n.0, r.node);
+            n.0
+        })
+        .collect();
+    assert_eq!(nodes, [3, 2], "the two fastest, fastest first");
+
     let mut only_two = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))

@@ -47,6 +47,7 @@ pub use server::{
     ServerOptions,
 };
 pub use shared::System;
+pub use terminal::Successes;
 pub use watch::ConfigWatch;
 
 pub use crate::engine::{

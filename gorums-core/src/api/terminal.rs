@@ -206,11 +206,11 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         out
     }
 
-    /// Only the successful replies, as `(node, reply)`.
-    pub fn ignore_errors(self) -> impl Stream<Item = (NodeId, T)> + Unpin + use<T> {
-        FilterMap(self, |r: NodeResponse<T>| {
-            r.result.ok().map(|v| (r.node, v))
-        })
+    /// Only the successful replies, as `(node, reply)`: a stream that also has
+    /// `collect_n` and `collect_all`, so the helpers chain
+    /// (`ignore_errors().collect_n(k)`: the first k successes).
+    pub fn ignore_errors(self) -> Successes<T> {
+        Successes(self)
     }
 
     /// Only the outcomes `keep` accepts.
@@ -242,3 +242,58 @@ impl<S: Stream + Unpin, B, F: FnMut(S::Item) -> Option<B> + Unpin> Stream for Fi
         }
     }
 }
+
+/// The successful replies of a call, as `(node, reply)`, in arrival order: what
+/// [`Responses::ignore_errors`] returns. Dropping it cancels the call unless it is over.
+#[derive(Debug)]
+pub struct Successes<T>(Responses<T>);
+
+impl<T: prost::Message + Default + 'static> Successes<T> {
+    /// The next successful reply; `None` once the call is over.
+    pub async fn next(&mut self) -> Option<(NodeId, T)> {
+        futures_next(self).await
+    }
+
+    /// The first `n` successful replies (fewer if the call ends first).
+    pub async fn collect_n(mut self, n: usize) -> Vec<(NodeId, T)> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match futures_next(&mut self).await {
+                Some(reply) => out.push(reply),
+                None => break,
+            }
+        }
+        self.0.mark_met();
+        out
+    }
+
+    /// Every successful reply, until the call is over.
+    pub async fn collect_all(mut self) -> Vec<(NodeId, T)> {
+        let mut out = Vec::new();
+        while let Some(reply) = futures_next(&mut self).await {
+            out.push(reply);
+        }
+        out
+    }
+}
+
+impl<T: prost::Message + Default + 'static> Stream for Successes<T> {
+    type Item = (NodeId, T);
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<(NodeId, T)>> {
+        let this = self.get_mut();
+        loop {
+            match Pin::new(&mut this.0).poll_next(cx) {
+                Poll::Ready(Some(NodeResponse {
+                    node,
+                    result: Ok(reply),
+                })) => return Poll::Ready(Some((node, reply))),
+                Poll::Ready(Some(_)) => {}
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<T> Unpin for Successes<T> {}
