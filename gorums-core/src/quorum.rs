@@ -157,6 +157,21 @@ mod tests {
     }
 
     #[test]
+    fn the_counts_a_caller_reads() {
+        let mut t = Tally::new(Quorum::Majority.required(5), 5);
+        assert_eq!((t.required(), t.open(), t.level(), t.failures()), (3, 5, 0, 0));
+        t.failure();
+        t.failure();
+        t.success();
+        t.closed();
+        assert_eq!((t.level(), t.failures(), t.open()), (1, 2, 1));
+        t.closed();
+        t.closed();
+        assert_eq!(t.open(), 0, "never below zero");
+        assert_eq!(t.verdict(), Verdict::Impossible);
+    }
+
+    #[test]
     fn the_empty_configuration() {
         let verdict = |q: Quorum| Tally::new(q.required(0), 0).verdict();
         assert_eq!(verdict(Quorum::All), Verdict::Met);
