@@ -26,4 +26,7 @@ pub mod engine;
 pub mod quorum;
 pub mod rng;
 pub mod runtime;
+#[cfg(feature = "rustls")]
+pub mod tls;
 pub mod wire;
+mod x509;

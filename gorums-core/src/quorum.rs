@@ -159,7 +159,10 @@ mod tests {
     #[test]
     fn the_counts_a_caller_reads() {
         let mut t = Tally::new(Quorum::Majority.required(5), 5);
-        assert_eq!((t.required(), t.open(), t.level(), t.failures()), (3, 5, 0, 0));
+        assert_eq!(
+            (t.required(), t.open(), t.level(), t.failures()),
+            (3, 5, 0, 0)
+        );
         t.failure();
         t.failure();
         t.success();

@@ -5,6 +5,10 @@
 //! types are the same whichever runtime drives them. Time is the engine's
 //! [`Instant`]: a runtime counts it from a start of its own
 //! choosing (real time for TCP adapters, virtual time in the simulator).
+//!
+//! What sits between a socket and the bytes (TLS, in the TCP adapters) is the runtime's
+//! business; it hands up only the peer's certified [`PeerIdentity`], and the rule that
+//! binds a node id to it lives in the API, above every runtime.
 
 use std::future::Future;
 use std::io;
@@ -28,6 +32,8 @@ pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// A connected byte stream, split so that one task can read while another writes.
+///
+/// Build it with [`Connection::new`] (plain) and [`with_identity`](Connection::with_identity).
 pub struct Connection {
     /// Bytes from the peer.
     pub reader: ReadHalf,
@@ -36,11 +42,109 @@ pub struct Connection {
     pub writer: WriteHalf,
     /// The peer's address, for logs and for the server's view of its clients.
     pub peer_addr: String,
+    /// The identity the peer proved (its verified TLS certificate chain), if any.
+    pub identity: Option<PeerIdentity>,
+}
+
+impl Connection {
+    /// A connection whose peer proved no identity.
+    pub fn new(reader: ReadHalf, writer: WriteHalf, peer_addr: String) -> Connection {
+        Connection {
+            reader,
+            writer,
+            peer_addr,
+            identity: None,
+        }
+    }
+
+    /// This connection, its peer having proved `identity`.
+    pub fn with_identity(mut self, identity: Option<PeerIdentity>) -> Connection {
+        self.identity = identity;
+        self
+    }
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
+            .field("peer_addr", &self.peer_addr)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a peer proved about itself: its certificate chain, verified by the transport
+/// against the roots it trusts (end-entity certificate first, DER-encoded). A simulated
+/// runtime may hand up simulated certificates; the API only reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The DER certificates, the peer's own first.
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl PeerIdentity {
+    /// The peer's own certificate (DER), if the chain is not empty.
+    pub fn end_entity(&self) -> Option<&[u8]> {
+        self.chain.first().map(Vec::as_slice)
+    }
+
+    /// The DNS names in the subject alternative names of the peer's own certificate, in
+    /// the certificate's order (empty if it has none or cannot be read).
+    pub fn dns_names(&self) -> Vec<String> {
+        self.end_entity()
+            .and_then(crate::x509::dns_names)
+            .unwrap_or_default()
+    }
+}
+
+/// A transport error that is TLS's: a certificate signed by an unknown authority,
+/// expired, for another name, missing, or a failed TLS handshake. Adapters return it
+/// inside an [`io::Error`] (`io::Error::other(TlsError::new(...))`); the API reports it
+/// as [`ConnectionError::Tls`](crate::engine::ConnectionError::Tls).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct TlsError {
+    /// What went wrong, as the TLS library says it.
+    pub reason: String,
+}
+
+impl TlsError {
+    /// A TLS error saying `reason`.
+    pub fn new(reason: impl Into<String>) -> TlsError {
+        TlsError {
+            reason: reason.into(),
+        }
+    }
+
+    /// The TLS error inside `error`, if it carries one.
+    pub fn of(error: &io::Error) -> Option<&TlsError> {
+        error.get_ref().and_then(|e| e.downcast_ref::<TlsError>())
+    }
+}
+
+/// A connection a listener took, whose transport handshake (TLS) may not be done yet:
+/// the API registers it first (so its handshake deadline and the limit on connections
+/// in their handshake cover the transport's handshake too), then awaits `establish`.
+pub struct Incoming {
+    /// The peer's address.
+    pub peer_addr: String,
+    /// Finishes the transport's handshake.
+    pub establish: BoxFuture<'static, io::Result<Connection>>,
+}
+
+impl Incoming {
+    /// An incoming connection that is ready as it is (no transport handshake).
+    pub fn ready(connection: Connection) -> Incoming {
+        Incoming {
+            peer_addr: connection.peer_addr.clone(),
+            establish: Box::pin(std::future::ready(Ok(connection))),
+        }
+    }
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
             .field("peer_addr", &self.peer_addr)
             .finish_non_exhaustive()
     }
@@ -48,8 +152,16 @@ impl std::fmt::Debug for Connection {
 
 /// A bound listening socket.
 pub trait Listener: Send {
-    /// Waits for the next inbound connection.
+    /// Waits for the next inbound connection, its transport handshake done.
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Connection>>;
+
+    /// Waits for the next inbound connection and returns it before its transport
+    /// handshake, so a slow peer does not hold up the next one. The default is
+    /// [`accept`](Self::accept), ready at once.
+    fn accept_incoming(&mut self) -> BoxFuture<'_, io::Result<Incoming>> {
+        let accept = self.accept();
+        Box::pin(async move { accept.await.map(Incoming::ready) })
+    }
 
     /// The address it is bound to (with the real port if port 0 was asked for).
     fn local_addr(&self) -> String;

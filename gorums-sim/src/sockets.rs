@@ -33,6 +33,7 @@ pub(crate) fn connection(
             end,
         })),
         peer_addr,
+        identity: None,
     }
 }
 

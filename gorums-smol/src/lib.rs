@@ -16,6 +16,12 @@
 //! });
 //! ```
 //!
+//! TLS is opt-in per system: give its runtime TLS settings
+//! ([`SmolRuntime::with_tls`], feature `tls`, on by default) and every connection it
+//! dials or accepts speaks TLS through futures-rustls, with the *ring* crypto provider.
+//! The peer's verified certificate chain is handed up to the API, whose
+//! [`IdentityRule`] binds node ids to it.
+//!
 //! What this crate is not: it holds no protocol logic. Everything it does is IO,
 //! timers and spawning; the engine in gorums-core decides.
 
@@ -24,8 +30,10 @@ use std::sync::Arc;
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
+#[cfg(feature = "tls")]
+pub use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
-use gorums_core::runtime::{BoxFuture, Connection, Listener};
+use gorums_core::runtime::{BoxFuture, Connection, Incoming, Listener};
 use smol::net::{TcpListener, TcpStream};
 
 /// A gorums runtime on smol's global executor.
@@ -45,6 +53,8 @@ enum Spawner {
 pub struct SmolRuntime {
     spawner: Spawner,
     start: std::time::Instant,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl std::fmt::Debug for SmolRuntime {
@@ -59,6 +69,8 @@ impl SmolRuntime {
         SmolRuntime {
             spawner: Spawner::Global,
             start: std::time::Instant::now(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -67,7 +79,30 @@ impl SmolRuntime {
         SmolRuntime {
             spawner: Spawner::Executor(executor),
             start: std::time::Instant::now(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// This runtime with every connection it dials or accepts over TLS, with `tls`.
+    ///
+    /// ```no_run
+    /// # fn demo(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use gorums_smol::{ClientAuth, NodeId, SmolRuntime, System, SystemOptions, TlsOptions};
+    ///
+    /// let tls = TlsOptions::from_pem_roots(ca)?
+    ///     .certificate_pem(cert, key)?
+    ///     .client_auth(ClientAuth::Required)
+    ///     .build()?;
+    /// let runtime = Arc::new(SmolRuntime::global().with_tls(tls));
+    /// let system = System::new(runtime, SystemOptions::with_id(NodeId(1)));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: Tls) -> SmolRuntime {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -92,44 +127,133 @@ impl Runtime for SmolRuntime {
 
     fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
         let addr = addr.to_owned();
-        Box::pin(async move { connection(TcpStream::connect(addr).await?) })
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls {
+                return tls::connect(&tls, &addr, stream, peer_addr).await;
+            }
+            Ok(plain(stream, peer_addr))
+        })
     }
 
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
         let addr = addr.to_owned();
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
         Box::pin(async move {
-            let listener = TcpListener::bind(addr).await?;
-            Ok(Box::new(SmolListener(listener)) as Box<dyn Listener>)
+            let listener = SmolListener {
+                listener: TcpListener::bind(addr).await?,
+                #[cfg(feature = "tls")]
+                tls: tls?,
+            };
+            Ok(Box::new(listener) as Box<dyn Listener>)
         })
     }
 }
 
-fn connection(stream: TcpStream) -> io::Result<Connection> {
+/// `stream` set up for frames, and its peer's address.
+fn tcp(stream: TcpStream) -> io::Result<(TcpStream, String)> {
     // Frames are coalesced by the writer; Nagle's delay would only add latency.
     stream.set_nodelay(true)?;
     let peer_addr = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    // smol's stream is a shared handle: one clone reads while the other writes.
-    Ok(Connection {
-        reader: Box::new(stream.clone()),
-        writer: Box::new(stream),
-        peer_addr,
-    })
+    Ok((stream, peer_addr))
 }
 
-struct SmolListener(TcpListener);
+fn plain(stream: TcpStream, peer_addr: String) -> Connection {
+    // smol's stream is a shared handle: one clone reads while the other writes.
+    Connection::new(Box::new(stream.clone()), Box::new(stream), peer_addr)
+}
+
+struct SmolListener {
+    listener: TcpListener,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<tls::ServerConfig>>,
+}
 
 impl Listener for SmolListener {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Connection>> {
-        Box::pin(async move { connection(self.0.accept().await?.0) })
+        Box::pin(async move { self.accept_incoming().await?.establish.await })
+    }
+
+    fn accept_incoming(&mut self) -> BoxFuture<'_, io::Result<Incoming>> {
+        Box::pin(async move {
+            let (stream, peer_addr) = tcp(self.listener.accept().await?.0)?;
+            #[cfg(feature = "tls")]
+            if let Some(config) = self.tls.clone() {
+                return Ok(Incoming {
+                    peer_addr: peer_addr.clone(),
+                    establish: Box::pin(tls::accept(config, stream, peer_addr)),
+                });
+            }
+            Ok(Incoming::ready(plain(stream, peer_addr)))
+        })
     }
 
     fn local_addr(&self) -> String {
-        self.0
+        self.listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default()
+    }
+}
+
+/// TLS over futures-rustls.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::io;
+    use std::sync::Arc;
+
+    use futures_rustls::{TlsAcceptor, TlsConnector};
+    use gorums_core::runtime::Connection;
+    pub(crate) use gorums_core::tls::rustls::ServerConfig;
+    use gorums_core::tls::{TlsErrors, identity, io_error, server_name};
+    use smol::io::{AsyncRead, AsyncWrite};
+    use smol::net::TcpStream;
+
+    use super::Tls;
+
+    pub(crate) async fn connect(
+        tls: &Tls,
+        addr: &str,
+        stream: TcpStream,
+        peer_addr: String,
+    ) -> io::Result<Connection> {
+        let stream = TlsConnector::from(tls.client.clone())
+            .connect(server_name(addr)?, stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok(split(stream, peer_addr).with_identity(identity))
+    }
+
+    pub(crate) async fn accept(
+        config: Arc<ServerConfig>,
+        stream: TcpStream,
+        peer_addr: String,
+    ) -> io::Result<Connection> {
+        let stream = TlsAcceptor::from(config)
+            .accept(stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok(split(stream, peer_addr).with_identity(identity))
+    }
+
+    fn split<S>(stream: S, peer_addr: String) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (read, write) = smol::io::split(stream);
+        Connection::new(
+            Box::new(TlsErrors(read)),
+            Box::new(TlsErrors(write)),
+            peer_addr,
+        )
     }
 }

@@ -14,6 +14,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! TLS is opt-in per system: give its runtime TLS settings
+//! ([`TokioRuntime::with_tls`], feature `tls`, on by default) and every connection it
+//! dials or accepts speaks TLS through tokio-rustls, with the *ring* crypto provider.
+//! The peer's verified certificate chain is handed up to the API, whose
+//! [`IdentityRule`] binds node ids to it.
+//!
 //! What this crate is not: it holds no protocol logic. Everything it does is IO,
 //! timers and spawning; the engine in gorums-core decides.
 
@@ -24,10 +30,11 @@ use std::task::{Context, Poll};
 
 pub use gorums_core::api::*;
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
+#[cfg(feature = "tls")]
+pub use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
-use gorums_core::runtime::{BoxFuture, Connection, Listener};
-use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use gorums_core::runtime::{BoxFuture, Connection, Incoming, Listener};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The tokio runtime of the current context as a gorums runtime.
@@ -44,6 +51,8 @@ pub fn runtime() -> RuntimeHandle {
 pub struct TokioRuntime {
     handle: tokio::runtime::Handle,
     start: std::time::Instant,
+    #[cfg(feature = "tls")]
+    tls: Option<Tls>,
 }
 
 impl TokioRuntime {
@@ -61,7 +70,30 @@ impl TokioRuntime {
         TokioRuntime {
             handle,
             start: std::time::Instant::now(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// This runtime with every connection it dials or accepts over TLS, with `tls`.
+    ///
+    /// ```no_run
+    /// # fn demo(ca: &[u8], cert: &[u8], key: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use gorums_tokio::{ClientAuth, NodeId, System, SystemOptions, TlsOptions, TokioRuntime};
+    ///
+    /// let tls = TlsOptions::from_pem_roots(ca)?
+    ///     .certificate_pem(cert, key)?
+    ///     .client_auth(ClientAuth::Required)
+    ///     .build()?;
+    /// let runtime = Arc::new(TokioRuntime::current().with_tls(tls));
+    /// let system = System::new(runtime, SystemOptions::with_id(NodeId(1)));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: Tls) -> TokioRuntime {
+        self.tls = Some(tls);
+        self
     }
 
     fn to_std(&self, at: Instant) -> std::time::Instant {
@@ -85,52 +117,141 @@ impl Runtime for TokioRuntime {
 
     fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
         let addr = addr.to_owned();
-        Box::pin(async move { connection(TcpStream::connect(addr).await?) })
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
+            #[cfg(feature = "tls")]
+            if let Some(tls) = tls {
+                return tls::connect(&tls, &addr, stream, peer_addr).await;
+            }
+            Ok(plain(stream, peer_addr))
+        })
     }
 
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
         let addr = addr.to_owned();
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
         Box::pin(async move {
-            let listener = TcpListener::bind(addr).await?;
-            Ok(Box::new(TokioListener(listener)) as Box<dyn Listener>)
+            let listener = TokioListener {
+                listener: TcpListener::bind(addr).await?,
+                #[cfg(feature = "tls")]
+                tls: tls?,
+            };
+            Ok(Box::new(listener) as Box<dyn Listener>)
         })
     }
 }
 
-fn connection(stream: TcpStream) -> io::Result<Connection> {
+/// `stream` set up for frames, and its peer's address.
+fn tcp(stream: TcpStream) -> io::Result<(TcpStream, String)> {
     // Frames are coalesced by the writer; Nagle's delay would only add latency.
     stream.set_nodelay(true)?;
     let peer_addr = stream
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
-    let (read, write) = stream.into_split();
-    Ok(Connection {
-        reader: Box::new(Reader(read)),
-        writer: Box::new(Writer(write)),
-        peer_addr,
-    })
+    Ok((stream, peer_addr))
 }
 
-struct TokioListener(TcpListener);
+fn plain(stream: TcpStream, peer_addr: String) -> Connection {
+    let (read, write) = stream.into_split();
+    Connection::new(Box::new(Reader(read)), Box::new(Writer(write)), peer_addr)
+}
+
+struct TokioListener {
+    listener: TcpListener,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<tls::ServerConfig>>,
+}
 
 impl Listener for TokioListener {
     fn accept(&mut self) -> BoxFuture<'_, io::Result<Connection>> {
-        Box::pin(async move { connection(self.0.accept().await?.0) })
+        Box::pin(async move { self.accept_incoming().await?.establish.await })
+    }
+
+    fn accept_incoming(&mut self) -> BoxFuture<'_, io::Result<Incoming>> {
+        Box::pin(async move {
+            let (stream, peer_addr) = tcp(self.listener.accept().await?.0)?;
+            #[cfg(feature = "tls")]
+            if let Some(config) = self.tls.clone() {
+                return Ok(Incoming {
+                    peer_addr: peer_addr.clone(),
+                    establish: Box::pin(tls::accept(config, stream, peer_addr)),
+                });
+            }
+            Ok(Incoming::ready(plain(stream, peer_addr)))
+        })
     }
 
     fn local_addr(&self) -> String {
-        self.0
+        self.listener
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default()
     }
 }
 
-/// tokio's read half seen through the `futures-io` trait gorums-core uses.
-struct Reader(OwnedReadHalf);
+/// TLS over tokio-rustls.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::io;
+    use std::sync::Arc;
 
-impl futures_io::AsyncRead for Reader {
+    use gorums_core::runtime::Connection;
+    pub(crate) use gorums_core::tls::rustls::ServerConfig;
+    use gorums_core::tls::{TlsErrors, identity, io_error, server_name};
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tokio::net::TcpStream;
+    use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+    use super::{Reader, Tls, Writer};
+
+    pub(crate) async fn connect(
+        tls: &Tls,
+        addr: &str,
+        stream: TcpStream,
+        peer_addr: String,
+    ) -> io::Result<Connection> {
+        let stream = TlsConnector::from(tls.client.clone())
+            .connect(server_name(addr)?, stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok(split(stream, peer_addr).with_identity(identity))
+    }
+
+    pub(crate) async fn accept(
+        config: Arc<ServerConfig>,
+        stream: TcpStream,
+        peer_addr: String,
+    ) -> io::Result<Connection> {
+        let stream = TlsAcceptor::from(config)
+            .accept(stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok(split(stream, peer_addr).with_identity(identity))
+    }
+
+    fn split<S>(stream: S, peer_addr: String) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (read, write) = tokio::io::split(stream);
+        Connection::new(
+            Box::new(TlsErrors(Reader(read))),
+            Box::new(TlsErrors(Writer(write))),
+            peer_addr,
+        )
+    }
+}
+
+/// A tokio reading half seen through the `futures-io` trait gorums-core uses.
+struct Reader<R>(R);
+
+impl<R: AsyncRead + Unpin> futures_io::AsyncRead for Reader<R> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -145,10 +266,10 @@ impl futures_io::AsyncRead for Reader {
     }
 }
 
-/// tokio's write half seen through the `futures-io` trait gorums-core uses.
-struct Writer(OwnedWriteHalf);
+/// A tokio writing half seen through the `futures-io` trait gorums-core uses.
+struct Writer<W>(W);
 
-impl futures_io::AsyncWrite for Writer {
+impl<W: AsyncWrite + Unpin> futures_io::AsyncWrite for Writer<W> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -21,6 +21,7 @@ pub mod judge_cases;
 pub mod more_cases;
 pub mod service;
 mod support;
+pub mod tls_cases;
 
 use std::future::Future;
 

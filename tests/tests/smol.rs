@@ -1,3 +1,11 @@
 //! The conformance suite on the smol adapter: the same cases as on tokio.
 
 gorums_tests::conformance_suite!(gorums_tests::Smol);
+
+gorums_tests::tls_suite!(
+    gorums_tests::Smol,
+    std::sync::Arc::new(|tls| {
+        std::sync::Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls))
+            as gorums_core::runtime::RuntimeHandle
+    })
+);

@@ -1,3 +1,11 @@
 //! The conformance suite on the tokio adapter.
 
 gorums_tests::conformance_suite!(gorums_tests::Tokio);
+
+gorums_tests::tls_suite!(
+    gorums_tests::Tokio,
+    std::sync::Arc::new(|tls| {
+        std::sync::Arc::new(gorums_tokio::TokioRuntime::current().with_tls(tls))
+            as gorums_core::runtime::RuntimeHandle
+    })
+);

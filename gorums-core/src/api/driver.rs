@@ -14,7 +14,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use super::shared::Inner;
 use super::signal::{ConnSignal, Role};
 use crate::engine::{ConnId, ConnectionError};
-use crate::runtime::{Connection, Listener};
+use crate::runtime::{Connection, Incoming, Listener, TlsError};
 
 /// A connection's buffers start this small: most connections carry small frames, and the
 /// simulator opens thousands of connections per second (zeroing 64 KiB each showed at the
@@ -52,12 +52,62 @@ pub(crate) async fn dial(inner: Arc<Inner>, conn: ConnId, addr: String, signal: 
         }
         Some(Err(err)) => {
             let signal = inner.with(|st, now| {
-                st.ep.handle_connect_failed(now, conn, err);
+                match TlsError::of(&err) {
+                    Some(tls) => {
+                        tracing::warn!(%conn, %addr, reason = %tls, "tls refused the connection");
+                        let error = ConnectionError::Tls {
+                            reason: tls.reason.clone(),
+                        };
+                        st.ep.handle_closed(now, conn, error);
+                    }
+                    None => st.ep.handle_connect_failed(now, conn, err),
+                }
                 st.conns.remove(&conn)
             });
             wake_all(signal.map(|s| s.close()));
         }
     }
+}
+
+/// The connection error of a transport error: TLS's own, or an io error while `doing`.
+fn transport_error(doing: &'static str, err: std::io::Error) -> ConnectionError {
+    match TlsError::of(&err) {
+        Some(tls) => ConnectionError::Tls {
+            reason: tls.reason.clone(),
+        },
+        None => ConnectionError::io(doing, err),
+    }
+}
+
+/// Finishes the transport handshake (TLS) of the accepted `conn`, binds the peer's node
+/// id to what it proved (the system's [`IdentityRule`](super::IdentityRule), if any), then
+/// serves it. The engine's handshake deadline covers all of it: it closes the signal.
+async fn establish(inner: Arc<Inner>, conn: ConnId, incoming: Incoming, signal: Arc<ConnSignal>) {
+    let Incoming {
+        peer_addr,
+        establish,
+    } = incoming;
+    let connection = match until_closed(&signal, Role::Reader, establish).await {
+        None => return,
+        Some(Ok(connection)) => connection,
+        Some(Err(err)) => {
+            let error = transport_error("accept", err);
+            tracing::warn!(%conn, addr = %peer_addr, %error, "connection refused");
+            closed_by_transport(&inner, conn, error);
+            return;
+        }
+    };
+    if let Some(rule) = &inner.options.identity {
+        match rule.judge(connection.identity.as_ref()) {
+            Ok(proved) => inner.with(|st, now| st.ep.handle_authenticated(now, conn, proved)),
+            Err(error) => {
+                tracing::warn!(%conn, addr = %peer_addr, %error, "connection refused");
+                closed_by_transport(&inner, conn, error);
+                return;
+            }
+        }
+    }
+    serve(inner, conn, connection, signal).await;
 }
 
 /// Accepts connections until the system stops.
@@ -67,17 +117,17 @@ pub(crate) async fn accept_loop(
     signal: Arc<ConnSignal>,
 ) {
     loop {
-        match until_closed(&signal, Role::Reader, listener.accept()).await {
+        match until_closed(&signal, Role::Reader, listener.accept_incoming()).await {
             None => return,
-            Some(Ok(connection)) => {
+            Some(Ok(incoming)) => {
                 let conn_signal = Arc::new(ConnSignal::default());
-                let addr = connection.peer_addr.clone();
+                let addr = incoming.peer_addr.clone();
                 let conn = inner.with(|st, now| {
                     let conn = st.ep.handle_accepted(now, addr);
                     st.conns.insert(conn, conn_signal.clone());
                     conn
                 });
-                let task = serve(inner.clone(), conn, connection, conn_signal);
+                let task = establish(inner.clone(), conn, incoming, conn_signal);
                 inner.rt.spawn(Box::pin(task));
             }
             Some(Err(err)) => {
@@ -133,7 +183,7 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                         }
                     }
                     Poll::Ready(Err(err)) => {
-                        return Poll::Ready(Some(ConnectionError::io("write", err)));
+                        return Poll::Ready(Some(transport_error("write", err)));
                     }
                     Poll::Pending => {}
                 }
@@ -154,7 +204,7 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                     }
                 }
                 Poll::Ready(Err(err)) => {
-                    return Poll::Ready(Some(ConnectionError::io("read", err)));
+                    return Poll::Ready(Some(transport_error("read", err)));
                 }
                 Poll::Pending => {}
             }

@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `shared` | the leaf: the engine behind its lock, call slots, and the one place an engine step's effects run (through the upcalls the system installs) |
 //! | `options`, `signal` | [`SystemOptions`]; the signal a connection's task parks on |
+//! | `identity` | [`IdentityRule`]: a peer's node id bound to its certificate |
 //! | `system` | every method of [`System`], and how its parts are joined |
 //! | `config` | [`Configuration`], [`Node`], [`NodeList`] and address resolution |
 //! | `call`, `terminal`, `correctable` | starting calls and [`Responses`]; its terminal methods and `fold`; [`Correctable`] |
@@ -25,6 +26,7 @@ mod call;
 mod config;
 mod correctable;
 mod driver;
+mod identity;
 mod local;
 mod membership;
 mod metrics;
@@ -39,6 +41,7 @@ mod watch;
 pub use call::{CallInfo, CallOptions, NodeResponse, Responses};
 pub use config::{Configuration, Node, NodeList};
 pub use correctable::{Correctable, CorrectableState};
+pub use identity::{AnonymousClients, IdentityRule};
 pub use local::{local_systems, local_systems_with};
 pub use membership::Stopped;
 pub use options::SystemOptions;
@@ -51,9 +54,10 @@ pub use terminal::Successes;
 pub use watch::ConfigWatch;
 
 pub use crate::engine::{
-    Cause, Code, ConfigError, ConnectionError, DialPolicy, EndpointConfig, FailureKind, Instant,
-    NodeError, NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo, QuorumCallError, RequestKind,
-    Status, by_id, by_last_error, by_latency,
+    Authenticated, Cause, Code, ConfigError, ConnectionError, DialPolicy, EndpointConfig,
+    FailureKind, Instant, NodeError, NodeFailure, NodeId, NodeInfo, NodeStats, PeerInfo,
+    QuorumCallError, RequestKind, Status, by_id, by_last_error, by_latency,
 };
 pub use crate::quorum::{Quorum, Tally, Verdict};
+pub use crate::runtime::{PeerIdentity, TlsError};
 pub use crate::wire::proto::MetadataEntry;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::identity::IdentityRule;
 use crate::engine::{EndpointConfig, NodeId};
 use crate::wire::proto::MetadataEntry;
 
@@ -30,6 +31,9 @@ pub struct SystemOptions {
     /// no cost then). The application installs the recorder; the names and labels are
     /// listed in the `metrics` module docs of gorums-core's API.
     pub metrics: bool,
+    /// How the node ids of peers that dial this system are bound to their certificates
+    /// (mutual TLS; `None`, the default: the id a hello claims is trusted as sent).
+    pub identity: Option<IdentityRule>,
 }
 
 impl SystemOptions {
@@ -42,6 +46,7 @@ impl SystemOptions {
             },
             call_timeout: None,
             metrics: false,
+            identity: None,
         }
     }
 

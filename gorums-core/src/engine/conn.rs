@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use super::server::ServerQueue;
-use super::{CallId, Instant, MsgId, NodeFailure, NodeId};
+use super::{Authenticated, CallId, Instant, MsgId, NodeFailure, NodeId};
 use crate::wire::proto::MetadataEntry;
 use crate::wire::{EnvelopeRef, FrameDecoder};
 
@@ -61,6 +61,8 @@ pub(crate) struct Conn {
     /// dialled).
     pub(crate) peer: NodeId,
     pub(crate) anonymous_peer: bool,
+    /// What the transport proved about an accepted peer (`None`: nothing checked).
+    pub(crate) authenticated: Option<Authenticated>,
     pub(crate) peer_metadata: Vec<MetadataEntry>,
     pub(crate) decoder: FrameDecoder,
     /// When a connect or handshake still under way gives up.
@@ -95,6 +97,7 @@ impl Conn {
             addr,
             peer,
             anonymous_peer: false,
+            authenticated: None,
             peer_metadata: Vec::new(),
             decoder,
             open_deadline: None,

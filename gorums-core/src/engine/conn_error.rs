@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+use super::NodeId;
 use crate::wire::WireError;
 
 /// Why a connection failed, closed, or was never made. Carried by
@@ -42,6 +43,25 @@ pub enum ConnectionError {
     /// A reply could not be queued for a requester that does not read: the connection
     /// is closed rather than leave it waiting forever.
     RequesterNotReading,
+    /// The TLS layer refused the connection or failed: an unknown certificate
+    /// authority, an expired certificate, a wrong name, a missing client certificate,
+    /// a failed TLS handshake.
+    Tls {
+        /// What went wrong, as the TLS library says it.
+        reason: String,
+    },
+    /// The peer's hello claims node id `claimed`, but its certificate binds it to
+    /// `certified` (a spoofed id): refused.
+    SpoofedId {
+        /// The id the hello claims.
+        claimed: NodeId,
+        /// The id the peer's certificate is bound to.
+        certified: NodeId,
+    },
+    /// The peer proved no identity the server accepts: it has no certificate (or one
+    /// the identity rule binds to no node) and claims a node id, or anonymous clients
+    /// are not allowed.
+    Unauthenticated(String),
     /// Closed on this side, for `reason` (the system stopped, the node was removed, the
     /// peer reconnected on a newer connection, ...).
     Closed(String),
@@ -62,6 +82,12 @@ impl fmt::Display for ConnectionError {
             ConnectionError::RequesterNotReading => {
                 f.write_str("reply not sent: the requester's send queue is full")
             }
+            ConnectionError::Tls { reason } => write!(f, "tls: {reason}"),
+            ConnectionError::SpoofedId { claimed, certified } => write!(
+                f,
+                "refused: hello claims node {claimed}, its certificate is node {certified}'s"
+            ),
+            ConnectionError::Unauthenticated(why) => write!(f, "unauthenticated: {why}"),
             ConnectionError::Closed(reason) => write!(f, "closed: {reason}"),
         }
     }
@@ -116,7 +142,20 @@ impl PartialEq for ConnectionError {
             | (RequesterNotReading, RequesterNotReading) => true,
             (Wire(a), Wire(b)) => a == b,
             (TooManyHandshakes { limit: a }, TooManyHandshakes { limit: b }) => a == b,
-            (Violation(a), Violation(b)) | (Closed(a), Closed(b)) => a == b,
+            (Violation(a), Violation(b))
+            | (Closed(a), Closed(b))
+            | (Unauthenticated(a), Unauthenticated(b))
+            | (Tls { reason: a }, Tls { reason: b }) => a == b,
+            (
+                SpoofedId {
+                    claimed: a,
+                    certified: x,
+                },
+                SpoofedId {
+                    claimed: b,
+                    certified: y,
+                },
+            ) => a == b && x == y,
             _ => false,
         }
     }

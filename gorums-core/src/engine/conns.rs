@@ -16,8 +16,8 @@ use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    ConnId, ConnectionError, DialPolicy, EndpointConfig, Event, Instant, NodeFailure, NodeId,
-    PeerInfo, UsageError,
+    Authenticated, ConnId, ConnectionError, DialPolicy, EndpointConfig, Event, Instant,
+    NodeFailure, NodeId, PeerInfo, UsageError,
 };
 use crate::rng::SplitMix64;
 use crate::wire::{self, EnvelopeRef, PROTOCOL_VERSION, proto};
@@ -278,6 +278,16 @@ impl Connections {
             .sum()
     }
 
+    /// Records what the transport proved about the peer of the accepted `conn`; its
+    /// hello is checked against it.
+    pub(crate) fn authenticated(&mut self, conn: ConnId, proved: Authenticated) {
+        if let Some(c) = self.conns.get_mut(&conn)
+            && c.side == Side::Accepted
+        {
+            c.authenticated = Some(proved);
+        }
+    }
+
     /// The number of accepted connections whose hello has not been accepted yet.
     pub(crate) fn handshaking(&self) -> usize {
         self.handshaking.len()
@@ -374,6 +384,18 @@ impl Connections {
             )));
         }
         let anonymous = claimed.is_anonymous();
+        let proved = self.conns.get(&conn).and_then(|c| c.authenticated);
+        match proved {
+            Some(Authenticated::Node(certified)) if !anonymous && claimed != certified => {
+                return HelloOutcome::Refused(ConnectionError::SpoofedId { claimed, certified });
+            }
+            Some(Authenticated::Anonymous) if !anonymous => {
+                return HelloOutcome::Refused(ConnectionError::Unauthenticated(format!(
+                    "a peer whose certificate names no node claims node {claimed}"
+                )));
+            }
+            _ => {}
+        }
         // An id this server gave an anonymous client is that client's while it is
         // connected: a peer claiming it must not take its connection away.
         let held_by_client = self

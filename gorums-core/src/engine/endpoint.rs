@@ -13,8 +13,8 @@ use super::outputs::Outputs;
 use super::stats::NodeStatsTable;
 use super::timers::Timer;
 use super::{
-    CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId, NodeError,
-    NodeFailure, NodeId, NodeInfo, Payload, RequestId, RequestKind, StartedCall, Status,
+    Authenticated, CallSpec, Cause, ConnId, ConnectionError, EndpointConfig, Event, Instant, MsgId,
+    NodeError, NodeFailure, NodeId, NodeInfo, Payload, RequestId, RequestKind, StartedCall, Status,
     UsageError,
 };
 use crate::wire::proto::{self, Kind, MetadataEntry};
@@ -175,6 +175,15 @@ impl Endpoint {
             self.close(conn, reason);
         }
         conn
+    }
+
+    /// The transport of the accepted `conn` proved `proved` about its peer (the API's
+    /// identity rule read the peer's certificate). Call it before the connection's first
+    /// bytes; its hello is then checked against it, and a spoofed id is refused
+    /// ([`ConnectionError::SpoofedId`]).
+    pub fn handle_authenticated(&mut self, now: Instant, conn: ConnId, proved: Authenticated) {
+        self.advance(now);
+        self.conns.authenticated(conn, proved);
     }
 
     /// The dial for `conn` succeeded: its queued bytes (preface, hello, requests) can be
@@ -577,7 +586,20 @@ impl Endpoint {
             .conns
             .on_hello(&self.config, conn, body, &mut self.stats, &mut self.out);
         match outcome {
-            Err(error) | Ok(Some(HelloOutcome::Refused(error))) => self.close(conn, error),
+            Err(error) | Ok(Some(HelloOutcome::Refused(error))) => {
+                if matches!(
+                    error,
+                    ConnectionError::SpoofedId { .. } | ConnectionError::Unauthenticated(_)
+                ) {
+                    let addr = self
+                        .conns
+                        .get(conn)
+                        .map(|c| c.addr.clone())
+                        .unwrap_or_default();
+                    tracing::warn!(%conn, %addr, %error, "hello refused");
+                }
+                self.close(conn, error)
+            }
             Ok(Some(HelloOutcome::Accepted { info, replaces })) => {
                 if let Some(old) = replaces {
                     let node = info.node;

@@ -62,3 +62,17 @@ pub struct RequestId {
     /// The request's message id on that connection.
     pub msg: MsgId,
 }
+
+/// What the transport proved about a peer that dialled us, as the API's identity rule
+/// reads its certificate: given to [`Endpoint::handle_authenticated`](super::Endpoint::handle_authenticated)
+/// before the peer's bytes, it is what the peer's hello is checked against.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Authenticated {
+    /// The peer is node `0`: a hello claiming another id is refused
+    /// ([`ConnectionError::SpoofedId`](super::ConnectionError::SpoofedId)); one claiming
+    /// no id makes it an anonymous client.
+    Node(NodeId),
+    /// The peer proved no node id: it may only be an anonymous client (a hello claiming
+    /// an id is refused with [`ConnectionError::Unauthenticated`](super::ConnectionError::Unauthenticated)).
+    Anonymous,
+}

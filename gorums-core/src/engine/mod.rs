@@ -48,7 +48,7 @@ pub use call_error::{Cause, QuorumCallError};
 pub use conn_error::ConnectionError;
 pub use endpoint::Endpoint;
 pub use event::{CallEvent, Event, MethodName, PeerInfo, Request, RequestKind};
-pub use ids::{CallId, ConnId, MsgId, NodeId, RequestId};
+pub use ids::{Authenticated, CallId, ConnId, MsgId, NodeId, RequestId};
 pub use node_set::{ConfigError, NodeSet, NodeStats, by_id, by_last_error, by_latency};
 pub use options::{DEFAULT_MAX_HANDSHAKE_FRAME_LEN, DialPolicy, EndpointConfig, UsageError};
 pub use stats::NodeInfo;

@@ -1,0 +1,300 @@
+//! TLS and certificate-bound node ids, on the adapters that speak TLS (tokio, smol):
+//! certificates are made at test time (rcgen); each case takes the adapter's way of
+//! giving a runtime TLS settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gorums_core::api::{
+    ConnectionError, IdentityRule, NodeFailure, NodeId, NodeList, System, SystemOptions,
+};
+use gorums_core::runtime::RuntimeHandle;
+use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+use crate::service::{self, Msg, Seen, method};
+use crate::support::{eventually, msg};
+
+/// Makes a runtime of the adapter under test that speaks TLS with the given settings.
+pub type WithTls = Arc<dyn Fn(Tls) -> RuntimeHandle + Send + Sync>;
+
+/// A certificate authority made for one test.
+struct Ca(CertifiedIssuer<'static, KeyPair>);
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
+    }
+
+    /// TLS options trusting this authority, with a certificate it signs for `names`.
+    fn options(&self, names: &[&str]) -> TlsOptions {
+        self.trusting(self, names)
+    }
+
+    /// TLS options trusting `roots`, with a certificate this authority signs for `names`.
+    fn trusting(&self, roots: &Ca, names: &[&str]) -> TlsOptions {
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &self.0)
+            .unwrap();
+        TlsOptions::new(vec![roots.0.der().clone()])
+            .certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+            .unwrap()
+    }
+}
+
+/// The names of node `id`'s certificate: its id as the identity rule reads it, and the
+/// address its server is dialled at.
+fn node_names(id: u32) -> Vec<String> {
+    vec![format!("node-{id}.gorums"), String::from("127.0.0.1")]
+}
+
+fn node_tls(ca: &Ca, id: u32) -> Tls {
+    let names = node_names(id);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    ca.options(&names)
+        .client_auth(ClientAuth::Required)
+        .build()
+        .unwrap()
+}
+
+/// Options of node `id`, its peers' ids bound to their certificates' names.
+fn node_options(id: u32) -> SystemOptions {
+    let mut options = SystemOptions::with_id(NodeId(id));
+    options.identity = Some(IdentityRule::dns_name("node-", ".gorums").allow_anonymous_clients());
+    options
+}
+
+/// A TLS server of node `id` serving the test service; returns it and its address.
+async fn server(with_tls: &WithTls, tls: Tls, options: SystemOptions) -> (System, String) {
+    let rt = with_tls(tls);
+    let system = System::new(rt.clone(), options);
+    service::register(&system, rt, Seen::default());
+    let addr = system.listen("127.0.0.1:0").await.unwrap();
+    (system, addr)
+}
+
+/// The connection error a node's last failure carries.
+fn connection_error(failure: &NodeFailure) -> Option<&ConnectionError> {
+    match failure {
+        NodeFailure::NotConnected(Some(e)) | NodeFailure::ConnectionLost(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// Waits until a call on `config`'s only node fails with a TLS error, and returns its
+/// reason.
+async fn tls_refusal(rt: &RuntimeHandle, client: &gorums_core::api::Configuration) -> String {
+    let node = client.nodes()[0].clone();
+    let is_tls = |f: &NodeFailure| matches!(connection_error(f), Some(ConnectionError::Tls { .. }));
+    eventually(rt, || node.last_error().is_some_and(|f| is_tls(&f))).await;
+    let failure = node.last_error().unwrap();
+    assert!(failure.to_string().contains("tls: "), "{failure}");
+    let err = client
+        .with_timeout(Duration::from_secs(5))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .expect_err("a refused node cannot answer");
+    assert_eq!(err.failed_nodes().count(), 1, "{err}");
+    match connection_error(&failure) {
+        Some(ConnectionError::Tls { reason }) => reason.clone(),
+        _ => unreachable!("checked above"),
+    }
+}
+
+/// Three TLS servers with mutual TLS and ids bound to their certificates know each other
+/// and serve quorum calls to an anonymous TLS client; a client speaking plain TCP to
+/// them gets nothing.
+pub async fn a_tls_cluster_serves_quorum_calls(rt: RuntimeHandle, with_tls: WithTls) {
+    let ca = Ca::new("test ca");
+    let mut servers = Vec::new();
+    for id in 1..=3 {
+        servers.push(server(&with_tls, node_tls(&ca, id), node_options(id)).await);
+    }
+    let nodes: Vec<(u32, String)> = (1..=3)
+        .map(|i| (i, servers[i as usize - 1].1.clone()))
+        .collect();
+    let mut configs = Vec::new();
+    for (system, _) in &servers {
+        configs.push(system.configuration(NodeList::map(nodes.clone())).unwrap());
+    }
+    // Every server reaches the two others: ids proved by certificates were admitted.
+    for config in &configs {
+        let reply = config
+            .with_timeout(Duration::from_secs(10))
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(7))
+            .all()
+            .await
+            .expect("every node answers over TLS");
+        assert_eq!(reply.seq, 7);
+    }
+    // An anonymous client whose certificate names no node.
+    let client_tls = ca.options(&["client.gorums"]).build().unwrap();
+    let client = System::new(with_tls(client_tls), SystemOptions::default())
+        .configuration(NodeList::addrs(nodes.iter().map(|(_, a)| a.clone())))
+        .unwrap();
+    for seq in 0..20 {
+        let reply = client
+            .with_timeout(Duration::from_secs(10))
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(seq))
+            .all()
+            .await
+            .expect("the client's calls are served over TLS");
+        assert_eq!(reply.seq, seq);
+    }
+    // The servers really speak TLS: plain TCP is not served.
+    let plain = System::new(rt.clone(), SystemOptions::default())
+        .configuration(NodeList::addrs([nodes[0].1.clone()]))
+        .unwrap();
+    let err = plain
+        .with_timeout(Duration::from_millis(1500))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .all()
+        .await
+        .expect_err("a plain client is not served by a TLS server");
+    assert_eq!(err.failed_nodes().count(), 1, "{err}");
+}
+
+/// An unknown CA (either way), a wrong name and a missing client certificate are each
+/// that node's TLS error, never a hang; the server serves a good client meanwhile.
+pub async fn tls_refusals_are_that_nodes_clear_error(rt: RuntimeHandle, with_tls: WithTls) {
+    let ca = Ca::new("test ca");
+    let other = Ca::new("another ca");
+    let (_server, addr) = server(&with_tls, node_tls(&ca, 1), node_options(1)).await;
+    let dial = |tls: Tls| {
+        System::new(with_tls(tls), SystemOptions::default())
+            .configuration(NodeList::addrs([addr.clone()]))
+            .unwrap()
+    };
+
+    // The client does not trust the server's CA.
+    let wrong_roots = dial(other.options(&["client.gorums"]).build().unwrap());
+    let reason = tls_refusal(&rt, &wrong_roots).await;
+    assert!(reason.contains("UnknownIssuer"), "{reason}");
+
+    // The server does not trust the client's CA.
+    let wrong_client_ca = dial(other.trusting(&ca, &["client.gorums"]).build().unwrap());
+    let reason = tls_refusal(&rt, &wrong_client_ca).await;
+    assert!(
+        reason.contains("alert") || reason.contains("UnknownCA"),
+        "{reason}"
+    );
+
+    // The client has no certificate; the server requires one.
+    let no_cert = dial(TlsOptions::new(vec![ca.0.der().clone()]).build().unwrap());
+    let reason = tls_refusal(&rt, &no_cert).await;
+    assert!(
+        reason.contains("alert") || reason.contains("Certificate"),
+        "{reason}"
+    );
+
+    // The server's certificate is for another name.
+    let (_misnamed, misnamed_addr) = server(
+        &with_tls,
+        ca.options(&["elsewhere.gorums"]).build().unwrap(),
+        node_options(2),
+    )
+    .await;
+    let wrong_name = System::new(
+        with_tls(ca.options(&["client.gorums"]).build().unwrap()),
+        SystemOptions::default(),
+    )
+    .configuration(NodeList::addrs([misnamed_addr]))
+    .unwrap();
+    let reason = tls_refusal(&rt, &wrong_name).await;
+    assert!(reason.contains("not valid for name"), "{reason}");
+
+    // Meanwhile the server serves a client it trusts.
+    let good = dial(ca.options(&["client.gorums"]).build().unwrap());
+    let reply = good
+        .with_timeout(Duration::from_secs(10))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(3))
+        .all()
+        .await
+        .expect("a trusted client is served");
+    assert_eq!(reply.seq, 3);
+}
+
+/// A peer whose certificate says node 2 but whose hello claims node 3 is refused; the
+/// real node 2 is admitted, and so is a peer with a certificate naming no node only as
+/// an anonymous client when the rule allows it.
+pub async fn a_spoofed_node_id_is_refused(_rt: RuntimeHandle, with_tls: WithTls) {
+    let ca = Ca::new("test ca");
+    let mut strict = SystemOptions::with_id(NodeId(1));
+    strict.identity = Some(IdentityRule::dns_name("node-", ".gorums"));
+    let (server1, addr) = server(&with_tls, node_tls(&ca, 1), strict).await;
+    let peer = |tls: Tls, id: u32| {
+        System::new(with_tls(tls), SystemOptions::with_id(NodeId(id)))
+            .configuration(NodeList::map([(1, addr.clone())]))
+            .unwrap()
+    };
+    let call = |config: gorums_core::api::Configuration| async move {
+        config
+            .with_timeout(Duration::from_secs(3))
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(5))
+            .all()
+            .await
+    };
+
+    // Node 2's certificate, claiming to be node 3.
+    let spoof = peer(node_tls(&ca, 2), 3);
+    let err = call(spoof).await.expect_err("a spoofed id is refused");
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(1)], "{err}");
+
+    // A certificate naming no node, claiming node 4: refused (no anonymous clients here).
+    let nameless = ca.options(&["client.gorums"]).build().unwrap();
+    call(peer(nameless.clone(), 4))
+        .await
+        .expect_err("a certificate that names no node proves no id");
+    // ... and as an anonymous client: refused too.
+    let anonymous = System::new(with_tls(nameless), SystemOptions::default())
+        .configuration(NodeList::addrs([addr.clone()]))
+        .unwrap();
+    call(anonymous)
+        .await
+        .expect_err("this server allows no anonymous clients");
+
+    // The real node 2 is admitted, as node 2.
+    let honest = peer(node_tls(&ca, 2), 2);
+    assert_eq!(call(honest).await.expect("node 2 is node 2").seq, 5);
+    let peers = server1
+        .wait_for_config(|c| c.contains(NodeId(2)))
+        .await
+        .unwrap();
+    assert!(
+        !peers.contains(NodeId(3)),
+        "the spoofer never joined: {:?}",
+        peers.ids()
+    );
+}
+
+/// Expands to the TLS cases as `#[test]`s on `$adapter`, whose runtimes `$with_tls`
+/// (an expression of type [`WithTls`], evaluated inside the runtime) gives TLS settings.
+#[macro_export]
+macro_rules! tls_suite {
+    ($adapter:ty, $with_tls:expr) => {
+        $crate::tls_suite!(@cases $adapter, $with_tls;
+            a_tls_cluster_serves_quorum_calls,
+            tls_refusals_are_that_nodes_clear_error,
+            a_spoofed_node_id_is_refused,
+        );
+    };
+    (@cases $adapter:ty, $with_tls:expr; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                <$adapter as $crate::Adapter>::run(|rt| {
+                    $crate::tls_cases::$case(rt, $with_tls)
+                });
+            }
+        )*
+    };
+}
