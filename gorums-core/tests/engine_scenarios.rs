@@ -829,3 +829,82 @@ fn a_deadline_already_due_fails_the_call_at_start() {
     );
     assert_eq!(w.ep(client).live_calls(), 0);
 }
+
+#[test]
+fn a_nodes_counters_count_sent_replied_and_failed_shares_and_keep_its_last_error() {
+    let (mut w, client, servers) = cluster(2);
+    let call = start(&mut w, client, CallKind::QuorumCall, ids(2), None, None);
+    answer(&mut w, servers[0]);
+    let now = w.now;
+    for req in w.requests(servers[1]) {
+        w.ep(servers[1])
+            .respond(now, req.id, Err(Status::new(Code::NotFound, "gone")))
+            .unwrap();
+    }
+    w.drive();
+    assert!(finished(&w.call_events(client, call.id)).is_some());
+    let start_again = start(&mut w, client, CallKind::QuorumCall, ids(2), None, None);
+    answer(&mut w, servers[0]);
+    answer(&mut w, servers[1]);
+    assert!(finished(&w.call_events(client, start_again.id)).is_some());
+    let one = w.ep(client).node_info(NodeId(1)).unwrap();
+    let two = w.ep(client).node_info(NodeId(2)).unwrap();
+    assert_eq!((one.sent, one.replied, one.failed), (2, 2, 0));
+    assert_eq!((two.sent, two.replied, two.failed), (2, 1, 1));
+    assert!(
+        matches!(&two.last_error, Some(NodeFailure::Status(s)) if s.code == Code::NotFound),
+        "{:?}",
+        two.last_error
+    );
+    assert!(one.last_error.is_none());
+}
+
+#[test]
+fn a_duplicate_request_id_is_dropped_and_stream_commands_only_answer_stream_requests() {
+    use gorums_core::engine::UsageError;
+    use gorums_core::wire::{self, proto};
+
+    let (mut w, _client, servers) = cluster(1);
+    let s = servers[0];
+    let now = w.now;
+    let raw = w.ep(s).handle_accepted(now, "raw");
+    let mut bytes = bytes::BytesMut::new();
+    wire::encode_preface(&mut bytes);
+    let hello = proto::Hello {
+        protocol_version: u32::from(wire::PROTOCOL_VERSION),
+        ..proto::Hello::default()
+    };
+    wire::encode_frame(&hello, usize::MAX, &mut bytes).unwrap();
+    let request = proto::Message {
+        message_seq_no: 7,
+        method: Bytes::from_static(b"m"),
+        kind: proto::Kind::Request as i32,
+        ..proto::Message::default()
+    };
+    // The same id twice while the first is open: the second is dropped.
+    wire::encode_frame(&request, usize::MAX, &mut bytes).unwrap();
+    wire::encode_frame(&request, usize::MAX, &mut bytes).unwrap();
+    w.ep(s).handle_bytes(now, raw, &bytes);
+    let mut handed = Vec::new();
+    while let Some(e) = w.ep(s).poll_event() {
+        if let Event::Request(r) = e {
+            handed.push(r);
+        }
+    }
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    let id = handed[0].id;
+    // A unary request takes no stream item and no stream end.
+    assert_eq!(
+        w.ep(s).send_item(now, id, Bytes::new()),
+        Err(UsageError::NotAStream(id))
+    );
+    assert_eq!(
+        w.ep(s).end_stream(now, id, Ok(())),
+        Err(UsageError::NotAStream(id))
+    );
+    assert_eq!(w.ep(s).respond(now, id, Ok(Bytes::new())), Ok(()));
+    // The dropped duplicate is not handed out once the first is answered.
+    while let Some(e) = w.ep(s).poll_event() {
+        assert!(!matches!(e, Event::Request(_)), "the duplicate ran: {e:?}");
+    }
+}
