@@ -8,6 +8,10 @@
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
 //!          --metrics ADDR   serve Prometheus text metrics (calls, failures, latency) at
 //!                           http://ADDR/metrics
+//!          --tls-ca PEM [--tls-cert PEM --tls-key PEM]
+//!                           TLS: the authorities to trust, and this process's own
+//!                           certificate and key (a server needs them; the REPL may
+//!                           present them)
 //! ```
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -18,6 +22,7 @@ use gorums_core::api::{
     local_systems_with,
 };
 use gorums_core::runtime::RuntimeHandle;
+use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
 use storage::proto::{StorageConfiguration, register_storage_server};
 use storage::server::Storage;
@@ -29,6 +34,44 @@ struct Args {
     interceptors: Vec<String>,
     runtime: String,
     metrics: Option<String>,
+    tls: TlsFiles,
+}
+
+/// The PEM files of `--tls-ca`, `--tls-cert` and `--tls-key`.
+#[derive(Default)]
+struct TlsFiles {
+    ca: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+impl TlsFiles {
+    /// The TLS settings the files give, if `--tls-ca` was given. Servers ask dialling
+    /// peers for a certificate but let the REPL's client in without one.
+    fn load(&self) -> Result<Option<Tls>, String> {
+        let Some(ca) = &self.ca else {
+            if self.cert.is_some() || self.key.is_some() {
+                return Err(String::from("--tls-cert and --tls-key need --tls-ca"));
+            }
+            return Ok(None);
+        };
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("reading {path}: {e}"));
+        let mut options = TlsOptions::from_pem_roots(&read(ca)?).map_err(|e| e.to_string())?;
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                options = options
+                    .certificate_pem(&read(cert)?, &read(key)?)
+                    .map_err(|e| e.to_string())?;
+            }
+            (None, None) => {}
+            _ => return Err(String::from("--tls-cert and --tls-key go together")),
+        }
+        options
+            .client_auth(ClientAuth::Optional)
+            .build()
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Whether the systems of this process record metrics (`--metrics`).
@@ -61,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
     let mut interceptors = Vec::new();
     let mut runtime = String::from("tokio");
     let mut metrics = None;
+    let mut tls = TlsFiles::default();
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
@@ -70,9 +114,12 @@ fn parse_args() -> Result<Args, String> {
             "--interceptors" => interceptors = list(&value()?),
             "--runtime" => runtime = value()?,
             "--metrics" => metrics = Some(value()?),
+            "--tls-ca" => tls.ca = Some(value()?),
+            "--tls-cert" => tls.cert = Some(value()?),
+            "--tls-key" => tls.key = Some(value()?),
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
                 );
                 std::process::exit(0);
             }
@@ -98,6 +145,7 @@ fn parse_args() -> Result<Args, String> {
         interceptors,
         runtime,
         metrics,
+        tls,
     })
 }
 
@@ -128,10 +176,16 @@ impl Executor {
         }
     }
 
-    fn gorums(&self) -> RuntimeHandle {
-        match self {
-            Executor::Tokio(rt) => rt.block_on(async { gorums_tokio::runtime() }),
-            Executor::Smol => gorums_smol::runtime(),
+    fn gorums(&self, tls: Option<Tls>) -> RuntimeHandle {
+        match (self, tls) {
+            (Executor::Tokio(rt), None) => rt.block_on(async { gorums_tokio::runtime() }),
+            (Executor::Tokio(rt), Some(tls)) => rt.block_on(async {
+                Arc::new(gorums_tokio::TokioRuntime::current().with_tls(tls)) as RuntimeHandle
+            }),
+            (Executor::Smol, None) => gorums_smol::runtime(),
+            (Executor::Smol, Some(tls)) => {
+                Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls)) as RuntimeHandle
+            }
         }
     }
 }
@@ -188,7 +242,14 @@ fn main() {
         }
         METRICS.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let rt = exec.gorums();
+    let tls = match args.tls.load() {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(2);
+        }
+    };
+    let rt = exec.gorums(tls);
     let result = match args.mode {
         Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
         Mode::Local => local(&exec, &rt, &args.interceptors),

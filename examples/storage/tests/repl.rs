@@ -193,3 +193,100 @@ fn metrics_are_served_as_prometheus_text() {
     assert!((3..=4).contains(&handled), "{handled}");
     assert!(body.contains("gorums_client_replies_total{method=\"proto.Storage.ReadQC\",node="));
 }
+
+/// Certificates made for one test: an authority, and PEM files in a temporary folder.
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    /// An authority `ca` and a certificate for 127.0.0.1 it signs, as `ca.pem`,
+    /// `cert.pem` and `key.pem`; and a second, unrelated authority as `other.pem`.
+    fn new() -> Certs {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let authority = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
+        };
+        let ca = authority("storage test ca");
+        let other = authority("another ca");
+        let key = KeyPair::generate().expect("key");
+        let cert = CertificateParams::new(vec![String::from("127.0.0.1")])
+            .expect("params")
+            .signed_by(&key, &ca)
+            .expect("signed");
+        let write = |name: &str, pem: String| {
+            std::fs::write(dir.path().join(name), pem).expect("pem written");
+        };
+        write("ca.pem", ca.pem());
+        write("other.pem", other.pem());
+        write("cert.pem", cert.pem());
+        write("key.pem", key.serialize_pem());
+        Certs { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// Three TLS servers as processes (`--tls-ca --tls-cert --tls-key`): a REPL that trusts
+/// their authority writes and reads through a quorum (nested calls too, server to
+/// server over TLS); one that trusts another authority is refused.
+#[test]
+fn a_tls_cluster_of_three_processes() {
+    let certs = Certs::new();
+    let (ca, cert, key) = (
+        certs.path("ca.pem"),
+        certs.path("cert.pem"),
+        certs.path("key.pem"),
+    );
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    let peers = addrs.join(",");
+    let _servers: Vec<Server> = addrs
+        .iter()
+        .map(|addr| {
+            let mut child = Command::new(BIN)
+                .args(["--serve", addr, "--peers", &peers])
+                .args(["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("server starts");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("banner");
+            assert!(line.contains("serving on"), "{line}");
+            Server(child)
+        })
+        .collect();
+    let trusted = ["--connect", peers.as_str(), "--tls-ca", ca.as_str()];
+    let out = run_script(&trusted, "qc write k 'over tls'\nqc read k\n");
+    assert_eq!(out, ["Write OK", "k = over tls"]);
+    // Nested reads go server to server over TLS once the servers have connected
+    // (each dials only the higher ids, in the background).
+    let mut nested = Vec::new();
+    for _ in 0..50 {
+        nested = run_script(&trusted, "qc nread k\n");
+        if nested == ["k = over tls"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(nested, ["k = over tls"]);
+
+    let other = certs.path("other.pem");
+    let wrong = ["--connect", peers.as_str(), "--tls-ca", other.as_str()];
+    let out = run_script(&wrong, "qc read k\n");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(
+        out[0].contains("error") && out[0].contains("tls"),
+        "a client with the wrong authority is refused: {out:?}"
+    );
+}
