@@ -77,15 +77,28 @@ impl Exec {
         })
     }
 
-    /// gorums' runtime on this executor.
+    /// gorums' runtime on this executor (speaking TLS after [`use_tls`]).
     pub(crate) fn gorums(&self) -> RuntimeHandle {
+        let tls = TLS.get().cloned();
         match self {
-            Exec::Tokio(rt) => Arc::new(gorums_tokio::TokioRuntime::with_handle(
-                rt.as_ref()
-                    .map(|r| r.handle().clone())
-                    .unwrap_or_else(|| unreachable!()),
-            )),
-            Exec::Smol { ex, .. } => Arc::new(gorums_smol::SmolRuntime::with_executor(ex.clone())),
+            Exec::Tokio(rt) => {
+                let runtime = gorums_tokio::TokioRuntime::with_handle(
+                    rt.as_ref()
+                        .map(|r| r.handle().clone())
+                        .unwrap_or_else(|| unreachable!()),
+                );
+                match tls {
+                    Some(tls) => Arc::new(runtime.with_tls(tls)),
+                    None => Arc::new(runtime),
+                }
+            }
+            Exec::Smol { ex, .. } => {
+                let runtime = gorums_smol::SmolRuntime::with_executor(ex.clone());
+                match tls {
+                    Some(tls) => Arc::new(runtime.with_tls(tls)),
+                    None => Arc::new(runtime),
+                }
+            }
         }
     }
 
@@ -124,4 +137,28 @@ impl Drop for Exec {
             }
         }
     }
+}
+
+/// The TLS settings every gorums runtime of this process uses (`--tls`).
+static TLS: std::sync::OnceLock<gorums_core::tls::Tls> = std::sync::OnceLock::new();
+
+/// Makes every gorums runtime of this process speak TLS (server-side certificates, made
+/// now by rcgen for 127.0.0.1 and signed by a fresh authority the clients trust).
+pub(crate) fn use_tls() -> Result<(), String> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let fail = |e: &dyn std::fmt::Display| format!("--tls: {e}");
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| fail(&e))?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().map_err(|e| fail(&e))?)
+        .map_err(|e| fail(&e))?;
+    let key = KeyPair::generate().map_err(|e| fail(&e))?;
+    let cert = CertificateParams::new(vec![String::from("127.0.0.1")])
+        .map_err(|e| fail(&e))?
+        .signed_by(&key, &ca)
+        .map_err(|e| fail(&e))?;
+    let tls = gorums_core::tls::TlsOptions::from_pem_roots(ca.pem().as_bytes())
+        .and_then(|o| o.certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()))
+        .and_then(|o| o.build())
+        .map_err(|e| fail(&e))?;
+    TLS.set(tls).map_err(|_| String::from("--tls given twice"))
 }

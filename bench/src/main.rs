@@ -81,6 +81,9 @@ pub(crate) struct Args {
     /// Fixed work: this many calls in all, no warm-up (for callgrind), instead of --time.
     #[arg(long)]
     calls: Option<u64>,
+    /// gorums-rs over TLS (rustls with ring; certificates made at start for 127.0.0.1).
+    #[arg(long)]
+    tls: bool,
     /// Run the comparison: gorums-rs on tokio and smol against tonic (see README).
     #[arg(long)]
     compare: bool,
@@ -121,6 +124,14 @@ fn main() {
 
 fn real_main(args: &Args) -> Result<(), String> {
     let filter = regex::Regex::new(&args.benchmarks).map_err(|e| e.to_string())?;
+    if args.tls {
+        if args.system == SystemKind::Tonic || !args.remotes.is_empty() {
+            return Err(String::from(
+                "--tls is for gorums-rs with in-process servers (not tonic, not --remotes)",
+            ));
+        }
+        exec::use_tls()?;
+    }
     if args.list {
         for w in Workload::ALL {
             println!("{:<16} {}", w.name(), w.description());
