@@ -103,8 +103,14 @@ impl Drop for Server {
 }
 
 fn start_server(addr: &str, peers: &str) -> Server {
+    start_server_with(addr, peers, &[])
+}
+
+/// [`start_server`] with more flags.
+fn start_server_with(addr: &str, peers: &str, more: &[&str]) -> Server {
     let mut child = Command::new(BIN)
         .args(["--serve", addr, "--peers", peers])
+        .args(more)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -251,19 +257,11 @@ fn a_tls_cluster_of_three_processes() {
     let _servers: Vec<Server> = addrs
         .iter()
         .map(|addr| {
-            let mut child = Command::new(BIN)
-                .args(["--serve", addr, "--peers", &peers])
-                .args(["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("server starts");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
-                .read_line(&mut line)
-                .expect("banner");
-            assert!(line.contains("serving on"), "{line}");
-            Server(child)
+            start_server_with(
+                addr,
+                &peers,
+                &["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key],
+            )
         })
         .collect();
     let trusted = ["--connect", peers.as_str(), "--tls-ca", ca.as_str()];
