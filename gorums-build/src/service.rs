@@ -406,15 +406,22 @@ impl ServiceWriter<'_> {
                     let _ = writeln!(
                         buf,
                         "    ///\n    /// Handles the correctable `{}`: send each `{output}` with \
-                         `ctx.send_item`; returning ends the stream.",
+                         `items.send`; returning ends the stream.",
                         call.full_name
                     );
                     format!("::std::result::Result<(), {api}::Status>")
                 }
             };
+            // A streaming handler's items go through a sender typed by the reply, so only
+            // the method's output type can be sent.
+            let items = if call.call_type == CallType::Correctable {
+                format!(", items: {api}::ItemSender<{output}>")
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 buf,
-                "    fn {}(&self, ctx: {api}::ServerCtx, request: {input}) -> impl \
+                "    fn {}(&self, ctx: {api}::ServerCtx, request: {input}{items}) -> impl \
                  ::core::future::Future<Output = {result}> + Send;",
                 call.fn_name
             );
@@ -437,18 +444,22 @@ impl ServiceWriter<'_> {
             self.snake()
         );
         for call in self.calls {
-            let input = &call.method.input_type;
+            let (input, output) = (&call.method.input_type, &call.method.output_type);
             let konst = format!("{}::{}", self.methods_module(), call.const_name);
-            let register = match call.call_type {
-                CallType::Rpc | CallType::QuorumCall => "register_unary",
-                CallType::Unicast | CallType::Multicast => "register_one_way",
-                CallType::Correctable => "register_stream",
+            let (register, params, args) = match call.call_type {
+                CallType::Rpc | CallType::QuorumCall => ("register_unary", String::new(), ""),
+                CallType::Unicast | CallType::Multicast => ("register_one_way", String::new(), ""),
+                CallType::Correctable => (
+                    "register_stream",
+                    format!(", items: {api}::ItemSender<{output}>"),
+                    ", items",
+                ),
             };
             let _ = writeln!(
                 buf,
                 "    {{ let server = ::std::sync::Arc::clone(&server); system.{register}({konst}, \
-                 move |ctx: {api}::ServerCtx, request: {input}| {{ let server = \
-                 ::std::sync::Arc::clone(&server); async move {{ server.{}(ctx, request).await }} \
+                 move |ctx: {api}::ServerCtx, request: {input}{params}| {{ let server = \
+                 ::std::sync::Arc::clone(&server); async move {{ server.{}(ctx, request{args}).await }} \
                  }}); }}",
                 call.fn_name
             );

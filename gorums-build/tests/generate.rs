@@ -52,6 +52,8 @@ fn every_call_type_gets_its_function_on_the_right_type() {
         "system.register_one_way(registry_methods::ANNOUNCE",
         "system.register_unary(registry_methods::COLLECT",
         "system.register_stream(registry_methods::WATCH",
+        // A streaming handler can send only the method's reply type.
+        "fn watch(&self, ctx: ::gorums_core::api::ServerCtx, request: Name, items: ::gorums_core::api::ItemSender<Entry>",
         "pub fn register_registry_server<T: RegistryServer>",
     ] {
         assert!(flat.contains(expected), "missing {expected:?} in:\n{code}");

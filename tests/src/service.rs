@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gorums_core::api::{ServerCtx, Status, System};
+use gorums_core::api::{ItemSender, ServerCtx, Status, System};
 use gorums_core::runtime::RuntimeHandle;
 
 /// A request or reply carrying text, a number and the id of the node that made it.
@@ -112,10 +112,13 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
         }
     });
     let s = seen.clone();
-    system.register_stream(method::STREAM, move |ctx: ServerCtx, req: Msg| {
-        record(&s, method::STREAM, req.seq);
-        stream_items(ctx, req, me)
-    });
+    system.register_stream(
+        method::STREAM,
+        move |_ctx: ServerCtx, req: Msg, items: ItemSender<Msg>| {
+            record(&s, method::STREAM, req.seq);
+            stream_items(items, req, me)
+        },
+    );
     system.register_unary(method::META, move |ctx: ServerCtx, req: Msg| {
         let value = ctx.metadata_value("k").unwrap_or_default().to_owned();
         async move {
@@ -145,17 +148,20 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
         }
     });
     let r = rt.clone();
-    system.register_stream(method::SLOW_STREAM, move |ctx: ServerCtx, req: Msg| {
-        let sleep = r.sleep_until(r.now() + Duration::from_millis(req.seq));
-        async move {
-            sleep.await;
-            stream_items(ctx, Msg { seq: 1, ..req }, me).await
-        }
-    });
+    system.register_stream(
+        method::SLOW_STREAM,
+        move |_ctx: ServerCtx, req: Msg, items: ItemSender<Msg>| {
+            let sleep = r.sleep_until(r.now() + Duration::from_millis(req.seq));
+            async move {
+                sleep.await;
+                stream_items(items, Msg { seq: 1, ..req }, me).await
+            }
+        },
+    );
     system.register_stream(
         method::STREAM_THEN_FAIL,
-        move |ctx: ServerCtx, req: Msg| async move {
-            stream_items(ctx, req, me).await?;
+        move |_ctx: ServerCtx, req: Msg, items: ItemSender<Msg>| async move {
+            stream_items(items, req, me).await?;
             Err(Status::new(
                 gorums_core::api::Code::Aborted,
                 "failed mid-stream",
@@ -229,9 +235,9 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
 }
 
 /// The STREAM handler's body: `req.seq` items, numbered 1..=seq.
-async fn stream_items(ctx: ServerCtx, req: Msg, me: u32) -> Result<(), Status> {
+async fn stream_items(items: ItemSender<Msg>, req: Msg, me: u32) -> Result<(), Status> {
     for i in 1..=req.seq {
-        ctx.send_item(&Msg {
+        items.send(&Msg {
             text: req.text.clone(),
             seq: i,
             node: me,

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use gorums_tokio::{NodeId, ServerCtx, Status};
+use gorums_tokio::{ItemSender, NodeId, ServerCtx, Status};
 
 use crate::fixture::{EchoServer, Empty, Log, Ping, Pong};
 
@@ -55,9 +55,14 @@ impl EchoServer for Recorder {
         Ok(self.pong(request.text))
     }
 
-    async fn count(&self, ctx: ServerCtx, request: Ping) -> Result<(), Status> {
+    async fn count(
+        &self,
+        _ctx: ServerCtx,
+        request: Ping,
+        items: ItemSender<Pong>,
+    ) -> Result<(), Status> {
         for _ in 0..request.times {
-            ctx.send_item(&self.pong(request.text.clone()))?;
+            items.send(&self.pong(request.text.clone()))?;
         }
         Ok(())
     }

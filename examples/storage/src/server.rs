@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use gorums_core::api::{Code, Quorum, QuorumCallError, Responses, ServerCtx, Status};
+use gorums_core::api::{Code, ItemSender, Quorum, QuorumCallError, Responses, ServerCtx, Status};
 use prost_types::Timestamp;
 
 use crate::proto::{
@@ -124,8 +124,13 @@ impl StorageServer for Storage {
         self.write_rpc(ctx, request).await
     }
 
-    async fn read_correctable(&self, ctx: ServerCtx, request: ReadRequest) -> Result<(), Status> {
-        ctx.send_item(&self.read(&request.key))
+    async fn read_correctable(
+        &self,
+        _ctx: ServerCtx,
+        request: ReadRequest,
+        items: ItemSender<ReadResponse>,
+    ) -> Result<(), Status> {
+        items.send(&self.read(&request.key))
     }
 
     async fn read_nested_qc(

@@ -46,7 +46,7 @@ pub use local::{local_systems, local_systems_with};
 pub use membership::Stopped;
 pub use options::SystemOptions;
 pub use server::{
-    ConfigChangeCallback, ConnectCallback, Next, Outcome, ServerCtx, ServerInterceptor,
+    ConfigChangeCallback, ConnectCallback, ItemSender, Next, Outcome, ServerCtx, ServerInterceptor,
     ServerOptions,
 };
 pub use shared::System;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -24,7 +25,7 @@ pub enum Outcome {
     /// The encoded reply of a unary request, or an error status.
     Reply(Result<Bytes, Status>),
     /// The end of a stream request's replies (items were sent with
-    /// [`ServerCtx::send_item`]), or an error status.
+    /// an [`ItemSender`]), or an error status.
     StreamEnd(Result<(), Status>),
     /// A one-way message was handled.
     Done,
@@ -286,14 +287,86 @@ impl ServerCtx {
         }
     }
 
-    /// Sends one item of this stream request's replies (a correctable call).
-    pub fn send_item<M: prost::Message>(&self, item: &M) -> Result<(), Status> {
+    /// Sends one encoded item of this stream request's replies, for a handler
+    /// registered untyped ([`System::register_raw`](super::System::register_raw)). A
+    /// typed streaming handler sends through the [`ItemSender`] it is given, which takes
+    /// only the method's reply type.
+    pub fn send_encoded_item(&self, item: Bytes) -> Result<(), Status> {
         let request = self.shared.request;
-        let payload = encode(item);
         self.shared
             .inner
-            .with(|st, now| st.ep.send_item(now, request, payload))
+            .with(|st, now| st.ep.send_item(now, request, item))
             .map_err(|e| Status::new(Code::FailedPrecondition, e.to_string()))
+    }
+}
+
+/// The reply stream of one correctable (server-streaming) request, typed by the method's
+/// reply type: a typed streaming handler is given one, so it can send only that type.
+///
+/// ```
+/// use gorums_core::api::{ItemSender, ServerCtx, Status};
+///
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Count { #[prost(uint64, tag = "1")] n: u64 }
+///
+/// async fn count_to(_ctx: ServerCtx, to: Count, items: ItemSender<Count>) -> Result<(), Status> {
+///     for n in 1..=to.n {
+///         items.send(&Count { n })?;
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// Another message type does not compile:
+///
+/// ```compile_fail,E0308
+/// use gorums_core::api::{ItemSender, Status};
+///
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Count { #[prost(uint64, tag = "1")] n: u64 }
+/// #[derive(Clone, PartialEq, prost::Message)]
+/// struct Other { #[prost(string, tag = "1")] text: String }
+///
+/// fn send_other(items: &ItemSender<Count>) -> Result<(), Status> {
+///     items.send(&Other { text: String::new() })
+/// }
+/// ```
+pub struct ItemSender<T> {
+    ctx: ServerCtx,
+    _item: PhantomData<fn(&T)>,
+}
+
+impl<T> Clone for ItemSender<T> {
+    fn clone(&self) -> Self {
+        ItemSender {
+            ctx: self.ctx.clone(),
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ItemSender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemSender")
+            .field("method", &self.ctx.method())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: prost::Message> ItemSender<T> {
+    /// The reply stream of the request `ctx` serves.
+    pub(crate) fn new(ctx: &ServerCtx) -> ItemSender<T> {
+        ItemSender {
+            ctx: ctx.clone(),
+            _item: PhantomData,
+        }
+    }
+
+    /// Sends one item to the caller, at once (it raises the caller's correctable level by
+    /// one). Fails with `FailedPrecondition` once the stream has ended or the caller has
+    /// gone.
+    pub fn send(&self, item: &T) -> Result<(), Status> {
+        self.ctx.send_encoded_item(encode(item))
     }
 }
 
@@ -343,11 +416,12 @@ where
     })
 }
 
-/// A typed stream handler, untyped.
-pub(crate) fn stream<Req, F, Fut>(handler: F) -> Handler
+/// A typed stream handler, untyped: it gets the request's [`ItemSender`].
+pub(crate) fn stream<Req, Resp, F, Fut>(handler: F) -> Handler
 where
     Req: prost::Message + Default + 'static,
-    F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+    Resp: prost::Message + 'static,
+    F: Fn(ServerCtx, Req, ItemSender<Resp>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), Status>> + Send + 'static,
 {
     let handler = Arc::new(handler);
@@ -355,7 +429,10 @@ where
         let handler = handler.clone();
         Box::pin(async move {
             match decode::<Req>(&payload) {
-                Ok(req) => Outcome::StreamEnd(handler(ctx, req).await),
+                Ok(req) => {
+                    let items = ItemSender::new(&ctx);
+                    Outcome::StreamEnd(handler(ctx, req, items).await)
+                }
                 Err(status) => Outcome::StreamEnd(Err(status)),
             }
         })

@@ -14,7 +14,7 @@ use super::config::{self, Configuration, NodeList};
 use super::driver;
 use super::membership::{self, Stopped};
 use super::options::SystemOptions;
-use super::server::{self, Handlers, Outcome, ServerCtx, ServerOptions};
+use super::server::{self, Handlers, ItemSender, Outcome, ServerCtx, ServerOptions};
 use super::shared::{Handle, Inner, State, System, Upcalls};
 use super::signal::ConnSignal;
 use crate::engine::{ConfigError, ConnId, Endpoint, NodeId, PeerInfo, Request, Status};
@@ -157,17 +157,20 @@ impl System {
     }
 
     /// Registers the handler of a streaming method (a correctable call): it sends items
-    /// with [`ServerCtx::send_item`] and returns when the stream ends.
-    pub fn register_stream<Req, F, Fut>(&self, method: &str, handler: F)
+    /// of the reply type `Resp` through the [`ItemSender`] it is given and returns when
+    /// the stream ends.
+    pub fn register_stream<Req, Resp, F, Fut>(&self, method: &str, handler: F)
     where
         Req: prost::Message + Default + 'static,
-        F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(ServerCtx, Req, ItemSender<Resp>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         server::register(self.handlers(), method, server::stream(handler));
     }
 
-    /// Registers an untyped handler for `method`, replacing any earlier one.
+    /// Registers an untyped handler for `method`, replacing any earlier one. A raw
+    /// streaming handler sends its items with [`ServerCtx::send_encoded_item`].
     pub fn register_raw<F>(&self, method: &str, handler: F)
     where
         F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
