@@ -132,7 +132,7 @@ pub async fn a_reply_stream_failing_mid_stream(rt: RuntimeHandle) {
     let mut replies = c
         .client
         .correctable_call::<Msg, Msg>(method::STREAM_THEN_FAIL, &msg(3))
-        .map_request(|n| Some(msg(if n.id() == NodeId(1) { 3 } else { 2 })));
+        .map_request(|_, n| Some(msg(if n.id() == NodeId(1) { 3 } else { 2 })));
     let mut items = [0, 0];
     let mut failures = Vec::new();
     while let Some(r) = next(&mut replies).await {
@@ -161,7 +161,7 @@ pub async fn late_replies_are_dropped_and_counted(rt: RuntimeHandle) {
     let first = c
         .client
         .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-        .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 50)))
+        .map_request(|_, n| Some(msg(u64::from(n.id().0 - 1) * 50)))
         .first()
         .await
         .unwrap();

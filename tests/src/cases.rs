@@ -21,6 +21,7 @@ pub use crate::behaviour_cases::*;
 pub use crate::handshake_cases::*;
 pub use crate::judge_cases::*;
 pub use crate::more_cases::*;
+pub use crate::porting_cases::*;
 
 /// CONFORMANCE: every call type on 3 and 5 nodes (RPC, unicast, multicast, quorum call,
 /// correctable), with correct results.
@@ -86,7 +87,7 @@ pub async fn terminal_methods_and_thresholds(rt: RuntimeHandle) {
         .unwrap();
         fresh
             .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-            .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 200)))
+            .map_request(|_, n| Some(msg(u64::from(n.id().0 - 1) * 200)))
     };
     let step = Duration::from_millis(200);
     for (label, k, at_least) in [
@@ -170,7 +171,7 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
     let two = c
         .client
         .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-        .map_request(|n| Some(msg(u64::from(n.id().0 - 1) * 100)))
+        .map_request(|_, n| Some(msg(u64::from(n.id().0 - 1) * 100)))
         .collect_n(2)
         .await;
     let got: Vec<(u32, Option<u32>)> = two
@@ -187,7 +188,7 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
     let first_two = c
         .client
         .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-        .map_request(|n| Some(msg(u64::from(3 - n.id().0) * 100)))
+        .map_request(|_, n| Some(msg(u64::from(3 - n.id().0) * 100)))
         .ignore_errors()
         .collect_n(2)
         .await;
@@ -733,7 +734,7 @@ pub async fn async_calls_reach_every_node_in_issue_order(rt: RuntimeHandle) {
         calls.push(
             c.client
                 .quorum_call::<Msg, Msg>(method::SLOW, &msg(i % 2))
-                .map_request(move |_| Some(msg(i)))
+                .map_request(move |_, _| Some(msg(i)))
                 .async_majority(),
         );
         if i % 10 == 0 {
@@ -778,7 +779,7 @@ pub async fn map_request_and_map_response(rt: RuntimeHandle) {
     let replies = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
-        .map_request(|node| (node.id() != NodeId(2)).then(|| msg(u64::from(node.id().0) * 10)))
+        .map_request(|_, node| (node.id() != NodeId(2)).then(|| msg(u64::from(node.id().0) * 10)))
         .collect_all()
         .await;
     let mut got: Vec<(u32, u64)> = replies
@@ -791,7 +792,7 @@ pub async fn map_request_and_map_response(rt: RuntimeHandle) {
     let err = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
-        .map_request(|_| None::<Msg>)
+        .map_request(|_, _| None::<Msg>)
         .first()
         .await
         .unwrap_err();

@@ -68,7 +68,7 @@ pub async fn fold_decides_like_the_terminal_methods(rt: RuntimeHandle) {
     let err: QuorumCallError = c
         .client
         .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-        .map_request(|node| Some(msg(if node.id() == NodeId(3) { 20_000 } else { 0 })))
+        .map_request(|_, node| Some(msg(if node.id() == NodeId(3) { 20_000 } else { 0 })))
         .intercept(|_, r| (r.node == NodeId(3)).then_some(r))
         .fold(Quorum::Majority, 0usize, |n, _, _| n + 1)
         .await

@@ -1,8 +1,8 @@
 //! The gorums-rs conformance suite: one set of tests, written against the
 //! runtime-agnostic API, run against every adapter.
 //!
-//! Each case in [`cases`], [`more_cases`], [`judge_cases`], [`behaviour_cases`] and
-//! [`handshake_cases`] is an `async fn(RuntimeHandle)`;
+//! Each case in [`cases`], [`more_cases`], [`judge_cases`], [`behaviour_cases`],
+//! [`porting_cases`] and [`handshake_cases`] is an `async fn(RuntimeHandle)`;
 //! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
 //! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
 //! smol and the simulator: one file each, not a copy of the tests.
@@ -19,6 +19,7 @@ pub mod cases;
 pub mod handshake_cases;
 pub mod judge_cases;
 pub mod more_cases;
+pub mod porting_cases;
 pub mod service;
 mod support;
 pub mod tls_cases;
@@ -117,6 +118,8 @@ macro_rules! conformance_suite {
             local_systems_with_server_options,
             interceptors_see_typed_requests_and_pass_metadata,
             a_flood_of_unauthenticated_first_frames_stays_under_the_bound,
+            map_request_steps_compose_and_see_the_request,
+            a_reply_stream_interceptor_drops_reorders_and_adds,
             ordering_stress_run_opt_in,
         );
     };

@@ -265,7 +265,7 @@ pub async fn a_connection_lost_mid_call_fails_that_share_at_once(rt: RuntimeHand
     let mut call = c
         .client
         .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
-        .map_request(|n| Some(msg(if n.id() == NodeId(3) { 600 } else { 1500 })));
+        .map_request(|_, n| Some(msg(if n.id() == NodeId(3) { 600 } else { 1500 })));
     call.start();
     eventually(&rt, || c.seen_by(3, method::SLOW) == [600]).await;
     let stopped_at = rt.now();
@@ -618,7 +618,7 @@ pub async fn sort_by_id_extend_and_without_errors(rt: RuntimeHandle) {
     let err = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
-        .map_request(|n| (n.id() != NodeId(1)).then(|| msg(1)))
+        .map_request(|_, n| (n.id() != NodeId(1)).then(|| msg(1)))
         .map_response(|node, r| {
             if node == NodeId(3) {
                 // A real decode error: a truncated varint.
@@ -922,7 +922,7 @@ pub async fn handlers_multicast_and_call_themselves(rt: RuntimeHandle) {
                 ctx.release();
                 let reply = config
                     .quorum_call::<Msg, Msg>(method::SLOW, &req)
-                    .map_request(move |n| Some(msg(if n.id() == me { 500 } else { 1 })))
+                    .map_request(move |_, n| Some(msg(if n.id() == me { 500 } else { 1 })))
                     .majority()
                     .await
                     .map_err(|e| {
@@ -1006,7 +1006,7 @@ pub async fn a_custom_client_interceptor_with_map_request(rt: RuntimeHandle) {
         let s = s.clone();
         c.client
             .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
-            .map_request(|n| (n.id() != NodeId(3)).then(|| msg(u64::from(n.id().0) * 100)))
+            .map_request(|_, n| (n.id() != NodeId(3)).then(|| msg(u64::from(n.id().0) * 100)))
             .intercept(move |info, r: NodeResponse<Msg>| {
                 let request = Msg::decode(info.request.clone()).unwrap();
                 s.lock().unwrap().push((

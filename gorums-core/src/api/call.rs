@@ -14,6 +14,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 
 use super::config::{Configuration, Node};
+use super::intercept::{CallInfo, Chain, NodeResponse, PerOutcome, ReplyInterceptor};
 use super::metrics::CallMetrics;
 use super::shared::{CallSlot, encode};
 use crate::engine::{
@@ -22,18 +23,10 @@ use crate::engine::{
 };
 use crate::wire::proto::MetadataEntry;
 
-/// One node's outcome in a call: its decoded reply, or why it failed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NodeResponse<T> {
-    /// The node.
-    pub node: NodeId,
-    /// Its reply, or its failure.
-    pub result: Result<T, NodeFailure>,
-}
-
-type RequestMapper = Arc<dyn Fn(&Node) -> Option<Bytes> + Send + Sync>;
+/// One `map_request` step: the node's request so far (encoded) in, the request to go on
+/// with out; `Ok(None)` skips the node, `Err` fails it.
+type RequestMapper = Arc<dyn Fn(&Bytes, &Node) -> Result<Option<Bytes>, NodeFailure> + Send + Sync>;
 type ResponseMapper<T> = Arc<dyn Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync>;
-type Interceptor<T> = Box<dyn FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send>;
 
 /// Per-call options for the calls without a builder of their own (RPC, unicast and
 /// multicast); quorum and correctable calls take the same through
@@ -79,23 +72,12 @@ impl CallOptions {
     }
 }
 
-/// What a client interceptor knows of the call it watches.
-#[derive(Clone, Debug)]
-pub struct CallInfo {
-    /// The full method name.
-    pub method: String,
-    /// The configuration the call goes to.
-    pub config: Configuration,
-    /// The encoded request (before any per-node mapping).
-    pub request: Bytes,
-}
-
 /// What a call sends, before it starts.
 struct Pending {
     kind: CallKind,
     method: Cow<'static, str>,
     request: Bytes,
-    map_request: Option<RequestMapper>,
+    map_request: Vec<RequestMapper>,
     metadata: Vec<MetadataEntry>,
     timeout: Option<Duration>,
 }
@@ -121,7 +103,7 @@ pub struct Responses<T> {
     /// Outcomes known at start (send failures), given out before the engine's events.
     early: VecDeque<NodeResponse<Bytes>>,
     map_response: Option<ResponseMapper<T>>,
-    interceptors: Vec<Interceptor<T>>,
+    interceptors: Chain<T>,
     info: Option<CallInfo>,
     skipped: usize,
     /// Nodes whose reply stream ended without an error (correctable calls).
@@ -345,14 +327,14 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                 kind,
                 method: method.into(),
                 request,
-                map_request: None,
+                map_request: Vec::new(),
                 metadata: Vec::new(),
                 timeout,
             }),
             call: None,
             early: VecDeque::new(),
             map_response: None,
-            interceptors: Vec::new(),
+            interceptors: Chain::default(),
             info: None,
             skipped: 0,
             streams_ended: 0,
@@ -363,15 +345,30 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         }
     }
 
-    /// Sends each node its own request: `map` sees the node and returns the encoded
-    /// request for it, or `None` to skip the node (it then never replies, and still
-    /// counts in the configuration's size). Only before the call starts.
-    pub fn map_request<Req: prost::Message>(
+    /// Sends each node its own request (Go Gorums' `MapRequest`): `map` gets the request
+    /// and the node and returns the request for that node, or `None` to skip the node (it
+    /// is then sent nothing and never replies, and still counts in the configuration's
+    /// size). Several `map_request`s compose, in the order added: each gets what the one
+    /// before returned for that node, and a skip ends the chain. Only before the call
+    /// starts.
+    ///
+    /// `Req` is the call's request type: the request is decoded as `Req` for each node
+    /// (one that does not decode fails that node as
+    /// [`NodeFailure::Rejected`]) and the result encoded again.
+    pub fn map_request<Req: prost::Message + Default + 'static>(
         mut self,
-        map: impl Fn(&Node) -> Option<Req> + Send + Sync + 'static,
+        map: impl Fn(Req, &Node) -> Option<Req> + Send + Sync + 'static,
     ) -> Self {
         if let Some(p) = &mut self.pending {
-            p.map_request = Some(Arc::new(move |node| map(node).map(|r| encode(&r))));
+            p.map_request.push(Arc::new(move |request, node| {
+                let request = Req::decode(request.clone()).map_err(|e| {
+                    NodeFailure::Rejected(format!(
+                        "map_request: the request does not decode as {}: {e}",
+                        std::any::type_name::<Req>()
+                    ))
+                })?;
+                Ok(map(request, node).map(|r| encode(&r)))
+            }));
         }
         self
     }
@@ -392,14 +389,25 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         self
     }
 
-    /// Adds a client interceptor: it sees every node's outcome (after decoding and
-    /// `map_response`) with the call's method, configuration and request, and passes it
-    /// on, changes it, or filters it out (`None`), which counts as that node's failure
-    /// ([`NodeFailure::Rejected`]). Interceptors run in the order added.
+    /// Adds a per-outcome client interceptor: it sees every node's outcome (after
+    /// decoding and `map_response`) with the call's method, configuration and request,
+    /// and passes it on, changes it, or filters it out (`None`), which counts as that
+    /// node's failure ([`NodeFailure::Rejected`]), so a quorum that can no longer be met
+    /// fails at once. Interceptors of both kinds run in the order added.
     pub fn intercept(
         mut self,
         interceptor: impl FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send + 'static,
     ) -> Self {
+        self.interceptors.push(Box::new(PerOutcome(interceptor)));
+        self
+    }
+
+    /// Adds a client interceptor over the reply stream (Go Gorums'
+    /// `QuorumInterceptor`): it may drop, hold back, reorder or add outcomes. What it
+    /// drops is not counted at all, neither success nor failure (see
+    /// [`ReplyInterceptor`] for the rule). Interceptors of both kinds run in the order
+    /// added.
+    pub fn intercept_replies(mut self, interceptor: impl ReplyInterceptor<T>) -> Self {
         self.interceptors.push(Box::new(interceptor));
         self
     }
@@ -450,13 +458,28 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                 request: p.request.clone(),
             });
         }
-        let payload = match &p.map_request {
-            None => Payload::Shared(p.request.clone()),
-            Some(map) => Payload::PerNode(self.config.nodes().iter().map(|n| map(n)).collect()),
+        let payload = if p.map_request.is_empty() {
+            Payload::Shared(p.request.clone())
+        } else {
+            let mut per_node = Vec::new();
+            for node in self.config.nodes() {
+                match map_for(&p.map_request, &p.request, &node) {
+                    Ok(Some(request)) => per_node.push(Some(request)),
+                    Ok(None) => {
+                        self.skipped += 1;
+                        per_node.push(None);
+                    }
+                    Err(failure) => {
+                        self.early.push_back(NodeResponse {
+                            node: node.id(),
+                            result: Err(failure),
+                        });
+                        per_node.push(None);
+                    }
+                }
+            }
+            Payload::PerNode(per_node)
         };
-        if let Payload::PerNode(list) = &payload {
-            self.skipped = list.iter().filter(|p| p.is_none()).count();
-        }
         let inner = self.config.inner.clone();
         if inner.options.metrics {
             self.metrics = Some(CallMetrics::start(&p.method, p.kind, inner.rt.now()));
@@ -543,19 +566,34 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                 None => Ok(reply),
             }
         });
-        let mut response = NodeResponse { node, result };
-        if let Some(info) = &self.info {
-            for interceptor in &mut self.interceptors {
-                response = match interceptor(info, response) {
-                    Some(r) => r,
-                    None => NodeResponse {
-                        node,
-                        result: Err(NodeFailure::Rejected(String::from("filtered out"))),
-                    },
-                };
+        NodeResponse { node, result }
+    }
+
+    /// The next outcome out of the interceptors (decoded, mapped, intercepted); `None`
+    /// once the call is over and the interceptors have nothing more.
+    fn poll_intercepted(&mut self, cx: &mut Context<'_>) -> Poll<Option<NodeResponse<T>>> {
+        let Some(info) = self.info.take() else {
+            // No interceptors: each outcome goes straight on, with no buffer.
+            return self.poll_raw(cx).map(|raw| raw.map(|r| self.decode(r)));
+        };
+        let polled = loop {
+            if let Some(ready) = self.interceptors.pop() {
+                break Poll::Ready(Some(ready));
             }
-        }
-        response
+            if self.interceptors.is_ended() {
+                break Poll::Ready(None);
+            }
+            match self.poll_raw(cx) {
+                Poll::Ready(Some(raw)) => {
+                    let response = self.decode(raw);
+                    self.interceptors.feed(&info, response);
+                }
+                Poll::Ready(None) => self.interceptors.end(&info),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
+        self.info = Some(info);
+        polled
     }
 
     /// Marks the call as having served its purpose: dropping it now lets requests not
@@ -601,13 +639,11 @@ impl<T: prost::Message + Default + 'static> Stream for Responses<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.poll_raw(cx).map(|raw| {
-            raw.map(|r| {
-                let response = this.decode(r);
+        this.poll_intercepted(cx).map(|response| {
+            response.inspect(|response| {
                 if let Some(m) = &this.metrics {
                     m.outcome(response.node, &response.result, this.config.inner.rt.now());
                 }
-                response
             })
         })
     }
@@ -631,6 +667,22 @@ impl<T> Drop for Responses<T> {
             }
         });
     }
+}
+
+/// The request for `node` after every `map_request` step.
+fn map_for(
+    steps: &[RequestMapper],
+    request: &Bytes,
+    node: &Node,
+) -> Result<Option<Bytes>, NodeFailure> {
+    let mut request = request.clone();
+    for step in steps {
+        match step(&request, node)? {
+            Some(next) => request = next,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(request))
 }
 
 /// The next item of a stream, as a future.

@@ -2,7 +2,8 @@
 
 use futures_core::Stream;
 
-use super::call::{NodeResponse, Responses, futures_next};
+use super::call::{Responses, futures_next};
+use super::intercept::NodeResponse;
 use crate::engine::{Cause, NodeError, QuorumCallError};
 use crate::quorum::{Tally, Verdict};
 

@@ -17,6 +17,7 @@
 //! | `system` | every method of [`System`], and how its parts are joined |
 //! | `config` | [`Configuration`], [`Node`], [`NodeList`] and address resolution |
 //! | `call`, `terminal`, `correctable` | starting calls and [`Responses`]; its terminal methods and `fold`; [`Correctable`] |
+//! | `intercept` | client interceptors: [`ReplyInterceptor`] and the chain a call's outcomes pass through |
 //! | `server` | handlers, [`ServerCtx`], interceptors, dispatch (panics caught) |
 //! | `driver` | the connection tasks (dial, accept, read/write) and the timer task |
 //! | `metrics` | what is recorded through the `metrics` facade when a system asks for it |
@@ -27,6 +28,7 @@ mod config;
 mod correctable;
 mod driver;
 mod identity;
+mod intercept;
 mod local;
 mod membership;
 mod metrics;
@@ -38,10 +40,11 @@ mod system;
 mod terminal;
 mod watch;
 
-pub use call::{CallInfo, CallOptions, NodeResponse, Responses};
+pub use call::{CallOptions, Responses};
 pub use config::{Configuration, Node, NodeList};
 pub use correctable::{Correctable, CorrectableState};
 pub use identity::{AnonymousClients, IdentityRule};
+pub use intercept::{CallInfo, NodeResponse, ReplyInterceptor};
 pub use local::{local_systems, local_systems_with};
 pub use membership::Stopped;
 pub use options::SystemOptions;

@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use super::call::{NodeResponse, Responses, futures_next};
+use super::call::{Responses, futures_next};
+use super::intercept::NodeResponse;
 use crate::engine::{Cause, NodeError, NodeId, QuorumCallError};
 use crate::quorum::{Quorum, Tally, Verdict};
 
@@ -108,9 +109,10 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// `fold(Quorum::First, None, |acc, _, r| acc.or(Some(r)))`.
     ///
     /// The decision is the [`Tally`]'s, the same judge every call kind uses: a reply
-    /// that fails to decode or that an interceptor rejects counts as that node's
-    /// failure, and a node skipped by [`map_request`](Self::map_request) can never
-    /// answer.
+    /// that fails to decode or that a per-outcome interceptor
+    /// ([`intercept`](Self::intercept)) rejects counts as that node's failure, a reply
+    /// a [`ReplyInterceptor`](super::ReplyInterceptor) drops is not counted, and a node
+    /// skipped by [`map_request`](Self::map_request) can never answer.
     ///
     /// ```
     /// use gorums_core::api::{QuorumCallError, Responses};
@@ -169,11 +171,12 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         }
     }
 
-    /// The failures that have arrived and not been looked at yet, without waiting.
+    /// The failures that have arrived and not been looked at yet (through the
+    /// interceptors), without waiting.
     fn ready_failures(&mut self) -> Vec<NodeError> {
         let mut cx = Context::from_waker(std::task::Waker::noop());
         let mut failures = Vec::new();
-        while let Poll::Ready(Some(r)) = self.poll_raw(&mut cx) {
+        while let Poll::Ready(Some(r)) = Pin::new(&mut *self).poll_next(&mut cx) {
             if let Err(failure) = r.result {
                 failures.push(NodeError {
                     node: r.node,

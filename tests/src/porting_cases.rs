@@ -1,0 +1,199 @@
+//! What a Go Gorums user expects when porting (issue 16): composing request mappers,
+//! interceptors over the reply stream, declared known peers, correctables watched by
+//! several callers, and the other points named in each case.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use gorums_core::api::{
+    CallInfo, Cause, FailureKind, NodeId, NodeResponse, Quorum, ReplyInterceptor,
+};
+use gorums_core::runtime::RuntimeHandle;
+
+use crate::service::{Msg, Other, method};
+use crate::support::{cluster, msg, within};
+
+/// CONFORMANCE: client interceptors: several `map_request`s compose as Go's `MapRequest`
+/// does: each gets the request as the step before left it for that node, a skip ends
+/// the chain, and a step whose request type does not decode fails that node.
+pub async fn map_request_steps_compose_and_see_the_request(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let mut outcomes = c
+        .client
+        .quorum_call::<Msg, Msg>(
+            method::ECHO,
+            &Msg {
+                text: "x".into(),
+                seq: 5,
+                node: 0,
+            },
+        )
+        .map_request(|req: Msg, n| {
+            Some(Msg {
+                seq: req.seq + u64::from(n.id().0),
+                ..req
+            })
+        })
+        .map_request(|req: Msg, n| {
+            (n.id() != NodeId(3)).then(|| Msg {
+                text: format!("{}-{}", req.text, req.seq),
+                ..req
+            })
+        })
+        .collect_all()
+        .await;
+    outcomes.sort_by_key(|r| r.node);
+    let got: Vec<(u32, String, u64)> = outcomes
+        .into_iter()
+        .map(|r| {
+            let reply = r.result.expect("nodes 1 and 2 reply");
+            (reply.node, reply.text, reply.seq)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(1, "x-6".to_owned(), 6), (2, "x-7".to_owned(), 7)],
+        "the second step saw the first one's request; node 3 was skipped"
+    );
+
+    // `Other` cannot be decoded from a `Msg` (field 1 is a string there): every node
+    // fails at once as rejected, none is sent anything.
+    let err = within(
+        &rt,
+        Duration::from_secs(5),
+        c.client
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+            .map_request(|other: Other, _| Some(other))
+            .majority(),
+    )
+    .await
+    .expect("fails at once")
+    .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete, "{err}");
+    assert!(err.has_kind(FailureKind::Rejected), "{err}");
+    assert!(err.to_string().contains("map_request"), "{err}");
+}
+
+/// Holds every outcome back until the outcomes before it run out, then passes them on
+/// with the highest node id first.
+struct HighestIdFirst(Vec<NodeResponse<Msg>>);
+
+impl ReplyInterceptor<Msg> for HighestIdFirst {
+    fn on_reply(
+        &mut self,
+        _: &CallInfo,
+        r: NodeResponse<Msg>,
+        _: &mut VecDeque<NodeResponse<Msg>>,
+    ) {
+        self.0.push(r);
+    }
+
+    fn on_end(&mut self, _: &CallInfo, out: &mut VecDeque<NodeResponse<Msg>>) {
+        self.0.sort_by_key(|r| std::cmp::Reverse(r.node));
+        out.extend(self.0.drain(..));
+    }
+}
+
+/// CONFORMANCE: client interceptors: a custom interceptor over the reply stream (Go's
+/// `QuorumInterceptor`) may hold back and reorder, drop, and add replies; a dropped
+/// reply counts neither as a success nor as a failure (the call fails `Incomplete`
+/// with no node error when the stream ends below the quorum), an added one counts.
+pub async fn a_reply_stream_interceptor_drops_reorders_and_adds(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    // Held back and reordered: the highest id first, whatever order they came in.
+    let order: Vec<NodeId> = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .intercept_replies(HighestIdFirst(Vec::new()))
+        .collect_all()
+        .await
+        .into_iter()
+        .map(|r| r.node)
+        .collect();
+    assert_eq!(order, [NodeId(3), NodeId(2), NodeId(1)]);
+
+    // Dropped: node 2's reply is not yielded, and not counted as its failure.
+    let drop_node_2 =
+        |_: &CallInfo, r: NodeResponse<Msg>, out: &mut VecDeque<NodeResponse<Msg>>| {
+            if r.node != NodeId(2) {
+                out.push_back(r);
+            }
+        };
+    let seen: Vec<NodeId> = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(2))
+        .intercept_replies(drop_node_2)
+        .collect_all()
+        .await
+        .into_iter()
+        .map(|r| r.node)
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(!seen.contains(&NodeId(2)), "{seen:?}");
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(3))
+        .intercept_replies(drop_node_2)
+        .all()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete, "{err}");
+    assert!(
+        err.node_errors.is_empty(),
+        "a dropped reply is no node's error: {err}"
+    );
+    let reply = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(4))
+        .intercept_replies(drop_node_2)
+        .majority()
+        .await
+        .expect("nodes 1 and 3 are a majority");
+    assert_ne!(reply.node, 2);
+
+    // Both kinds chain in the order added: the stream interceptor sees the failure the
+    // per-outcome one made of node 3's reply, and passes it on (counted).
+    let outcomes = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(5))
+        .intercept(|_, r: NodeResponse<Msg>| (r.node != NodeId(3)).then_some(r))
+        .intercept_replies(HighestIdFirst(Vec::new()))
+        .collect_all()
+        .await;
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(outcomes[0].node, NodeId(3), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[0].result, Err(f) if f.kind() == FailureKind::Rejected),
+        "{outcomes:?}"
+    );
+    // Added: node 1's reply passed on twice meets a threshold of 2 before the slow
+    // nodes 2 and 3 (2 s) answer; the added reply counts like any other.
+    let twice_from_1 =
+        |_: &CallInfo, r: NodeResponse<Msg>, out: &mut VecDeque<NodeResponse<Msg>>| {
+            if r.node == NodeId(1) {
+                out.push_back(r.clone());
+            }
+            out.push_back(r);
+        };
+    let counted = within(
+        &rt,
+        Duration::from_secs(3),
+        c.client
+            .quorum_call::<Msg, Msg>(method::SLOW, &msg(0))
+            .map_request(|req: Msg, n| {
+                Some(Msg {
+                    seq: if n.id() == NodeId(1) { 0 } else { 2_000 },
+                    ..req
+                })
+            })
+            .intercept_replies(twice_from_1)
+            .fold(Quorum::Threshold(2), Vec::new(), |mut nodes, node, _| {
+                nodes.push(node);
+                nodes
+            }),
+    )
+    .await
+    .expect("met by the added reply, before the slow nodes")
+    .expect("threshold 2 met");
+    assert_eq!(counted, [NodeId(1), NodeId(1)]);
+}
