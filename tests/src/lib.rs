@@ -120,6 +120,7 @@ macro_rules! conformance_suite {
             a_flood_of_unauthenticated_first_frames_stays_under_the_bound,
             map_request_steps_compose_and_see_the_request,
             a_reply_stream_interceptor_drops_reorders_and_adds,
+            declared_known_peers_bound_the_configuration,
             ordering_stress_run_opt_in,
         );
     };

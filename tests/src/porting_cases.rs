@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use gorums_core::api::{
-    CallInfo, Cause, FailureKind, NodeId, NodeResponse, Quorum, ReplyInterceptor,
+    CallInfo, Cause, FailureKind, NodeFailure, NodeId, NodeList, NodeResponse, Quorum,
+    ReplyInterceptor, System, SystemOptions,
 };
 use gorums_core::runtime::RuntimeHandle;
 
@@ -196,4 +197,56 @@ pub async fn a_reply_stream_interceptor_drops_reorders_and_adds(rt: RuntimeHandl
     .expect("met by the added reply, before the slow nodes")
     .expect("threshold 2 met");
     assert_eq!(counted, [NodeId(1), NodeId(1)]);
+}
+
+/// CONFORMANCE: declared known peers (Go's `WithConfig(myID, nodes)`, which
+/// `local_systems` gives each system): `ctx.config()` and `wait_for_config` hold the
+/// connected members of the list and the process itself; a peer announcing an id
+/// outside the list is served on its connection (as Go's inbound manager serves it)
+/// but is in neither configuration and cannot be called back.
+pub async fn declared_known_peers_bound_the_configuration(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let server = c.servers[0].0.clone();
+    let peers = server.wait_for_config(|cfg| cfg.len() == 3).await.unwrap();
+    assert_eq!(peers.ids(), [NodeId(1), NodeId(2), NodeId(3)]);
+
+    // Node 7 is not in the list: it dials node 1 and is served.
+    let stranger = System::new(rt.clone(), SystemOptions::with_id(NodeId(7)));
+    let to_1 = stranger
+        .configuration(NodeList::map([(1, c.addrs[0].clone())]))
+        .unwrap();
+    let node_1 = to_1.node(NodeId(1)).unwrap();
+    let reply: Msg = node_1.rpc(method::ECHO, &msg(1)).await.expect("served");
+    assert_eq!(reply.node, 1);
+    // A nested call over node 1's `ctx.config()` goes to the three known peers only.
+    let nested: Msg = node_1.rpc(method::NESTED, &msg(0)).await.expect("nested");
+    assert_eq!((nested.text.as_str(), nested.seq), ("nested over 3", 3));
+    assert_eq!(
+        server.wait_for_config(|_| true).await.unwrap().ids(),
+        [NodeId(1), NodeId(2), NodeId(3)]
+    );
+    // Not an anonymous client either (only the cluster's client is), and node 1 cannot
+    // call it.
+    let clients = server
+        .wait_for_client_config(|cfg| cfg.len() == 1)
+        .await
+        .unwrap();
+    assert!(!clients.contains(NodeId(7)), "{clients:?}");
+    let err = peers
+        .extend([NodeId(7)])
+        .unwrap()
+        .node(NodeId(7))
+        .unwrap()
+        .rpc::<Msg, Msg, _>(method::ECHO, &msg(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.failure, NodeFailure::NotConnected(_)), "{err}");
+
+    // Without declared peers (the default), the same hello makes node 7 a known peer.
+    let open = System::new(rt.clone(), SystemOptions::with_id(NodeId(1)));
+    crate::service::register(&open, rt.clone(), c.seen.clone());
+    let addr = open.listen("127.0.0.1:0").await.unwrap();
+    let _to_open = stranger.configuration(NodeList::map([(10, addr)])).unwrap();
+    let joined = open.wait_for_config(|cfg| cfg.len() == 2).await.unwrap();
+    assert_eq!(joined.ids(), [NodeId(1), NodeId(7)]);
 }

@@ -36,6 +36,18 @@ impl NodeList {
     }
 }
 
+impl NodeList {
+    /// The ids of this list on a fresh system (addresses: 1, 2, 3, ... in list order; a
+    /// map: as given), checked as [`System::configuration`] checks them: for
+    /// [`SystemOptions::known_peers`](super::SystemOptions::known_peers).
+    pub fn ids(&self) -> Result<Vec<NodeId>, ConfigError> {
+        Ok(resolve(&[], self.clone())?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+}
+
 /// Normalises an address so that `127.0.0.1:80` and ` 127.0.0.1:80 ` compare equal
 /// (an IP address in canonical form; host names lower-cased).
 fn normalise(addr: &str) -> String {

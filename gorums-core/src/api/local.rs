@@ -11,7 +11,9 @@ use crate::engine::NodeId;
 use crate::runtime::RuntimeHandle;
 
 /// Starts `n` systems with ids 1..=n on `127.0.0.1` (free ports), lets `setup` register
-/// each one's handlers, then connects every system to all the others. Returns each
+/// each one's handlers, then connects every system to all the others. Each declares ids
+/// 1..=n as its known peers ([`SystemOptions::known_peers`]) unless `options` declares
+/// its own. Returns each
 /// system with its configuration of all `n` (itself included, served in-process).
 pub async fn local_systems(
     runtime: RuntimeHandle,
@@ -36,6 +38,11 @@ pub async fn local_systems_with(
     for id in 1..=n {
         let mut own = options.clone();
         own.endpoint.node_id = NodeId(id);
+        // Each knows the others as its peers, as Go's `NewLocalSystems` gives each
+        // `WithConfig(myID, nodes)` (unless the options declare peers of their own).
+        if own.endpoint.known_peers.is_none() {
+            own = own.known_peers((1..=n).map(NodeId));
+        }
         let system = System::with_server(runtime.clone(), own, server.clone());
         setup(&system);
         addrs.push((id, system.listen("127.0.0.1:0").await?));

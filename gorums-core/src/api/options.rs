@@ -60,6 +60,21 @@ impl SystemOptions {
         self
     }
 
+    /// These options with `peers` declared as the known peers (Go Gorums'
+    /// `WithConfig(myID, nodes)`; ids from a node list with [`NodeList::ids`]): the
+    /// configuration of connected known peers ([`ServerCtx::config`],
+    /// [`System::wait_for_config`]) holds only connected members of the list and this
+    /// process, and a peer announcing another id is served but is in no configuration
+    /// and cannot be called back (see [`EndpointConfig::known_peers`]).
+    ///
+    /// [`NodeList::ids`]: super::NodeList::ids
+    /// [`ServerCtx::config`]: super::ServerCtx::config
+    /// [`System::wait_for_config`]: super::System::wait_for_config
+    pub fn known_peers(mut self, peers: impl IntoIterator<Item = NodeId>) -> SystemOptions {
+        self.endpoint.known_peers = Some(peers.into_iter().collect());
+        self
+    }
+
     /// This process's node id.
     pub fn node_id(&self) -> NodeId {
         self.endpoint.node_id

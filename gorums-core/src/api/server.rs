@@ -206,7 +206,9 @@ impl ServerCtx {
 
     /// The known peers a call can reach now, this process included: the configuration
     /// for nested calls. A node this process dials is in it while that connection is up;
-    /// a peer it does not dial, while the peer's own connection to it is.
+    /// a peer it does not dial, while the peer's own connection to it is. With declared
+    /// known peers ([`SystemOptions::known_peers`](super::SystemOptions::known_peers)),
+    /// only those.
     pub fn config(&self) -> Configuration {
         let ids = self.shared.inner.lock().ep.connected_peers();
         Configuration::from_ids(self.shared.inner.clone(), ids)

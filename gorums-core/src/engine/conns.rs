@@ -46,6 +46,9 @@ pub(crate) enum HelloOutcome {
     },
     /// The peer is refused: close the connection.
     Refused(ConnectionError),
+    /// The peer is served on this connection only, announced to no one (an id outside
+    /// the declared known peers).
+    Served,
 }
 
 /// A connection taken out of the table, and what the shares waiting on it fail with.
@@ -73,6 +76,8 @@ pub(crate) struct Connections {
     /// `max_handshaking`, which bounds the memory they hold).
     handshaking: BTreeSet<ConnId>,
     local: Option<ConnId>,
+    /// The declared known peers, if any ([`EndpointConfig::known_peers`]).
+    known: Option<BTreeSet<NodeId>>,
     scratch: BytesMut,
 }
 
@@ -89,6 +94,7 @@ impl Connections {
             inbound: BTreeMap::new(),
             handshaking: BTreeSet::new(),
             local: None,
+            known: config.known_peers.clone(),
             scratch: BytesMut::new(),
         };
         if !config.node_id.is_anonymous() {
@@ -409,6 +415,9 @@ impl Connections {
                 claimed.0
             )));
         }
+        if !anonymous && !self.is_known(claimed) {
+            return self.serve_stranger(cfg, conn, claimed, out);
+        }
         let node = if anonymous {
             self.assign_client_id()
         } else {
@@ -440,6 +449,37 @@ impl Connections {
             // it be.
             replaces: previous.filter(|&old| old != conn),
         }
+    }
+
+    /// Whether `node` may be a known peer: it is declared, or no peers are declared.
+    fn is_known(&self, node: NodeId) -> bool {
+        self.known
+            .as_ref()
+            .is_none_or(|known| known.contains(&node))
+    }
+
+    /// Serves a peer announcing an id outside the declared known peers on `conn`, as Go
+    /// Gorums' inbound manager does: its requests are handled and answered on its
+    /// connection, but it joins no configuration and nothing can call it.
+    fn serve_stranger(
+        &mut self,
+        cfg: &EndpointConfig,
+        conn: ConnId,
+        claimed: NodeId,
+        out: &mut Outputs,
+    ) -> HelloOutcome {
+        tracing::debug!(%conn, peer_says = claimed.0, "hello from a peer outside the known peers; served only");
+        let reply = hello(cfg, NodeId::ANONYMOUS);
+        let Some(mut c) = self.conns.remove(&conn) else {
+            return HelloOutcome::Refused(ConnectionError::Closed(String::from("gone")));
+        };
+        c.peer = claimed;
+        self.push_preface_and_hello(&mut c, &reply);
+        if c.needs_transmit_signal() {
+            out.transmit(conn);
+        }
+        self.conns.insert(conn, c);
+        HelloOutcome::Served
     }
 
     fn assign_client_id(&mut self) -> NodeId {
@@ -583,7 +623,7 @@ impl Connections {
 
     /// The known peers a call can reach now, and this process itself (if it has an id),
     /// in id order: nodes we dial whose connection is up, and peers we do not dial that
-    /// connected to us (calls to a node we dial go on our own connection only, so that
+    /// connected to us, only those declared if known peers are declared (calls to a node we dial go on our own connection only, so that
     /// one sender's requests never switch connections and overtake each other).
     pub(crate) fn connected_peers(&self) -> Vec<NodeId> {
         let mut peers: BTreeSet<NodeId> = self
@@ -600,6 +640,7 @@ impl Connections {
                 .filter(|(_, n)| n.ready)
                 .map(|(&id, _)| id),
         );
+        peers.retain(|&node| self.is_known(node));
         if self.local.is_some() {
             peers.insert(self.me);
         }

@@ -607,7 +607,7 @@ impl Endpoint {
                 }
                 self.out.push(Event::PeerConnected(info));
             }
-            Ok(None) => {}
+            Ok(Some(HelloOutcome::Served) | None) => {}
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`EndpointConfig`], how an endpoint behaves, and [`UsageError`], the commands it
 //! refuses.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{CallKind, NodeId, RequestId};
@@ -41,6 +42,14 @@ pub struct EndpointConfig {
     pub seed: u64,
     /// Which registered nodes this endpoint dials (default: all of them).
     pub dial: DialPolicy,
+    /// The declared known peers (Go Gorums' `WithConfig(myID, nodes)`); `None`, the
+    /// default: every peer that announces an id is a known peer. With a set, the
+    /// configuration of connected known peers holds only its members (and this process);
+    /// a peer whose hello announces another non-zero id is served on the connection it
+    /// opened, as Go's inbound manager serves it, but is neither a known peer nor an
+    /// anonymous client: it is in no configuration, fires no connect callback, and
+    /// cannot be called back.
+    pub known_peers: Option<BTreeSet<NodeId>>,
 }
 
 /// Which of its registered nodes an endpoint dials.
@@ -92,6 +101,7 @@ impl Default for EndpointConfig {
             max_backoff: Duration::from_secs(5),
             seed: 0,
             dial: DialPolicy::Every,
+            known_peers: None,
         }
     }
 }
