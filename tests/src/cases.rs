@@ -1055,6 +1055,11 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
             ..SystemOptions::default()
         },
     );
+    // It serves a method, so the server can call it back: it is an anonymous client.
+    client.register_unary(
+        method::ECHO,
+        |_ctx: ServerCtx, req: Msg| async move { Ok(req) },
+    );
     let cfg = client
         .configuration(NodeList::addrs([addr.clone()]))
         .unwrap();

@@ -67,6 +67,7 @@ fn hello(node_id: u32) -> Vec<u8> {
             value: format!("raw-{node_id}"),
         }],
         assigned_node_id: 0,
+        serves: false,
     }
     .encode_to_vec()
 }
@@ -701,13 +702,15 @@ pub async fn node_id_in_the_hello(rt: RuntimeHandle) {
         .configuration(NodeList::map([(2, "127.0.0.1:9")]))
         .unwrap();
 
-    // Absent, and 0 written out explicitly (field 2, varint 0).
+    // Absent, and 0 written out explicitly (field 2, varint 0), from clients that serve
+    // requests (field 5), so they can be called back.
     let absent = proto::Hello {
         protocol_version: u32::from(wire::PROTOCOL_VERSION),
+        serves: true,
         ..proto::Hello::default()
     }
     .encode_to_vec();
-    let explicit_zero = [0x08, wire::PROTOCOL_VERSION as u8, 0x10, 0x00];
+    let explicit_zero = [0x08, wire::PROTOCOL_VERSION as u8, 0x10, 0x00, 0x28, 0x01];
     let mut anonymous = Vec::new();
     for body in [&absent[..], &explicit_zero[..]] {
         let (reply, conn) = dial_raw(&rt, &s.addr, &hello_bytes(body)).await;
@@ -724,6 +727,18 @@ pub async fn node_id_in_the_hello(rt: RuntimeHandle) {
         .await
         .unwrap();
     assert_eq!(clients.ids(), ids);
+    // A client that serves nothing gets an id for its requests, and is served, but is
+    // no anonymous client of ours: it cannot be called back (as in Go Gorums).
+    let no_server = proto::Hello {
+        protocol_version: u32::from(wire::PROTOCOL_VERSION),
+        ..proto::Hello::default()
+    }
+    .encode_to_vec();
+    let (reply, _no_server_conn) = dial_raw(&rt, &s.addr, &hello_bytes(&no_server)).await;
+    let assigned = NodeId(reply.expect("accepted").assigned_node_id);
+    assert!(assigned.0 > 1 && !ids.contains(&assigned), "{assigned}");
+    let clients = s.system.wait_for_client_config(|_| true).await.unwrap();
+    assert_eq!(clients.ids(), ids, "not among the clients");
 
     // Known and unknown ids join the known peers, under the id they claim.
     let (reply, known_conn) = dial_raw(&rt, &s.addr, &hello_bytes(&hello(2))).await;

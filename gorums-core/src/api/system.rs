@@ -76,7 +76,11 @@ impl System {
         server: ServerOptions,
     ) -> System {
         let now = runtime.now();
-        let state = State::new(Endpoint::new(options.endpoint.clone(), now), now);
+        let mut endpoint = Endpoint::new(options.endpoint.clone(), now);
+        // A system serves requests on the connections it dials once it has a handler
+        // (see `register_handler`); until then its hellos say it cannot be called back.
+        endpoint.set_serving(false);
+        let state = State::new(endpoint, now);
         let parts = Arc::new(Parts {
             handlers: Handlers::new(server),
         });
@@ -99,6 +103,15 @@ impl System {
         }
     }
 
+    /// Registers `handler` for `method`; from now on this system's hellos say it serves
+    /// requests on the connections it dials, so the servers it dials afterwards can call
+    /// it back (an anonymous client with no handler is served but cannot be called back,
+    /// as in Go Gorums, where a client dials with a server or without one).
+    fn register_handler(&self, method: &str, handler: server::Handler) {
+        server::register(self.handlers(), method, handler);
+        self.inner().lock().ep.set_serving(true);
+    }
+
     /// This process's node id (0 for an anonymous client).
     pub fn node_id(&self) -> NodeId {
         self.inner().options.node_id()
@@ -110,7 +123,9 @@ impl System {
     }
 
     /// A configuration of `nodes`, dialling those this system does not know yet. This
-    /// system's own id, if listed, is served in-process (no socket).
+    /// system's own id, if listed, is served in-process (no socket). Register handlers
+    /// first if the nodes are to call this system back: a hello sent before any
+    /// handler says this system serves nothing.
     pub fn configuration(&self, nodes: NodeList) -> Result<Configuration, ConfigError> {
         let inner = self.inner().clone();
         let ids = config::register(&inner, nodes)?;
@@ -143,7 +158,7 @@ impl System {
         F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
     {
-        server::register(self.handlers(), method, server::unary(handler));
+        self.register_handler(method, server::unary(handler));
     }
 
     /// Registers the handler of a one-way method (unicast or multicast).
@@ -153,7 +168,7 @@ impl System {
         F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        server::register(self.handlers(), method, server::one_way(handler));
+        self.register_handler(method, server::one_way(handler));
     }
 
     /// Registers the handler of a streaming method (a correctable call): it sends items
@@ -166,7 +181,7 @@ impl System {
         F: Fn(ServerCtx, Req, ItemSender<Resp>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        server::register(self.handlers(), method, server::stream(handler));
+        self.register_handler(method, server::stream(handler));
     }
 
     /// Registers an untyped handler for `method`, replacing any earlier one. A raw
@@ -175,7 +190,7 @@ impl System {
     where
         F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,
     {
-        server::register(self.handlers(), method, Arc::new(handler));
+        self.register_handler(method, Arc::new(handler));
     }
 
     /// Waits until the configuration of known peers a call can reach (this process

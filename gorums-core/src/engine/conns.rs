@@ -78,6 +78,8 @@ pub(crate) struct Connections {
     local: Option<ConnId>,
     /// The declared known peers, if any ([`EndpointConfig::known_peers`]).
     known: Option<BTreeSet<NodeId>>,
+    /// Our hello says we serve requests on the connections we dial.
+    serves: bool,
     scratch: BytesMut,
 }
 
@@ -95,6 +97,7 @@ impl Connections {
             handshaking: BTreeSet::new(),
             local: None,
             known: config.known_peers.clone(),
+            serves: true,
             scratch: BytesMut::new(),
         };
         if !config.node_id.is_anonymous() {
@@ -219,7 +222,7 @@ impl Connections {
             cfg.max_handshake_frame_len,
             cfg.handshake_hold_limit(),
         );
-        let hello = hello(cfg, NodeId::ANONYMOUS);
+        let hello = hello(cfg, NodeId::ANONYMOUS, self.serves);
         self.push_preface_and_hello(&mut conn, &hello);
         set_open_deadline(cfg, now, &mut conn, id, out);
         self.conns.insert(id, conn);
@@ -367,6 +370,7 @@ impl Connections {
                 cfg,
                 conn,
                 NodeId(hello.node_id),
+                hello.serves,
                 stats,
                 out,
             ))),
@@ -380,6 +384,7 @@ impl Connections {
         cfg: &EndpointConfig,
         conn: ConnId,
         claimed: NodeId,
+        serves: bool,
         stats: &mut NodeStatsTable,
         out: &mut Outputs,
     ) -> HelloOutcome {
@@ -416,7 +421,14 @@ impl Connections {
             )));
         }
         if !anonymous && !self.is_known(claimed) {
-            return self.serve_stranger(cfg, conn, claimed, out);
+            return self.serve_only(cfg, conn, claimed, NodeId::ANONYMOUS, out);
+        }
+        if anonymous && !serves {
+            // A client with no server of its own: served, with an id of its own for
+            // its requests, but it cannot be called back (Go keeps such a client out of
+            // its client configuration too).
+            let node = self.assign_client_id();
+            return self.serve_only(cfg, conn, node, node, out);
         }
         let node = if anonymous {
             self.assign_client_id()
@@ -424,7 +436,11 @@ impl Connections {
             claimed
         };
         let previous = self.inbound.insert(node, conn);
-        let reply = hello(cfg, if anonymous { node } else { NodeId::ANONYMOUS });
+        let reply = hello(
+            cfg,
+            if anonymous { node } else { NodeId::ANONYMOUS },
+            self.serves,
+        );
         let Some(mut c) = self.conns.remove(&conn) else {
             return HelloOutcome::Refused(ConnectionError::Closed(String::from("gone")));
         };
@@ -451,6 +467,12 @@ impl Connections {
         }
     }
 
+    /// Sets whether our hellos from now on say we serve requests on the connections we
+    /// dial (see [`Endpoint::set_serving`](super::Endpoint::set_serving)).
+    pub(crate) fn set_serving(&mut self, serves: bool) {
+        self.serves = serves;
+    }
+
     /// Whether `node` may be a known peer: it is declared, or no peers are declared.
     fn is_known(&self, node: NodeId) -> bool {
         self.known
@@ -458,22 +480,24 @@ impl Connections {
             .is_none_or(|known| known.contains(&node))
     }
 
-    /// Serves a peer announcing an id outside the declared known peers on `conn`, as Go
-    /// Gorums' inbound manager does: its requests are handled and answered on its
-    /// connection, but it joins no configuration and nothing can call it.
-    fn serve_stranger(
+    /// Serves the peer on `conn` as `node` (telling it `assigned`), as Go Gorums'
+    /// inbound manager serves a peer outside its known peers or a client without a
+    /// server: its requests are handled and answered on its connection, but it joins no
+    /// configuration and nothing can call it.
+    fn serve_only(
         &mut self,
         cfg: &EndpointConfig,
         conn: ConnId,
-        claimed: NodeId,
+        node: NodeId,
+        assigned: NodeId,
         out: &mut Outputs,
     ) -> HelloOutcome {
-        tracing::debug!(%conn, peer_says = claimed.0, "hello from a peer outside the known peers; served only");
-        let reply = hello(cfg, NodeId::ANONYMOUS);
+        tracing::debug!(%conn, %node, "peer served only: not a known peer, cannot be called back");
+        let reply = hello(cfg, assigned, self.serves);
         let Some(mut c) = self.conns.remove(&conn) else {
             return HelloOutcome::Refused(ConnectionError::Closed(String::from("gone")));
         };
-        c.peer = claimed;
+        c.peer = node;
         self.push_preface_and_hello(&mut c, &reply);
         if c.needs_transmit_signal() {
             out.transmit(conn);
@@ -673,12 +697,13 @@ impl Connections {
 }
 
 /// Our hello: our id and metadata; `assigned` is the id given to an anonymous client.
-fn hello(cfg: &EndpointConfig, assigned: NodeId) -> proto::Hello {
+fn hello(cfg: &EndpointConfig, assigned: NodeId, serves: bool) -> proto::Hello {
     proto::Hello {
         protocol_version: u32::from(PROTOCOL_VERSION),
         node_id: cfg.node_id.0,
         metadata: cfg.metadata.clone(),
         assigned_node_id: assigned.0,
+        serves,
     }
 }
 

@@ -108,6 +108,14 @@ impl Endpoint {
         self.config.node_id
     }
 
+    /// Sets whether this endpoint's hellos from now on (connections dialled after this
+    /// call) say it serves requests on the connections it dials (true until told
+    /// otherwise). An acceptor keeps an anonymous dialler that does not out of its
+    /// [`clients`](Self::clients): it is served but cannot be called back.
+    pub fn set_serving(&mut self, serves: bool) {
+        self.conns.set_serving(serves);
+    }
+
     /// The configuration this endpoint was made with.
     pub fn config(&self) -> &EndpointConfig {
         &self.config

@@ -15,6 +15,12 @@ pub struct Hello {
     /// In the acceptor's hello: the id given to an anonymous dialler (0 otherwise).
     #[prost(uint32, tag = "4")]
     pub assigned_node_id: u32,
+    /// In the dialler's hello: the sender serves requests on the connections it dials, so
+    /// it can be called back (Go Gorums: a client dialling with a server sends the
+    /// gorums-node-id header). An anonymous dialler that does not is served but is no
+    /// anonymous client of the acceptor's: it cannot be called back.
+    #[prost(bool, tag = "5")]
+    pub serves: bool,
 }
 /// One key/value pair of metadata.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
