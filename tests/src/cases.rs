@@ -254,7 +254,7 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
         SystemOptions::default(),
     )
     .unwrap();
-    let mut corr = one
+    let corr = one
         .correctable_call::<Msg, Msg>(method::STREAM, &msg(3))
         .correctable(3);
     for level in 1..=3 {
@@ -272,7 +272,7 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
     // Below its target the call fails with `Incomplete`, as in Go Gorums; the level it
     // reached stays visible.
     let started = rt.now();
-    let mut corr = c
+    let corr = c
         .client
         .with_timeout(Duration::from_secs(20))
         .correctable_call::<Msg, Msg>(method::STREAM, &msg(2))
@@ -296,7 +296,7 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
 
     // A snapshot does not wait: before any reply it is level 0, not done; once the
     // replies are in, it sees them without a poll of its own.
-    let mut corr = c
+    let corr = c
         .client
         .correctable_call::<Msg, Msg>(method::SLOW_STREAM, &msg(100))
         .correctable(4);

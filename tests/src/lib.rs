@@ -121,6 +121,7 @@ macro_rules! conformance_suite {
             map_request_steps_compose_and_see_the_request,
             a_reply_stream_interceptor_drops_reorders_and_adds,
             declared_known_peers_bound_the_configuration,
+            several_watchers_of_one_correctable,
             ordering_stress_run_opt_in,
         );
     };

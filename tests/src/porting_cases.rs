@@ -3,6 +3,7 @@
 //! several callers, and the other points named in each case.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_core::api::{
@@ -12,7 +13,7 @@ use gorums_core::api::{
 use gorums_core::runtime::RuntimeHandle;
 
 use crate::service::{Msg, Other, method};
-use crate::support::{cluster, msg, within};
+use crate::support::{cluster, eventually, msg, within};
 
 /// CONFORMANCE: client interceptors: several `map_request`s compose as Go's `MapRequest`
 /// does: each gets the request as the step before left it for that node, a skip ends
@@ -248,4 +249,41 @@ pub async fn declared_known_peers_bound_the_configuration(rt: RuntimeHandle) {
     let _to_open = stranger.configuration(NodeList::map([(10, addr)])).unwrap();
     let joined = open.wait_for_config(|cfg| cfg.len() == 2).await.unwrap();
     assert_eq!(joined.ids(), [NodeId(1), NodeId(7)]);
+}
+
+/// CONFORMANCE: correctables: several watchers of one call at once, from clones in
+/// tasks of their own (as Go's `Correctable.Watch` gives each watcher a channel), each
+/// woken when its level is reached, while `get` on another clone waits for the end.
+pub async fn several_watchers_of_one_correctable(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    // Each node sleeps 100 ms, then streams one item: the watchers wait first.
+    let call = c
+        .client
+        .correctable_call::<Msg, Msg>(method::SLOW_STREAM, &msg(100))
+        .correctable(3);
+    let results = Arc::new(Mutex::new(Vec::new()));
+    for level in 1..=3 {
+        let watch = call.watch(level);
+        let results = results.clone();
+        rt.spawn(Box::pin(async move {
+            let reached = watch.await.map(|(_, at)| at);
+            results.lock().unwrap().push((level, reached));
+        }));
+    }
+    let done = call.clone().get();
+    let r = results.clone();
+    rt.spawn(Box::pin(async move {
+        let reached = done.await.map(|(_, at)| at);
+        r.lock().unwrap().push((0, reached));
+    }));
+    eventually(&rt, || results.lock().unwrap().len() == 4).await;
+    let mut results = results.lock().unwrap().clone();
+    results.sort_by_key(|(level, _)| *level);
+    for (level, reached) in &results {
+        let at = reached.as_ref().expect("every watcher reached its level");
+        assert!(*at >= *level, "watch({level}) returned at level {at}");
+    }
+    assert_eq!(results[0].1.as_ref().ok(), Some(&3), "get: done at level 3");
+    let state = call.snapshot();
+    assert_eq!((state.level, state.done), (3, true));
 }

@@ -99,7 +99,7 @@ async fn every_call_type_through_the_generated_client() {
     assert_eq!(answered, all_ids());
 
     // Correctable call: two echoes from each node raise the level to 2 * N.
-    let mut call = config.count(&ping("cc", 2)).correctable(2 * N as usize);
+    let call = config.count(&ping("cc", 2)).correctable(2 * N as usize);
     let (pong, level) = call.watch(1).await.expect("a first level");
     assert!(level >= 1);
     assert_eq!(pong.text, "cc");

@@ -265,7 +265,7 @@ async fn quorum_command(
         Some("cread") => {
             arity(words, 2, "qc cread <key>")?;
             let top = config.len().div_ceil(2).max(1);
-            let mut correctable = config
+            let correctable = config
                 .read_correctable(&read_request(&words[1]))
                 .correctable(top);
             for level in 1..=top {
