@@ -122,6 +122,7 @@ macro_rules! conformance_suite {
             a_reply_stream_interceptor_drops_reorders_and_adds,
             declared_known_peers_bound_the_configuration,
             several_watchers_of_one_correctable,
+            local_systems_return_a_stop_of_them_all,
             ordering_stress_run_opt_in,
         );
     };

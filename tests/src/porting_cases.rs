@@ -287,3 +287,29 @@ pub async fn several_watchers_of_one_correctable(rt: RuntimeHandle) {
     let state = call.snapshot();
     assert_eq!((state.level, state.done), (3, true));
 }
+
+/// CONFORMANCE: `local_systems` returns the stop of every system beside them (Go's
+/// `NewLocalSystems` returns a stop function): after it, no system holds a connection
+/// and a client's calls fail.
+pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let reply: Msg = c
+        .client
+        .quorum_call(method::ECHO, &msg(1))
+        .all()
+        .await
+        .expect("all up");
+    assert_eq!(reply.seq, 1);
+    let stop = c.servers.clone();
+    stop.stop();
+    for (system, _) in &c.servers {
+        eventually(&rt, || system.connection_count() == 0).await;
+    }
+    let err = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(2))
+        .first()
+        .await
+        .unwrap_err();
+    assert_eq!(err.node_errors.len(), 3, "{err}");
+}

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gorums_core::api::{Configuration, NodeId, NodeList, System, SystemOptions, local_systems};
+use gorums_core::api::{
+    Configuration, LocalSystems, NodeId, NodeList, System, SystemOptions, local_systems,
+};
 use gorums_core::runtime::{RuntimeHandle, WriteHalf};
 
 use crate::service::{self, Msg, Seen};
@@ -12,7 +14,7 @@ use crate::service::{self, Msg, Seen};
 /// Servers that know each other, and a client configuration of all of them.
 pub(crate) struct Cluster {
     pub(crate) rt: RuntimeHandle,
-    pub(crate) servers: Vec<(System, Configuration)>,
+    pub(crate) servers: LocalSystems,
     pub(crate) addrs: Vec<String>,
     pub(crate) seen: Seen,
     pub(crate) client: Configuration,

@@ -35,7 +35,7 @@ async fn cluster() -> (Vec<(System, Configuration)>, EchoConfiguration) {
         .collect();
     let client = Configuration::new(rt, NodeList::addrs(addrs), SystemOptions::default())
         .expect("client configuration");
-    (servers, EchoConfiguration::new(client))
+    (servers.into_vec(), EchoConfiguration::new(client))
 }
 
 fn ping(text: &str, times: u32) -> Ping {

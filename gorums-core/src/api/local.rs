@@ -20,7 +20,7 @@ pub async fn local_systems(
     n: u32,
     options: SystemOptions,
     setup: impl Fn(&System),
-) -> io::Result<Vec<(System, Configuration)>> {
+) -> io::Result<LocalSystems> {
     local_systems_with(runtime, n, options, ServerOptions::default(), setup).await
 }
 
@@ -32,7 +32,7 @@ pub async fn local_systems_with(
     options: SystemOptions,
     server: ServerOptions,
     setup: impl Fn(&System),
-) -> io::Result<Vec<(System, Configuration)>> {
+) -> io::Result<LocalSystems> {
     let mut systems = Vec::new();
     let mut addrs = Vec::new();
     for id in 1..=n {
@@ -55,5 +55,67 @@ pub async fn local_systems_with(
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         out.push((system, config));
     }
-    Ok(out)
+    Ok(LocalSystems { systems: out })
+}
+
+/// The systems [`local_systems`] started, each with its configuration of all of them,
+/// in id order, and the stop of them all (Go Gorums' `NewLocalSystems` returns a stop
+/// function beside them). It dereferences to the list; a clone is the same systems.
+///
+/// The systems also stop when every handle to each (this list's included) is dropped.
+#[derive(Clone, Debug)]
+pub struct LocalSystems {
+    systems: Vec<(System, Configuration)>,
+}
+
+impl LocalSystems {
+    /// Stops every system, as [`System::stop`]: listeners stop accepting, every
+    /// connection closes, and calls in flight fail with "connection lost".
+    pub fn stop(&self) {
+        for (system, _) in &self.systems {
+            system.stop();
+        }
+    }
+
+    /// Stops every system gracefully, as [`System::shutdown`]: all stop accepting at
+    /// once, then each lets its running handlers finish for up to `grace`.
+    pub async fn shutdown(&self, grace: std::time::Duration) {
+        for (system, _) in &self.systems {
+            system.inner().stop_listening();
+        }
+        for (system, _) in &self.systems {
+            system.shutdown(grace).await;
+        }
+    }
+
+    /// The systems and their configurations, as a list.
+    pub fn into_vec(self) -> Vec<(System, Configuration)> {
+        self.systems
+    }
+}
+
+impl std::ops::Deref for LocalSystems {
+    type Target = [(System, Configuration)];
+
+    fn deref(&self) -> &Self::Target {
+        &self.systems
+    }
+}
+
+impl<'a> IntoIterator for &'a LocalSystems {
+    type Item = &'a (System, Configuration);
+    type IntoIter = std::slice::Iter<'a, (System, Configuration)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.systems.iter()
+    }
+}
+
+impl IntoIterator for LocalSystems {
+    type Item = (System, Configuration);
+    type IntoIter = std::vec::IntoIter<(System, Configuration)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.systems.into_iter()
+    }
 }

@@ -45,7 +45,7 @@ pub use config::{Configuration, Node, NodeList};
 pub use correctable::{Correctable, CorrectableState};
 pub use identity::{AnonymousClients, IdentityRule};
 pub use intercept::{CallInfo, NodeResponse, ReplyInterceptor};
-pub use local::{local_systems, local_systems_with};
+pub use local::{LocalSystems, local_systems, local_systems_with};
 pub use membership::Stopped;
 pub use options::SystemOptions;
 pub use server::{
