@@ -5,6 +5,8 @@
 //! storage                                   four local servers, then the REPL
 //! storage --connect a,b,c                   the REPL against servers elsewhere
 //! storage --serve ADDR --peers a,b,c        one server as its own process
+//! storage --cluster                         four server processes it starts, then the
+//!                                           REPL (the servers stop when it ends)
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
 //!          --metrics ADDR   serve Prometheus text metrics (calls, failures, latency) at
 //!                           http://ADDR/metrics
@@ -13,6 +15,8 @@
 //!                           certificate and key (a server needs them; the REPL may
 //!                           present them)
 //! ```
+
+mod cluster;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -87,7 +91,13 @@ fn system_options(id: u32) -> SystemOptions {
 enum Mode {
     Local,
     Connect(Vec<String>),
-    Serve { addr: String, peers: Vec<String> },
+    Serve {
+        addr: String,
+        peers: Vec<String>,
+    },
+    /// Four servers, each a process of its own started with these flags, then the REPL
+    /// against them.
+    Cluster(Vec<String>),
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -101,6 +111,9 @@ fn list(s: &str) -> Vec<String> {
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let (mut connect, mut serve, mut peers) = (None, None, None);
+    let mut cluster = false;
+    // The flags a `--cluster` REPL passes on to the servers it starts.
+    let mut server_flags = Vec::new();
     let mut interceptors = Vec::new();
     let mut runtime = String::from("tokio");
     let mut metrics = None;
@@ -109,17 +122,34 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--connect" => connect = Some(list(&value()?)),
+            "--cluster" => cluster = true,
             "--serve" => serve = Some(value()?),
             "--peers" => peers = Some(list(&value()?)),
-            "--interceptors" => interceptors = list(&value()?),
-            "--runtime" => runtime = value()?,
+            "--interceptors" => {
+                let names = value()?;
+                server_flags.extend([arg.clone(), names.clone()]);
+                interceptors = list(&names);
+            }
+            "--runtime" => {
+                runtime = value()?;
+                server_flags.extend([arg.clone(), runtime.clone()]);
+            }
             "--metrics" => metrics = Some(value()?),
-            "--tls-ca" => tls.ca = Some(value()?),
-            "--tls-cert" => tls.cert = Some(value()?),
-            "--tls-key" => tls.key = Some(value()?),
+            "--tls-ca" => {
+                tls.ca = Some(value()?);
+                server_flags.extend([arg.clone(), tls.ca.clone().unwrap_or_default()]);
+            }
+            "--tls-cert" => {
+                tls.cert = Some(value()?);
+                server_flags.extend([arg.clone(), tls.cert.clone().unwrap_or_default()]);
+            }
+            "--tls-key" => {
+                tls.key = Some(value()?);
+                server_flags.extend([arg.clone(), tls.key.clone().unwrap_or_default()]);
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
                 );
                 std::process::exit(0);
             }
@@ -127,6 +157,12 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let mode = match (connect, serve, peers) {
+        (None, None, None) if cluster => Mode::Cluster(server_flags),
+        _ if cluster => {
+            return Err(String::from(
+                "--cluster starts its own servers: not with --connect or --serve",
+            ));
+        }
         (Some(addrs), None, None) => Mode::Connect(addrs),
         (None, Some(addr), Some(peers)) => Mode::Serve { addr, peers },
         (None, None, None) => Mode::Local,
@@ -253,6 +289,7 @@ fn main() {
     let result = match args.mode {
         Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
         Mode::Local => local(&exec, &rt, &args.interceptors),
+        Mode::Cluster(flags) => cluster(&exec, &rt, &flags),
         Mode::Connect(addrs) => {
             Configuration::new(rt.clone(), NodeList::addrs(addrs), system_options(0))
                 .map_err(|e| e.to_string())
@@ -297,6 +334,29 @@ fn local(exec: &Executor, rt: &RuntimeHandle, interceptors: &[String]) -> Result
     Ok(())
 }
 
+/// Four server processes (this binary, `--serve`), then the REPL against them; the
+/// servers are stopped when it ends.
+fn cluster(exec: &Executor, rt: &RuntimeHandle, flags: &[String]) -> Result<(), String> {
+    let servers = cluster::Servers::start(4, flags)?;
+    let started: Vec<String> = servers
+        .addrs()
+        .iter()
+        .zip(servers.pids())
+        .map(|(addr, pid)| format!("{addr} (pid {pid})"))
+        .collect();
+    println!("started 4 storage server processes: {}", started.join(", "));
+    let config = Configuration::new(
+        rt.clone(),
+        NodeList::addrs(servers.addrs().to_vec()),
+        system_options(0),
+    )
+    .map_err(|e| e.to_string())?;
+    repl(exec, &config);
+    drop(config);
+    drop(servers);
+    Ok(())
+}
+
 /// One server as its own process: its id is its address's place in the peer list.
 fn serve(
     exec: &Executor,
@@ -319,7 +379,24 @@ fn serve(
         .map_err(|e| e.to_string())?;
     println!("storage server {id} serving on {bound}");
     let _ = std::io::stdout().flush();
-    exec.block_on(std::future::pending::<()>());
+    exec.block_on(async {
+        // Said once every peer is connected (a `--cluster` REPL waits for it). Whoever
+        // started this process may have stopped reading: a failed write is ignored.
+        if system
+            .wait_for_config(|c| c.len() == peers.len())
+            .await
+            .is_ok()
+        {
+            let mut stdout = std::io::stdout();
+            let _ = writeln!(
+                stdout,
+                "storage server {id} connected to all {} servers",
+                peers.len()
+            );
+            let _ = stdout.flush();
+        }
+        std::future::pending::<()>().await
+    });
     Ok(())
 }
 

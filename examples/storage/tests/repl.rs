@@ -288,3 +288,43 @@ fn a_tls_cluster_of_three_processes() {
         "a client with the wrong authority is refused: {out:?}"
     );
 }
+
+/// `--cluster`: the REPL starts four servers, each a process of its own, runs the
+/// documented session against them, and stops them when it ends.
+#[test]
+fn the_cluster_mode_starts_each_server_as_its_own_process() {
+    let lines = run_script(&["--cluster"], SESSION);
+    let started = lines
+        .iter()
+        .find(|l| l.starts_with("started 4 storage server processes: "))
+        .expect("the started line");
+    assert_eq!(session_output(lines.clone()), EXPECTED);
+    let servers: Vec<(String, u32)> = started
+        .trim_start_matches("started 4 storage server processes: ")
+        .split(", ")
+        .map(|s| {
+            let (addr, pid) = s.split_once(" (pid ").expect("addr (pid N)");
+            (
+                addr.to_owned(),
+                pid.trim_end_matches(')').parse().expect("pid"),
+            )
+        })
+        .collect();
+    assert_eq!(servers.len(), 4, "{started}");
+    let mut pids: Vec<u32> = servers.iter().map(|(_, pid)| *pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 4, "four processes: {started}");
+    assert!(!pids.contains(&std::process::id()), "{started}");
+    // The REPL has ended: its servers are gone, processes and ports.
+    for (addr, pid) in &servers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "server {pid} still runs"
+        );
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "{addr} still accepts"
+        );
+    }
+}
