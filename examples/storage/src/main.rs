@@ -5,6 +5,8 @@
 //! storage                                   four local servers, then the REPL
 //! storage --connect a,b,c                   the REPL against servers elsewhere
 //! storage --serve ADDR --peers a,b,c        one server as its own process
+//!         [--data-dir DIR]                  ... keeping its writes in DIR across
+//!                                           restarts (synced before each reply)
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
 //!          --metrics ADDR   serve Prometheus text metrics (calls, failures, latency) at
 //!                           http://ADDR/metrics
@@ -21,6 +23,7 @@ use gorums_core::api::{
     Configuration, DialPolicy, NodeId, NodeList, ServerOptions, System, SystemOptions,
     local_systems_with,
 };
+use gorums_core::disk::DiskHandle;
 use gorums_core::runtime::RuntimeHandle;
 use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
@@ -87,7 +90,11 @@ fn system_options(id: u32) -> SystemOptions {
 enum Mode {
     Local,
     Connect(Vec<String>),
-    Serve { addr: String, peers: Vec<String> },
+    Serve {
+        addr: String,
+        peers: Vec<String>,
+        data_dir: Option<String>,
+    },
 }
 
 fn list(s: &str) -> Vec<String> {
@@ -100,7 +107,7 @@ fn list(s: &str) -> Vec<String> {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut connect, mut serve, mut peers) = (None, None, None);
+    let (mut connect, mut serve, mut peers, mut data_dir) = (None, None, None, None);
     let mut interceptors = Vec::new();
     let mut runtime = String::from("tokio");
     let mut metrics = None;
@@ -111,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
             "--connect" => connect = Some(list(&value()?)),
             "--serve" => serve = Some(value()?),
             "--peers" => peers = Some(list(&value()?)),
+            "--data-dir" => data_dir = Some(value()?),
             "--interceptors" => interceptors = list(&value()?),
             "--runtime" => runtime = value()?,
             "--metrics" => metrics = Some(value()?),
@@ -119,16 +127,23 @@ fn parse_args() -> Result<Args, String> {
             "--tls-key" => tls.key = Some(value()?),
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR]] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
+    if data_dir.is_some() && serve.is_none() {
+        return Err(String::from("--data-dir goes with --serve"));
+    }
     let mode = match (connect, serve, peers) {
         (Some(addrs), None, None) => Mode::Connect(addrs),
-        (None, Some(addr), Some(peers)) => Mode::Serve { addr, peers },
+        (None, Some(addr), Some(peers)) => Mode::Serve {
+            addr,
+            peers,
+            data_dir,
+        },
         (None, None, None) => Mode::Local,
         (None, Some(_), None) => return Err(String::from("--serve needs --peers")),
         _ => {
@@ -188,9 +203,23 @@ impl Executor {
             }
         }
     }
+
+    /// The disk over the files of `dir`, its file calls on this runtime's blocking pool.
+    fn file_disk(&self, dir: &str) -> Result<DiskHandle, String> {
+        let disk = match self {
+            Executor::Tokio(rt) => rt.block_on(async { gorums_tokio::file_disk(dir) }),
+            Executor::Smol => gorums_smol::file_disk(dir),
+        };
+        disk.map_err(|e| format!("--data-dir {dir}: {e}"))
+    }
 }
 
-fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System {
+fn serve_system(
+    rt: &RuntimeHandle,
+    id: u32,
+    interceptors: &[String],
+    storage: Arc<Storage>,
+) -> System {
     let options = ServerOptions {
         interceptors: interceptors::by_names(interceptors, rt.clone()),
         ..ServerOptions::default()
@@ -200,7 +229,7 @@ fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System 
     let mut system_options = system_options(id);
     system_options.endpoint.dial = DialPolicy::HigherIds;
     let system = System::with_server(rt.clone(), system_options, options);
-    register_storage_server(&system, Storage::new());
+    register_storage_server(&system, storage);
     system
 }
 
@@ -251,7 +280,18 @@ fn main() {
     };
     let rt = exec.gorums(tls);
     let result = match args.mode {
-        Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
+        Mode::Serve {
+            addr,
+            peers,
+            data_dir,
+        } => serve(
+            &exec,
+            &rt,
+            &addr,
+            &peers,
+            data_dir.as_deref(),
+            &args.interceptors,
+        ),
         Mode::Local => local(&exec, &rt, &args.interceptors),
         Mode::Connect(addrs) => {
             Configuration::new(rt.clone(), NodeList::addrs(addrs), system_options(0))
@@ -303,6 +343,7 @@ fn serve(
     rt: &RuntimeHandle,
     addr: &str,
     peers: &[String],
+    data_dir: Option<&str>,
     interceptors: &[String],
 ) -> Result<(), String> {
     let position = peers
@@ -310,7 +351,15 @@ fn serve(
         .position(|p| p == addr)
         .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
     let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
-    let system = serve_system(rt, id, interceptors);
+    let storage = match data_dir {
+        Some(dir) => {
+            let disk = exec.file_disk(dir)?;
+            exec.block_on(Storage::open(disk))
+                .map_err(|e| format!("--data-dir {dir}: reading the log: {e}"))?
+        }
+        None => Storage::new(),
+    };
+    let system = serve_system(rt, id, interceptors, storage);
     let bound = exec
         .block_on(system.listen(addr))
         .map_err(|e| format!("listen on {addr}: {e}"))?;
