@@ -1,7 +1,8 @@
 //! The ABD register (DESIGN §6) written with quorum calls through the public API, run on
 //! the simulator under faults, its histories checked linearizable. Reads write the value
 //! they return back to a majority before returning; writers first read the highest
-//! timestamp from a majority. Two broken variants (reads without the write-back, reads
+//! timestamp from a majority. Replicas keep the register on their simulated disk (synced
+//! before a write is acknowledged). Two broken variants (reads without the write-back, reads
 //! from the `first` reply) must be caught by the checker.
 
 #![allow(clippy::unwrap_used)]
