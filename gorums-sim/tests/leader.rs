@@ -105,8 +105,11 @@ fn store(state: &Mutex<Stamped>, value: Stamped) {
 /// every write) and, for clients, the leader's read and write.
 async fn replica(rt: RuntimeHandle, id: u32, state: Arc<Mutex<Stamped>>, variant: Variant) {
     let options = SystemOptions {
-        endpoint: endpoint(u64::from(id)),
-        ..SystemOptions::with_id(NodeId(id))
+        endpoint: EndpointConfig {
+            node_id: NodeId(id),
+            ..endpoint(u64::from(id))
+        },
+        ..SystemOptions::default()
     };
     let system = System::new(rt.clone(), options);
     let peers = system
