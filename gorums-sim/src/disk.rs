@@ -1,36 +1,11 @@
-//! What a process's storage looks like, as data and a trait: [`Disk`], the few calls a
-//! handler makes to keep state across a crash (whole-file read, positioned write,
-//! sync), and [`DiskConfig`], how the simulated one behaves. The simulated disk itself
-//! is `files.rs` (its contents) and `simdisk.rs` ([`SimDisk`](crate::SimDisk), the
-//! handle).
-//!
-//! The trait lives here for now; it belongs next to the runtime trait in gorums-core,
-//! so that the same handler code keeps its state in a real file on tokio and smol.
+//! How the simulated disk behaves, as data: [`DiskConfig`]. The [`Disk`] trait handler
+//! code writes against is gorums-core's (`gorums_core::disk`), so the same handler
+//! keeps its state in a real file on tokio and smol; the simulated disk itself is
+//! `files.rs` (its contents) and `simdisk.rs` ([`SimDisk`](crate::SimDisk), the handle).
 
-use std::io;
-use std::sync::Arc;
 use std::time::Duration;
 
-use gorums_core::runtime::BoxFuture;
-
-/// A process's stable storage: named files it reads whole, writes at an offset and
-/// syncs. A write is visible to reads at once but durable only once a later
-/// [`sync`](Disk::sync) of its file has completed; a crash loses what is not.
-///
-/// Cancellation: dropping a write's or a sync's future before it completes leaves the
-/// operation undone or done (as a real disk would); only a completed sync promises
-/// durability.
-pub trait Disk: Send + Sync {
-    /// The file's contents (empty if it was never written).
-    fn read(&self, file: &str) -> BoxFuture<'static, io::Result<Vec<u8>>>;
-    /// Writes `data` at `offset` (the file grows, zero-filled, as needed).
-    fn write(&self, file: &str, offset: u64, data: Vec<u8>) -> BoxFuture<'static, io::Result<()>>;
-    /// Makes every completed write to the file durable.
-    fn sync(&self, file: &str) -> BoxFuture<'static, io::Result<()>>;
-}
-
-/// A disk as handler code holds it (on the simulator, a [`SimDisk`](crate::SimDisk)).
-pub type DiskHandle = Arc<dyn Disk>;
+pub use gorums_core::disk::{Disk, DiskHandle};
 
 /// How the simulated disks behave; latencies and errors are drawn from the run's disk
 /// stream. Each process's operations complete in the order they were issued.

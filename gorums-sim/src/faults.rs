@@ -65,7 +65,7 @@ pub enum Fault {
 /// process may be picked unless made with [`ProcessOptions::reliable`].
 ///
 /// With `swarm` set, the plan itself is drawn per seed from this one (swarm testing):
-/// each kind of fault is left out or kept with a weight drawn from 1 to 4, the mean
+/// each kind of fault (bridges included) is left out or kept with a weight drawn from 1 to 4, the mean
 /// interval drawn from a quarter to twice the given one, the longest outage from a
 /// tenth to all of the given one, and how often a crash is a process death rather than
 /// a silent host from 0 to 1 ([`Sim::fault_plan`](crate::Sim::fault_plan) shows the
@@ -89,6 +89,11 @@ pub struct FaultPlan {
     /// Relative weight of a group partition: a minority of the faultable processes
     /// (one up to half of them) cut off from everyone else.
     pub group: u32,
+    /// Relative weight of a bridge partition: one faultable process (the bridge) keeps
+    /// its links to everyone while the other processes are split into two sides (drawn)
+    /// that do not hear each other, so the bridge sees both sides and the sides see only
+    /// the bridge in common (needs three processes).
+    pub bridge: u32,
     /// Relative weight of a clock fault: a forward jump of up to `max_jump` and a
     /// drift of up to `max_drift_ppm` either way, ended after the outage.
     pub skew: u32,
@@ -122,6 +127,7 @@ impl Default for FaultPlan {
             max_crashed: 1,
             partition: 2,
             group: 1,
+            bridge: 1,
             skew: 1,
             max_drift_ppm: 100_000,
             max_jump: Duration::from_millis(50),

@@ -100,8 +100,8 @@ impl Files {
             .unwrap_or_default()
     }
 
-    /// A completed write.
-    pub(crate) fn write(&mut self, pid: ProcessId, file: &str, offset: u64, data: Vec<u8>) {
+    /// A completed write, at `offset` or (`None`, an append) at the end of the file.
+    pub(crate) fn write(&mut self, pid: ProcessId, file: &str, offset: Option<u64>, data: Vec<u8>) {
         let f = self
             .disks
             .entry(pid)
@@ -109,6 +109,7 @@ impl Files {
             .files
             .entry(file.to_owned())
             .or_default();
+        let offset = offset.unwrap_or(f.seen.len() as u64);
         put(&mut f.seen, offset, &data);
         f.last_unsynced = Some((offset, data));
     }
@@ -150,11 +151,11 @@ mod tests {
         let mut k = Kernel::new(1, false);
         let p = ProcessId(0);
         let mut files = Files::new(DiskConfig::default());
-        files.write(p, "f", 0, b"aaaa".to_vec());
+        files.write(p, "f", Some(0), b"aaaa".to_vec());
         files.sync(p, "f");
-        files.write(p, "f", 0, b"bb".to_vec());
-        files.write(p, "f", 4, b"cc".to_vec());
-        assert_eq!(files.read(p, "f"), b"bbaacc");
+        files.write(p, "f", Some(0), b"bb".to_vec());
+        files.write(p, "f", None, b"cc".to_vec());
+        assert_eq!(files.read(p, "f"), b"bbaacc", "an append lands at the end");
         files.crash(&mut k, p);
         assert_eq!(files.read(p, "f"), b"aaaa", "unsynced writes lost");
         assert_eq!(files.read(p, "g"), b"", "a file never written is empty");
@@ -165,7 +166,7 @@ mod tests {
         });
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..40 {
-            torn.write(p, "f", 0, b"xyz".to_vec());
+            torn.write(p, "f", Some(0), b"xyz".to_vec());
             torn.crash(&mut k, p);
             seen.insert(torn.read(p, "f"));
             torn = Files::new(torn.config.clone());

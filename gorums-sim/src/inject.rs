@@ -93,10 +93,11 @@ enum Kind {
     Group,
     Skew,
     CrashIo,
+    Bridge,
 }
 
 /// Each kind with its relative weight in `plan`.
-fn weights(plan: &FaultPlan) -> [(Kind, u32); 8] {
+fn weights(plan: &FaultPlan) -> [(Kind, u32); 9] {
     [
         (Kind::Isolate, plan.partition),
         (Kind::OneWay, plan.one_way),
@@ -106,6 +107,7 @@ fn weights(plan: &FaultPlan) -> [(Kind, u32); 8] {
         (Kind::Group, plan.group),
         (Kind::Skew, plan.skew),
         (Kind::CrashIo, plan.crash_io),
+        (Kind::Bridge, plan.bridge),
     ]
 }
 
@@ -129,6 +131,8 @@ pub(crate) fn swarm(plan: &FaultPlan, rng: &mut SimRng) -> (FaultPlan, f64) {
     drawn.group = weight(rng);
     drawn.skew = weight(rng);
     drawn.crash_io = weight(rng);
+    // Drawn after the others, which keep the draws they had before bridges existed.
+    drawn.bridge = 0;
     if weights(&drawn).iter().all(|&(_, w)| w == 0) {
         drawn.crash = 1;
     }
@@ -136,6 +140,7 @@ pub(crate) fn swarm(plan: &FaultPlan, rng: &mut SimRng) -> (FaultPlan, f64) {
     let span = plan.max_outage.saturating_sub(plan.min_outage);
     drawn.max_outage = plan.min_outage + span * (1 + rng.below(10) as u32) / 10;
     let crash_reset = rng.below(1001) as f64 / 1000.0;
+    drawn.bridge = weight(rng);
     (drawn, crash_reset)
 }
 
@@ -188,6 +193,10 @@ pub(crate) fn random_fault(w: &mut World, plan: &FaultPlan) -> Option<ProcessId>
         group_partition(w, faulty, end);
         return None;
     }
+    if kind == Kind::Bridge {
+        bridge_partition(w, &faulty, end);
+        return None;
+    }
     let target = faulty[k.rng.faults.below(faulty.len() as u64) as usize];
     start_outage(w, plan, kind, target, end);
     None
@@ -214,6 +223,31 @@ fn group_partition(w: &mut World, mut faulty: Vec<ProcessId>, end: u64) {
         Event::Fault(Fault::Unpartition(faulty.clone(), rest.clone())),
     );
     apply(w, Fault::Partition(faulty, rest));
+}
+
+/// Picks a bridge among `faulty` and splits every other process into two sides (each
+/// non-empty, drawn) cut from each other until `end`; the bridge keeps every link.
+fn bridge_partition(w: &mut World, faulty: &[ProcessId], end: u64) {
+    let k = &mut w.kernel;
+    let all = k.procs.len();
+    let bridge = faulty[k.rng.faults.below(faulty.len() as u64) as usize];
+    if all < 3 {
+        return;
+    }
+    let mut others: Vec<ProcessId> = (0..all).map(ProcessId).filter(|&p| p != bridge).collect();
+    for i in (1..others.len()).rev() {
+        let j = k.rng.faults.below(i as u64 + 1) as usize;
+        others.swap(i, j);
+    }
+    let split = 1 + k.rng.faults.below(others.len() as u64 - 1) as usize;
+    let mut side_b = others.split_off(split);
+    others.sort_unstable();
+    side_b.sort_unstable();
+    k.schedule(
+        end,
+        Event::Fault(Fault::Unpartition(others.clone(), side_b.clone())),
+    );
+    apply(w, Fault::Partition(others, side_b));
 }
 
 /// Starts an outage of `kind` on `target` and schedules its end at `end`.
@@ -272,6 +306,6 @@ fn start_outage(w: &mut World, plan: &FaultPlan, kind: Kind, target: ProcessId, 
                 },
             );
         }
-        Kind::OneWay | Kind::Reset | Kind::Group | Kind::CrashIo => {}
+        Kind::OneWay | Kind::Reset | Kind::Group | Kind::CrashIo | Kind::Bridge => {}
     }
 }

@@ -15,8 +15,8 @@
 //! - `ids.rs`: [`ProcessId`], and the numbers of tasks, connections and listeners.
 //! - `clock.rs`: virtual time in nanoseconds, and each process's skewed clock.
 //! - `rng.rs`: [`SimRng`], gorums-core's SplitMix64 plus the draws a run makes.
-//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data. `disk.rs`: the [`Disk`] trait
-//!   and [`DiskConfig`].
+//! - `faults.rs`: [`Fault`] and [`FaultPlan`], as data. `disk.rs`: [`DiskConfig`] (the [`Disk`] trait
+//!   is gorums-core's).
 //! - `config.rs`, `error.rs`, `process.rs`: [`SimConfig`], [`SimError`],
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.

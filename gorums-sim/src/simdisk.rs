@@ -11,6 +11,8 @@ use std::task::{Context, Poll};
 
 use gorums_core::runtime::BoxFuture;
 
+use gorums_core::disk::check_file_name;
+
 use crate::disk::Disk;
 use crate::events::{Event, EventKey};
 use crate::faults::Fault;
@@ -46,7 +48,10 @@ impl SimDisk {
         }
     }
 
-    fn op(&self, op: Op) -> BoxFuture<'static, io::Result<()>> {
+    fn op(&self, file: &str, op: Op) -> BoxFuture<'static, io::Result<()>> {
+        if let Err(e) = check_file_name(file) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let sync = matches!(op, Op::Sync { .. });
         let (at, fail) = self
             .shared
@@ -67,6 +72,9 @@ fn down() -> io::Error {
 
 impl Disk for SimDisk {
     fn read(&self, file: &str) -> BoxFuture<'static, io::Result<Vec<u8>>> {
+        if let Err(e) = check_file_name(file) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let (pid, incarnation) = (self.pid, self.incarnation);
         let contents = self.shared.with(|w| {
             if w.kernel.is_current(pid, incarnation) {
@@ -79,24 +87,42 @@ impl Disk for SimDisk {
     }
 
     fn write(&self, file: &str, offset: u64, data: Vec<u8>) -> BoxFuture<'static, io::Result<()>> {
-        self.op(Op::Write {
-            file: file.to_owned(),
-            offset,
-            data,
-        })
+        self.op(
+            file,
+            Op::Write {
+                file: file.to_owned(),
+                offset: Some(offset),
+                data,
+            },
+        )
+    }
+
+    fn append(&self, file: &str, data: Vec<u8>) -> BoxFuture<'static, io::Result<()>> {
+        self.op(
+            file,
+            Op::Write {
+                file: file.to_owned(),
+                offset: None,
+                data,
+            },
+        )
     }
 
     fn sync(&self, file: &str) -> BoxFuture<'static, io::Result<()>> {
-        self.op(Op::Sync {
-            file: file.to_owned(),
-        })
+        self.op(
+            file,
+            Op::Sync {
+                file: file.to_owned(),
+            },
+        )
     }
 }
 
 enum Op {
+    /// A positioned write, or (no offset) an append.
     Write {
         file: String,
-        offset: u64,
+        offset: Option<u64>,
         data: Vec<u8>,
     },
     Sync {

@@ -1,7 +1,8 @@
 //! The ABD register (DESIGN §6) written with quorum calls through the public API, run on
 //! the simulator under faults, its histories checked linearizable. Reads write the value
 //! they return back to a majority before returning; writers first read the highest
-//! timestamp from a majority. Two broken variants (reads without the write-back, reads
+//! timestamp from a majority. Replicas keep the register on their simulated disk (synced
+//! before a write is acknowledged). Two broken variants (reads without the write-back, reads
 //! from the `first` reply) must be caught by the checker.
 
 #![allow(clippy::unwrap_used)]
@@ -10,10 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prost::Message;
+
 use gorums_sim::{
-    Configuration, EndpointConfig, FaultPlan, History, NodeId, NodeList, ProcessOptions, Quorum,
-    RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, System, SystemOptions,
-    check_register, run_seeds_parallel,
+    Code, Configuration, DiskHandle, EndpointConfig, FaultPlan, History, NodeId, NodeList,
+    ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status,
+    System, SystemOptions, check_register, run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -55,19 +58,41 @@ fn replica_addr(id: u32) -> String {
     format!("10.0.0.{id}:7000")
 }
 
-/// Serves replica `id` (its register kept on "disk" across restarts).
-async fn replica(rt: RuntimeHandle, id: u32, disk: Arc<Mutex<Stamped>>) {
+/// The replica's register on its disk: the encoded [`Stamped`], rewritten in place.
+const STATE_FILE: &str = "register";
+
+/// Serves replica `id`, its register kept on its simulated disk across restarts: a
+/// newer value is written and synced before the write is acknowledged.
+async fn replica(rt: RuntimeHandle, id: u32, disk: DiskHandle) {
+    // A torn or empty file decodes to nothing: the state synced before it is lost only
+    // if it was never synced, as the write below is synced before its reply.
+    let kept = disk.read(STATE_FILE).await.unwrap_or_default();
+    let state = Arc::new(Mutex::new(
+        Stamped::decode_length_delimited(kept.as_slice()).unwrap_or_default(),
+    ));
     let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
-    let d = disk.clone();
+    let st = state.clone();
     system.register_unary(READ, move |_ctx: ServerCtx, _req: Empty| {
-        std::future::ready(Ok(d.lock().unwrap().clone()))
+        std::future::ready(Ok(st.lock().unwrap().clone()))
     });
     system.register_unary(WRITE, move |_ctx: ServerCtx, req: Stamped| {
-        let mut st = disk.lock().unwrap();
-        if req.key() > st.key() {
-            *st = req;
+        let (state, disk) = (state.clone(), disk.clone());
+        async move {
+            let newer = {
+                let mut st = state.lock().unwrap();
+                let newer = req.key() > st.key();
+                if newer {
+                    *st = req;
+                }
+                newer.then(|| st.encode_length_delimited_to_vec())
+            };
+            if let Some(bytes) = newer {
+                let io = |e: std::io::Error| Status::new(Code::Unavailable, e.to_string());
+                disk.write(STATE_FILE, 0, bytes).await.map_err(io)?;
+                disk.sync(STATE_FILE).await.map_err(io)?;
+            }
+            Ok(Empty {})
         }
-        std::future::ready(Ok(Empty {}))
     });
     while system.listen(&replica_addr(id)).await.is_err() {
         rt.sleep_until(rt.now() + Duration::from_millis(5)).await;
@@ -189,12 +214,11 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
         ..SimConfig::new(seed)
     });
     for id in 1..=REPLICAS {
-        let disk = Arc::new(Mutex::new(Stamped::default()));
         let options = ProcessOptions {
             host: format!("10.0.0.{id}"),
             ..ProcessOptions::new(format!("rep{id}")).faulty()
         };
-        sim.add_process_with_boot(options, move |rt| replica(rt, id, disk.clone()));
+        sim.add_process_with_disk(options, move |rt, disk| replica(rt, id, disk));
     }
     let history = History::new();
     // Never faulted, so its clock is true time: the history's clock.

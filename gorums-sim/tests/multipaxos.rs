@@ -3,7 +3,7 @@
 //! resets, crashes and restarts, checked over many seeds.
 //!
 //! Three acceptors keep a promised ballot and, per slot, the (ballot, value) they last
-//! accepted, on a "disk" that survives restarts. Three proposers each append their own
+//! accepted, in a log on their simulated disk (each record synced before the reply it backs; a crash loses what was not synced). Three proposers each append their own
 //! commands: a proposer runs phase 1 once for every slot (the promise carries the
 //! acceptor's whole log), then phase 2 slot by slot from slot 0 (skipping the slots it
 //! learned chosen), proposing the value of the highest ballot a promise reported for the
@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Configuration, Fault, RuntimeHandle, Schedule, ServerCtx, SimRng, System, run_seeds_parallel,
+    Code, Configuration, DiskHandle, Fault, RuntimeHandle, Schedule, ServerCtx, SimRng, Status,
+    System, run_seeds_parallel,
 };
 
 const PREPARE: &str = "multipaxos.Acceptor.Prepare";
@@ -140,46 +141,109 @@ impl Oracle {
     }
 }
 
-fn register_acceptor(system: &System, id: u32, state: Arc<Mutex<AcceptorState>>, oracle: Shared) {
-    let s = state.clone();
-    system.register_unary(PREPARE, move |_ctx: ServerCtx, req: Prepare| {
-        let mut st = s.lock().unwrap();
-        let reply = if req.ballot > st.promised {
-            st.promised = req.ballot;
-            let entries = st.log.iter();
-            Promise {
-                ok: true,
-                promised: st.promised,
-                entries: entries
-                    .map(|(&slot, &(ballot, value))| Entry {
-                        slot,
-                        ballot,
-                        value,
-                    })
-                    .collect(),
+/// The acceptor's log on its disk: 24-byte records (slot + 1, or 0 for a promise;
+/// ballot; value), each appended and synced before the reply it backs.
+const LOG_FILE: &str = "acceptor.log";
+
+impl AcceptorState {
+    /// The state a log's whole records give (a torn last record is ignored); records
+    /// may land in any order, so the highest promise and each slot's highest ballot win.
+    fn replay(log: &[u8]) -> AcceptorState {
+        let mut st = AcceptorState::default();
+        for record in log.chunks_exact(24) {
+            let word = |i: usize| u64::from_le_bytes(record[i * 8..i * 8 + 8].try_into().unwrap());
+            let (slot, ballot, value) = (word(0), word(1), word(2));
+            st.promised = st.promised.max(ballot);
+            if slot > 0 {
+                let entry = st.log.entry(slot - 1).or_default();
+                if ballot >= entry.0 {
+                    *entry = (ballot, value);
+                }
             }
-        } else {
-            Promise {
-                ok: false,
-                promised: st.promised,
-                entries: Vec::new(),
-            }
+        }
+        st
+    }
+}
+
+/// Where an acceptor's changes go before it replies: its disk (none if amnesiac).
+#[derive(Clone)]
+struct Store(Option<DiskHandle>);
+
+impl Store {
+    async fn save(&self, slot: Option<u64>, ballot: u64, value: u64) -> Result<(), Status> {
+        let Some(disk) = &self.0 else {
+            return Ok(());
         };
-        std::future::ready(Ok(reply))
+        let io = |e: std::io::Error| Status::new(Code::Unavailable, e.to_string());
+        let record = [slot.map_or(0, |s| s + 1), ballot, value];
+        let bytes = record.iter().flat_map(|x| x.to_le_bytes()).collect();
+        disk.append(LOG_FILE, bytes).await.map_err(io)?;
+        disk.sync(LOG_FILE).await.map_err(io)
+    }
+}
+
+fn register_acceptor(
+    system: &System,
+    id: u32,
+    state: Arc<Mutex<AcceptorState>>,
+    store: Store,
+    oracle: Shared,
+) {
+    let (s, store1) = (state.clone(), store.clone());
+    system.register_unary(PREPARE, move |_ctx: ServerCtx, req: Prepare| {
+        let (s, store) = (s.clone(), store1.clone());
+        async move {
+            let reply = {
+                let mut st = s.lock().unwrap();
+                if req.ballot > st.promised {
+                    st.promised = req.ballot;
+                    let entries = st.log.iter();
+                    Promise {
+                        ok: true,
+                        promised: st.promised,
+                        entries: entries
+                            .map(|(&slot, &(ballot, value))| Entry {
+                                slot,
+                                ballot,
+                                value,
+                            })
+                            .collect(),
+                    }
+                } else {
+                    Promise {
+                        ok: false,
+                        promised: st.promised,
+                        entries: Vec::new(),
+                    }
+                }
+            };
+            if reply.ok {
+                store.save(None, req.ballot, 0).await?;
+            }
+            Ok(reply)
+        }
     });
     system.register_unary(ACCEPT, move |_ctx: ServerCtx, req: Accept| {
-        let mut st = state.lock().unwrap();
-        let ok = req.ballot >= st.promised;
-        if ok {
-            st.promised = req.ballot;
-            st.log.insert(req.slot, (req.ballot, req.value));
-            oracle
-                .lock()
-                .unwrap()
-                .vote(id, req.slot, req.ballot, req.value);
+        let (state, store, oracle) = (state.clone(), store.clone(), oracle.clone());
+        async move {
+            let (ok, promised) = {
+                let mut st = state.lock().unwrap();
+                let ok = req.ballot >= st.promised;
+                if ok {
+                    st.promised = req.ballot;
+                    st.log.insert(req.slot, (req.ballot, req.value));
+                    oracle
+                        .lock()
+                        .unwrap()
+                        .vote(id, req.slot, req.ballot, req.value);
+                }
+                (ok, st.promised)
+            };
+            if ok {
+                store.save(Some(req.slot), req.ballot, req.value).await?;
+            }
+            Ok(Accepted { ok, promised })
         }
-        let promised = st.promised;
-        std::future::ready(Ok(Accepted { ok, promised }))
     });
 }
 
@@ -423,17 +487,20 @@ fn run_multipaxos(seed: u64, variant: Variant) -> Run {
     let mut sim = common::faulty_sim(seed, Duration::from_millis(800), Schedule::default());
     let oracle: Shared = Arc::default();
     for id in 1..=ACCEPTORS {
-        let disk = Arc::new(Mutex::new(AcceptorState::default()));
         let o = oracle.clone();
-        add_acceptor_with_disk(&mut sim, id, move |rt, _disk| {
-            let state = match variant {
-                Variant::Amnesia => Arc::default(),
-                Variant::Correct | Variant::SkipAdoption => disk.clone(),
-            };
+        add_acceptor_with_disk(&mut sim, id, move |rt, disk| {
             let o = o.clone();
-            common::serve(rt, id, move |system| {
-                register_acceptor(system, id, state, o);
-            })
+            async move {
+                let store = Store((variant != Variant::Amnesia).then_some(disk.clone()));
+                // What the last incarnation synced (nothing for an amnesiac acceptor,
+                // which never writes).
+                let kept = disk.read(LOG_FILE).await.unwrap_or_default();
+                let state = Arc::new(Mutex::new(AcceptorState::replay(&kept)));
+                common::serve(rt, id, move |system| {
+                    register_acceptor(system, id, state, store, o);
+                })
+                .await;
+            }
         });
     }
     let mut proposers = BTreeMap::new();

@@ -11,14 +11,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Code, DiskHandle, RuntimeHandle, Schedule, ServerCtx, SimRng, Status, System,
-    run_seeds_parallel,
+    Code, Configuration, DialPolicy, DiskHandle, EndpointConfig, NodeId, RuntimeHandle, Schedule,
+    ServerCtx, SimRng, Status, System, SystemOptions, run_seeds_parallel,
 };
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
@@ -215,6 +216,17 @@ type Decisions = Arc<Mutex<Vec<(u64, u64, u64)>>>;
 /// Proposes `100 + id` (or what it must adopt) `ATTEMPTS` times with rising ballots.
 async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, decisions: Decisions) {
     let config = common::acceptors(rt.clone(), ACCEPTORS, &mut rng);
+    propose(rt, id, rng, &config, decisions).await;
+}
+
+/// [`proposer`] to the acceptors of `config`.
+async fn propose(
+    rt: RuntimeHandle,
+    id: u64,
+    mut rng: SimRng,
+    config: &Configuration,
+    decisions: Decisions,
+) {
     let majority = config.majority();
     let mut round = 0u64;
     for _ in 0..ATTEMPTS {
@@ -371,6 +383,94 @@ fn paxos_with_acceptors_replying_before_they_sync_is_caught_and_the_seed_replays
         let run = run_paxos(seed, Variant::ReplyBeforeSync);
         (run.agreement(), run.hash)
     });
+}
+
+/// Paxos among three replicas that are acceptor and proposer in one process each, one
+/// system per replica with [`DialPolicy::HigherIds`]: replica i dials only replicas
+/// above i and reaches the ones below over the connections they opened. Returns the
+/// run and, after it, the connections each replica's system holds.
+fn run_paxos_replicas(seed: u64, faults: bool) -> (Run, Vec<usize>) {
+    let config = common::faulty_config(seed, Duration::from_millis(800), Schedule::default());
+    let mut sim = gorums_sim::Sim::new(gorums_sim::SimConfig {
+        faults: config.faults.clone().filter(|_| faults),
+        ..config
+    });
+    let decisions: Decisions = Arc::default();
+    let systems: Arc<Mutex<BTreeMap<u32, System>>> = Arc::default();
+    for id in 1..=ACCEPTORS {
+        let (d, systems) = (decisions.clone(), systems.clone());
+        // Each incarnation proposes with its own generator, drawn at boot.
+        let rngs = Arc::new(Mutex::new(sim.rng()));
+        add_acceptor_with_disk(&mut sim, id, move |rt, disk| {
+            let (d, systems) = (d.clone(), systems.clone());
+            let mut rng = rngs.lock().unwrap().fork();
+            async move {
+                let kept = disk.read(STATE_FILE).await.unwrap_or_default();
+                let state = Arc::new(Mutex::new(AcceptorState::decode(&kept)));
+                let store = Store {
+                    rt: rt.clone(),
+                    disk,
+                    variant: Variant::Correct,
+                };
+                let options = SystemOptions {
+                    endpoint: EndpointConfig {
+                        node_id: NodeId(id),
+                        dial: DialPolicy::HigherIds,
+                        ..common::endpoint(&mut rng)
+                    },
+                    ..SystemOptions::default()
+                };
+                let system = System::new(rt.clone(), options);
+                register_acceptor(&system, state, store);
+                systems.lock().unwrap().insert(id, system.clone());
+                common::listen(&rt, &system, id).await;
+                let config = system
+                    .configuration(common::acceptor_nodes(ACCEPTORS))
+                    .unwrap()
+                    .with_timeout(Duration::from_millis(60));
+                propose(rt, u64::from(id), rng, &config, d).await;
+                std::future::pending::<()>().await;
+            }
+        });
+    }
+    sim.run_until(Duration::from_secs(2)).unwrap();
+    let decisions = decisions.lock().unwrap().clone();
+    let connections = systems
+        .lock()
+        .unwrap()
+        .values()
+        .map(System::connection_count)
+        .collect();
+    let run = Run {
+        decisions,
+        hash: sim.event_hash(),
+    };
+    (run, connections)
+}
+
+#[test]
+fn paxos_replicas_dialling_only_higher_ids_agree_over_n_n_minus_1_over_2_connections() {
+    // Without faults: three replicas, each pair one connection (3 = n(n-1)/2), each
+    // counted at both ends; dialling every peer would give each pair two.
+    for seed in 0..5 {
+        let (run, connections) = run_paxos_replicas(seed, false);
+        assert!(!run.decisions.is_empty(), "seed {seed} decides");
+        run.agreement().unwrap();
+        assert_eq!(connections, [2, 2, 2], "seed {seed}");
+    }
+    let decided = AtomicUsize::new(0);
+    let report = run_seeds_parallel("paxos-higher-ids", 100, |seed| {
+        let (run, _) = run_paxos_replicas(seed, true);
+        decided.fetch_add(usize::from(!run.decisions.is_empty()), Ordering::Relaxed);
+        run.agreement()
+    });
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let decided = decided.into_inner();
+    assert!(
+        decided * 10 >= report.seeds as usize * 8,
+        "most runs decide something: {decided} of {}",
+        report.seeds
+    );
 }
 
 #[test]

@@ -33,7 +33,11 @@ fn targets(fault: &Fault) -> Vec<ProcessId> {
     match fault {
         Fault::Isolate(p) | Fault::Crash(p) | Fault::Pause(p) => vec![*p],
         Fault::Skew { process, .. } => vec![*process],
-        Fault::Partition(minority, _) => minority.clone(),
+        Fault::Partition(minority, rest) if minority.len() + rest.len() == 5 => minority.clone(),
+        Fault::Partition(a, b) => (0..5)
+            .map(ProcessId)
+            .filter(|p| !a.contains(p) && !b.contains(p))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -56,8 +60,9 @@ fn each_seed_draws_its_own_plan_with_groups_and_skew_and_any_process_faulted() {
     let groups: BTreeSet<usize> = faults
         .iter()
         .filter_map(|f| match f {
-            Fault::Partition(minority, rest) => {
-                assert!(minority.len() <= 2 && rest.len() == 5 - minority.len());
+            // A group partition: a minority against everyone else (bridges are below).
+            Fault::Partition(minority, rest) if minority.len() + rest.len() == 5 => {
+                assert!(minority.len() <= 2);
                 Some(minority.len())
             }
             _ => None,
@@ -81,6 +86,103 @@ fn each_seed_draws_its_own_plan_with_groups_and_skew_and_any_process_faulted() {
         "every process made with ProcessOptions::new is faulted, the reliable one never"
     );
     assert_eq!(swarm_run(3).1, runs[3].1, "a seed replays its plan");
+}
+
+/// The bridges of a fault log: a partition between two sides that leaves out one
+/// process, as (bridge, side, side).
+fn bridges(log: &[(Duration, Fault)]) -> Vec<(ProcessId, Vec<ProcessId>, Vec<ProcessId>)> {
+    log.iter()
+        .filter_map(|(_, f)| match f {
+            Fault::Partition(a, b) if a.len() + b.len() == 4 => {
+                let bridge = (0..5)
+                    .map(ProcessId)
+                    .find(|p| !a.contains(p) && !b.contains(p))?;
+                Some((bridge, a.clone(), b.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn swarm_plans_draw_bridge_partitions() {
+    let runs: Vec<_> = (0..30).map(swarm_run).collect();
+    assert!(
+        runs.iter().any(|(p, _)| p.bridge == 0) && runs.iter().any(|(p, _)| p.bridge > 0),
+        "bridges are left out of some plans and kept in others"
+    );
+    let all: Vec<_> = runs.iter().flat_map(|(_, log)| bridges(log)).collect();
+    assert!(all.len() >= 5, "bridges drawn: {}", all.len());
+    let picked: BTreeSet<ProcessId> = all.iter().map(|b| b.0).collect();
+    assert!(picked.len() >= 3, "the bridge is drawn: {picked:?}");
+    assert!(
+        picked.iter().all(|p| p.0 < 4),
+        "the reliable process is never the bridge"
+    );
+    for (bridge, a, b) in &all {
+        assert!(!a.is_empty() && !b.is_empty() && !a.contains(bridge) && !b.contains(bridge));
+    }
+    let sizes: BTreeSet<usize> = all.iter().map(|(_, a, _)| a.len()).collect();
+    assert!(sizes.len() >= 2, "sides of drawn sizes: {sizes:?}");
+}
+
+/// A scripted bridge: 1 hears 0 and 2 while 0 and 2 do not hear each other, until the
+/// partition is undone.
+#[test]
+fn a_bridge_hears_both_sides_while_the_sides_do_not_hear_each_other() {
+    use gorums_sim::RuntimeHandle;
+    use std::sync::{Arc, Mutex};
+    let mut sim = Sim::new(SimConfig::new(7));
+    let p: Vec<ProcessId> = (0..3)
+        .map(|i| {
+            sim.add_process(ProcessOptions {
+                host: format!("10.0.0.{i}"),
+                ..ProcessOptions::new(format!("p{i}"))
+            })
+        })
+        .collect();
+    // Each process listens and counts the bytes it hears from each sender.
+    let heard: Arc<Mutex<BTreeSet<(usize, usize)>>> = Arc::default();
+    for i in 0..3 {
+        let rt = sim.runtime(p[i]);
+        let h = heard.clone();
+        sim.spawn(p[i], async move {
+            let mut listener = rt.listen(&format!("10.0.0.{i}:1")).await.unwrap();
+            loop {
+                let mut conn = listener.accept().await.unwrap();
+                let h = h.clone();
+                rt.spawn(Box::pin(async move {
+                    let mut buf = [0u8; 1];
+                    while futures_io_read(&mut conn.reader, &mut buf).await > 0 {
+                        h.lock().unwrap().insert((usize::from(buf[0]), i));
+                    }
+                }));
+            }
+        });
+    }
+    sim.schedule(Duration::ZERO, Fault::Partition(vec![p[0]], vec![p[2]]));
+    // Each dial on its own task: one held across the partition stops no other.
+    for (i, j) in (0..3)
+        .flat_map(|i| (0..3).map(move |j| (i, j)))
+        .filter(|(i, j)| i != j)
+    {
+        let rt: RuntimeHandle = sim.runtime(p[i]);
+        sim.spawn(p[i], async move {
+            rt.sleep_until(gorums_sim::Instant::from_nanos(1_000_000))
+                .await;
+            if let Ok(mut conn) = rt.connect(&format!("10.0.0.{j}:1")).await {
+                futures_io_write(&mut conn.writer, &[i as u8]).await;
+                std::future::pending::<()>().await;
+            }
+        });
+    }
+    sim.run_until(Duration::from_millis(500)).unwrap();
+    let seen = heard.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        BTreeSet::from([(0, 1), (1, 0), (1, 2), (2, 1)]),
+        "the bridge and each side hear each other; the sides do not"
+    );
 }
 
 #[test]

@@ -29,16 +29,25 @@ use std::io;
 use std::sync::Arc;
 
 pub use gorums_core::api::*;
+pub use gorums_core::disk::{Disk, DiskHandle, FileDisk};
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
 #[cfg(feature = "tls")]
 pub use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
+use gorums_core::disk::{Blocking, BlockingJob};
 use gorums_core::runtime::{BoxFuture, Connection, Incoming, Listener};
 use smol::net::{TcpListener, TcpStream};
 
 /// A gorums runtime on smol's global executor.
 pub fn runtime() -> RuntimeHandle {
     Arc::new(SmolRuntime::global())
+}
+
+/// A [`Disk`] over the files of `dir` (made if missing), its blocking file calls run on
+/// smol's blocking pool (`smol::unblock`).
+pub fn file_disk(dir: impl Into<std::path::PathBuf>) -> io::Result<DiskHandle> {
+    let blocking: Blocking = Arc::new(|job: BlockingJob| Box::pin(smol::unblock(job)));
+    FileDisk::open(dir, blocking).map(|disk| Arc::new(disk) as DiskHandle)
 }
 
 /// Where a [`SmolRuntime`] spawns its tasks.

@@ -29,10 +29,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use gorums_core::api::*;
+pub use gorums_core::disk::{Disk, DiskHandle, FileDisk};
 pub use gorums_core::runtime::{Runtime, RuntimeHandle};
 #[cfg(feature = "tls")]
 pub use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
+use gorums_core::disk::{Blocking, BlockingJob};
 use gorums_core::runtime::{BoxFuture, Connection, Incoming, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -44,6 +46,21 @@ use tokio::net::{TcpListener, TcpStream};
 /// Outside a tokio runtime.
 pub fn runtime() -> RuntimeHandle {
     Arc::new(TokioRuntime::current())
+}
+
+/// A [`Disk`] over the files of `dir` (made if missing), its blocking file calls run on
+/// the current tokio runtime's blocking pool (`spawn_blocking`).
+///
+/// # Panics
+///
+/// Outside a tokio runtime.
+pub fn file_disk(dir: impl Into<std::path::PathBuf>) -> io::Result<DiskHandle> {
+    let handle = tokio::runtime::Handle::current();
+    let blocking: Blocking = Arc::new(move |job: BlockingJob| {
+        let handle = handle.clone();
+        Box::pin(async move { handle.spawn_blocking(job).await.map_err(io::Error::other)? })
+    });
+    FileDisk::open(dir, blocking).map(|disk| Arc::new(disk) as DiskHandle)
 }
 
 /// gorums' [`Runtime`] on a tokio runtime.

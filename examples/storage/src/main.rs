@@ -5,6 +5,8 @@
 //! storage                                   four local servers, then the REPL
 //! storage --connect a,b,c                   the REPL against servers elsewhere
 //! storage --serve ADDR --peers a,b,c        one server as its own process
+//!         [--data-dir DIR]                  ... keeping its writes in DIR across
+//!                                           restarts (synced before each reply)
 //! storage --cluster                         four server processes it starts, then the
 //!                                           REPL (the servers stop when it ends)
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
@@ -25,6 +27,7 @@ use gorums_core::api::{
     Configuration, DialPolicy, NodeId, NodeList, ServerOptions, System, SystemOptions,
     local_systems_with,
 };
+use gorums_core::disk::DiskHandle;
 use gorums_core::runtime::RuntimeHandle;
 use gorums_core::tls::{ClientAuth, Tls, TlsOptions};
 
@@ -94,6 +97,7 @@ enum Mode {
     Serve {
         addr: String,
         peers: Vec<String>,
+        data_dir: Option<String>,
     },
     /// Four servers, each a process of its own started with these flags, then the REPL
     /// against them.
@@ -110,7 +114,7 @@ fn list(s: &str) -> Vec<String> {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut connect, mut serve, mut peers) = (None, None, None);
+    let (mut connect, mut serve, mut peers, mut data_dir) = (None, None, None, None);
     let mut cluster = false;
     // The flags a `--cluster` REPL passes on to the servers it starts.
     let mut server_flags = Vec::new();
@@ -125,6 +129,7 @@ fn parse_args() -> Result<Args, String> {
             "--cluster" => cluster = true,
             "--serve" => serve = Some(value()?),
             "--peers" => peers = Some(list(&value()?)),
+            "--data-dir" => data_dir = Some(value()?),
             "--interceptors" => {
                 let names = value()?;
                 server_flags.extend([arg.clone(), names.clone()]);
@@ -149,12 +154,15 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR] | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
                 );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if data_dir.is_some() && serve.is_none() {
+        return Err(String::from("--data-dir goes with --serve"));
     }
     let mode = match (connect, serve, peers) {
         (None, None, None) if cluster => Mode::Cluster(server_flags),
@@ -164,7 +172,11 @@ fn parse_args() -> Result<Args, String> {
             ));
         }
         (Some(addrs), None, None) => Mode::Connect(addrs),
-        (None, Some(addr), Some(peers)) => Mode::Serve { addr, peers },
+        (None, Some(addr), Some(peers)) => Mode::Serve {
+            addr,
+            peers,
+            data_dir,
+        },
         (None, None, None) => Mode::Local,
         (None, Some(_), None) => return Err(String::from("--serve needs --peers")),
         _ => {
@@ -224,9 +236,23 @@ impl Executor {
             }
         }
     }
+
+    /// The disk over the files of `dir`, its file calls on this runtime's blocking pool.
+    fn file_disk(&self, dir: &str) -> Result<DiskHandle, String> {
+        let disk = match self {
+            Executor::Tokio(rt) => rt.block_on(async { gorums_tokio::file_disk(dir) }),
+            Executor::Smol => gorums_smol::file_disk(dir),
+        };
+        disk.map_err(|e| format!("--data-dir {dir}: {e}"))
+    }
 }
 
-fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System {
+fn serve_system(
+    rt: &RuntimeHandle,
+    id: u32,
+    interceptors: &[String],
+    storage: Arc<Storage>,
+) -> System {
     let options = ServerOptions {
         interceptors: interceptors::by_names(interceptors, rt.clone()),
         ..ServerOptions::default()
@@ -236,7 +262,7 @@ fn serve_system(rt: &RuntimeHandle, id: u32, interceptors: &[String]) -> System 
     let mut system_options = system_options(id);
     system_options.endpoint.dial = DialPolicy::HigherIds;
     let system = System::with_server(rt.clone(), system_options, options);
-    register_storage_server(&system, Storage::new());
+    register_storage_server(&system, storage);
     system
 }
 
@@ -287,7 +313,18 @@ fn main() {
     };
     let rt = exec.gorums(tls);
     let result = match args.mode {
-        Mode::Serve { addr, peers } => serve(&exec, &rt, &addr, &peers, &args.interceptors),
+        Mode::Serve {
+            addr,
+            peers,
+            data_dir,
+        } => serve(
+            &exec,
+            &rt,
+            &addr,
+            &peers,
+            data_dir.as_deref(),
+            &args.interceptors,
+        ),
         Mode::Local => local(&exec, &rt, &args.interceptors),
         Mode::Cluster(flags) => cluster(&exec, &rt, &flags),
         Mode::Connect(addrs) => {
@@ -363,6 +400,7 @@ fn serve(
     rt: &RuntimeHandle,
     addr: &str,
     peers: &[String],
+    data_dir: Option<&str>,
     interceptors: &[String],
 ) -> Result<(), String> {
     let position = peers
@@ -370,7 +408,15 @@ fn serve(
         .position(|p| p == addr)
         .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
     let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
-    let system = serve_system(rt, id, interceptors);
+    let storage = match data_dir {
+        Some(dir) => {
+            let disk = exec.file_disk(dir)?;
+            exec.block_on(Storage::open(disk))
+                .map_err(|e| format!("--data-dir {dir}: reading the log: {e}"))?
+        }
+        None => Storage::new(),
+    };
+    let system = serve_system(rt, id, interceptors, storage);
     let bound = exec
         .block_on(system.listen(addr))
         .map_err(|e| format!("listen on {addr}: {e}"))?;

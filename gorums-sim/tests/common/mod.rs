@@ -23,7 +23,12 @@ fn acceptor_addr(id: u32) -> String {
 /// pauses and clock skew; at most one process down at a time, proposers included)
 /// drawn until `faults_until`; ready tasks ordered by `schedule`.
 pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) -> Sim {
-    Sim::new(SimConfig {
+    Sim::new(faulty_config(seed, faults_until, schedule))
+}
+
+/// The configuration of [`faulty_sim`].
+pub(crate) fn faulty_config(seed: u64, faults_until: Duration, schedule: Schedule) -> SimConfig {
+    SimConfig {
         schedule,
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(3),
@@ -37,7 +42,7 @@ pub(crate) fn faulty_sim(seed: u64, faults_until: Duration, schedule: Schedule) 
             ..FaultPlan::default()
         }),
         ..SimConfig::new(seed)
-    })
+    }
 }
 
 /// Adds acceptor `id` (host `10.0.0.<id>`, picked by random faults); `boot` runs at
@@ -81,11 +86,32 @@ where
 pub(crate) async fn serve(rt: RuntimeHandle, id: u32, register: impl FnOnce(&System)) {
     let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
     register(&system);
+    listen(&rt, &system, id).await;
+    std::future::pending::<()>().await;
+}
+
+/// Listens on acceptor `id`'s address.
+pub(crate) async fn listen(rt: &RuntimeHandle, system: &System, id: u32) {
     // The old incarnation's address is free at once in the simulator; retry anyway.
     while system.listen(&acceptor_addr(id)).await.is_err() {
         rt.sleep_until(rt.now() + Duration::from_millis(5)).await;
     }
-    std::future::pending::<()>().await;
+}
+
+/// Acceptors `1..=acceptors` and their addresses.
+pub(crate) fn acceptor_nodes(acceptors: u32) -> NodeList {
+    NodeList::map((1..=acceptors).map(|i| (i, acceptor_addr(i))))
+}
+
+/// The endpoint settings of the tests' callers: quick redials, seeded from `rng`.
+pub(crate) fn endpoint(rng: &mut SimRng) -> EndpointConfig {
+    EndpointConfig {
+        seed: rng.next_u64(),
+        connect_timeout: Duration::from_millis(50),
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(40),
+        ..EndpointConfig::default()
+    }
 }
 
 /// A proposer's configuration of acceptors `1..=acceptors`: quick redials, 60 ms per
@@ -93,15 +119,9 @@ pub(crate) async fn serve(rt: RuntimeHandle, id: u32, register: impl FnOnce(&Sys
 pub(crate) fn acceptors(rt: RuntimeHandle, acceptors: u32, rng: &mut SimRng) -> Configuration {
     Configuration::new(
         rt,
-        NodeList::map((1..=acceptors).map(|i| (i, acceptor_addr(i)))),
+        acceptor_nodes(acceptors),
         SystemOptions {
-            endpoint: EndpointConfig {
-                seed: rng.next_u64(),
-                connect_timeout: Duration::from_millis(50),
-                initial_backoff: Duration::from_millis(5),
-                max_backoff: Duration::from_millis(40),
-                ..EndpointConfig::default()
-            },
+            endpoint: endpoint(rng),
             ..SystemOptions::default()
         },
     )
