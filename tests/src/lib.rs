@@ -1,8 +1,8 @@
 //! The gorums-rs conformance suite: one set of tests, written against the
 //! runtime-agnostic API, run against every adapter.
 //!
-//! Each case in [`cases`], [`more_cases`], [`judge_cases`], [`behaviour_cases`] and
-//! [`handshake_cases`] is an `async fn(RuntimeHandle)`;
+//! Each case in [`cases`], [`more_cases`], [`judge_cases`], [`behaviour_cases`],
+//! [`handshake_cases`] and [`fault_cases`] is an `async fn(RuntimeHandle)`;
 //! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
 //! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
 //! smol and the simulator: one file each, not a copy of the tests.
@@ -16,6 +16,7 @@
 
 pub mod behaviour_cases;
 pub mod cases;
+pub mod fault_cases;
 pub mod handshake_cases;
 pub mod judge_cases;
 pub mod more_cases;
@@ -118,6 +119,8 @@ macro_rules! conformance_suite {
             interceptors_see_typed_requests_and_pass_metadata,
             a_flood_of_unauthenticated_first_frames_stays_under_the_bound,
             ordering_stress_run_opt_in,
+            a_node_that_stalls_mid_call_fails_by_the_deadline,
+            calls_go_on_through_repeated_restarts,
         );
     };
     (@cases $adapter:ty; $($case:ident,)*) => {
