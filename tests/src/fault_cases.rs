@@ -349,3 +349,96 @@ pub async fn calls_go_on_through_repeated_restarts(rt: RuntimeHandle) {
         .expect("every node is used again");
     assert_eq!(reply.seq, 7);
 }
+
+/// CONFORMANCE (ours, for the simulator's random faults): rounds of three majority
+/// calls and an RPC at once, each with a 500 ms deadline, while connections may be
+/// reset at any moment. Every call ends long before its deadline (a reset fails a
+/// share at once); a success is the call's own reply from a node of the
+/// configuration; a failure is `Incomplete` and names at least two nodes, each with a
+/// connection failure; no server starts a request twice
+/// (nothing re-sent); once the faults stop, `all` succeeds again and no call state is
+/// left. Without faults (tokio, smol, the plain simulator run) every call succeeds.
+pub async fn calls_under_connection_resets_end_and_keep_their_replies(rt: RuntimeHandle) {
+    use gorums_core::api::FailureKind;
+
+    let c = cluster(&rt, 3).await;
+    let deadline = Duration::from_millis(500);
+    let config = c.client.with_timeout(deadline);
+    let connection_failure = |kind: FailureKind| {
+        matches!(
+            kind,
+            FailureKind::ConnectionLost | FailureKind::NotConnected
+        )
+    };
+    let mut failed = 0;
+    for round in 0..40u64 {
+        let started = rt.now();
+        let calls: Vec<_> = (0..3)
+            .map(|k| {
+                let seq = 1 + round * 10 + k;
+                let call = config
+                    .quorum_call::<Msg, Msg>(method::TICK, &msg(seq))
+                    .async_majority();
+                (seq, call)
+            })
+            .collect();
+        let node = config.nodes()[(round % 3) as usize].clone();
+        let rpc_seq = 1 + round * 10 + 5;
+        let rpc = node.rpc::<Msg, Msg, _>(method::TICK, &msg(rpc_seq));
+        for (seq, call) in calls {
+            match call.await {
+                Ok(reply) => {
+                    assert_eq!(reply.seq, seq, "another call's reply");
+                    assert!((1..=3).contains(&reply.node), "{reply:?}");
+                }
+                Err(err) => {
+                    failed += 1;
+                    // A reset is seen by both ends at once: a share fails then, not
+                    // at the deadline.
+                    assert_eq!(err.cause, Cause::Incomplete, "{err}");
+                    assert!(
+                        err.node_errors
+                            .iter()
+                            .all(|e| connection_failure(e.failure.kind())),
+                        "{err}"
+                    );
+                    assert!(err.node_errors.len() >= 2, "{err}");
+                }
+            }
+        }
+        match rpc.await {
+            Ok(reply) => assert_eq!((reply.seq, reply.node), (rpc_seq, node.id().0)),
+            Err(err) => {
+                failed += 1;
+                assert_eq!(err.node, node.id());
+                assert!(connection_failure(err.failure.kind()), "{err}");
+            }
+        }
+        let took = rt.now() - started;
+        assert!(took < deadline / 2, "round {round} took {took:?}");
+    }
+    // Once the faults have stopped, every node answers again.
+    let mut healed = false;
+    for _ in 0..50 {
+        if config
+            .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+            .all()
+            .await
+            .is_ok()
+        {
+            healed = true;
+            break;
+        }
+        sleep(&rt, Duration::from_millis(100)).await;
+    }
+    assert!(healed, "no `all` succeeded after the faults ({failed} calls failed)");
+    for id in 1..=3 {
+        let mut seen = c.seen_by(id, method::TICK);
+        let all = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), all, "node {id} started a request twice");
+    }
+    let system = c.client.system().unwrap();
+    eventually(&rt, || system.live_calls() == 0).await;
+}
