@@ -10,12 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_core::api::{
-    Cause, CallOptions, Configuration, NodeFailure, NodeId, NodeList, QuorumCallError, System, SystemOptions,
+    CallOptions, Cause, Configuration, NodeFailure, NodeId, NodeList, QuorumCallError, System,
+    SystemOptions,
 };
 use gorums_core::runtime::{Connection, ReadHalf, RuntimeHandle, WriteHalf};
 
 use crate::service::{Msg, method};
-use crate::support::{cluster, eventually, msg, next, sleep, write_all};
+use crate::support::{Cluster, cluster, eventually, msg, next, sleep, write_all};
 
 /// A relay between clients and one server: every connection accepted on its address is
 /// joined to a fresh connection to the server, byte for byte, until [`hold`](Self::hold)
@@ -33,7 +34,12 @@ impl Relay {
         let addr = listener.local_addr();
         let held = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (rt2, server, h, a) = (rt.clone(), server.to_owned(), held.clone(), accepted.clone());
+        let (rt2, server, h, a) = (
+            rt.clone(),
+            server.to_owned(),
+            held.clone(),
+            accepted.clone(),
+        );
         rt.spawn(Box::pin(async move {
             while let Ok(client) = listener.accept().await {
                 a.fetch_add(1, Ordering::AcqRel);
@@ -90,8 +96,7 @@ async fn pump(rt: RuntimeHandle, mut from: ReadHalf, mut to: WriteHalf, held: Ar
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let read =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut *from).poll_read(cx, &mut buf))
-                .await;
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut *from).poll_read(cx, &mut buf)).await;
         let n = match read {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
@@ -165,7 +170,10 @@ pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle
         .unwrap_err();
     assert_eq!((err.node, &err.failure), (NodeId(3), &NodeFailure::NoReply));
     let took = rt.now() - rpc_started;
-    assert!(took >= Duration::from_millis(200) && took < Duration::from_millis(600), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(200) && took < Duration::from_millis(600),
+        "{took:?}"
+    );
 
     // The first call's stream: nodes 1 and 2 answered before the deadline; node 3's
     // share ends with the call at the deadline (the call's error is
@@ -178,7 +186,10 @@ pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle
     outcomes.sort_by_key(|(node, _, _)| *node);
     let answered: Vec<(u32, bool)> = outcomes.iter().map(|(n, ok, _)| (*n, *ok)).collect();
     assert_eq!(answered, [(1, true), (2, true)], "{outcomes:?}");
-    assert!(outcomes.iter().all(|(_, _, at)| *at < deadline), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|(_, _, at)| *at < deadline),
+        "{outcomes:?}"
+    );
     assert!(
         ended >= deadline && ended < deadline + Duration::from_millis(400),
         "the call ended at {ended:?}, its deadline is {deadline:?}"
@@ -206,6 +217,20 @@ pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle
     assert_eq!(relay.accepted(), 1, "no new connection was needed");
 }
 
+/// Checks that no server of `c` started a TICK request twice (nothing was re-sent) and
+/// that `c`'s client is left with no call state.
+async fn nothing_re_sent_and_no_call_left(rt: &RuntimeHandle, c: &Cluster) {
+    for id in 1..=3 {
+        let mut seen = c.seen_by(id, method::TICK);
+        let all = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), all, "node {id} started a request twice");
+    }
+    let system = c.client.system().unwrap();
+    eventually(rt, || system.live_calls() == 0).await;
+}
+
 /// How a call made by the caller in `calls_go_on_through_repeated_restarts` ended.
 #[derive(Debug)]
 struct Ended {
@@ -229,8 +254,9 @@ pub async fn calls_go_on_through_repeated_restarts(rt: RuntimeHandle) {
         .all()
         .await
         .unwrap();
-    let servers: Arc<Mutex<Vec<System>>> =
-        Arc::new(Mutex::new(c.servers.iter().map(|(s, _)| s.clone()).collect()));
+    let servers: Arc<Mutex<Vec<System>>> = Arc::new(Mutex::new(
+        c.servers.iter().map(|(s, _)| s.clone()).collect(),
+    ));
     // Bumped before a majority may go down and after it is back: a call that sees the
     // same even number at its start and its end had a majority up throughout.
     let epoch = Arc::new(AtomicU64::new(0));
@@ -331,16 +357,7 @@ pub async fn calls_go_on_through_repeated_restarts(rt: RuntimeHandle) {
             }
         }
     }
-    // Nothing was re-sent: each server started each request at most once.
-    for id in 1..=3 {
-        let mut seen = c.seen_by(id, method::TICK);
-        let all = seen.len();
-        seen.sort_unstable();
-        seen.dedup();
-        assert_eq!(seen.len(), all, "node {id} saw a request twice");
-    }
-    let system = c.client.system().unwrap();
-    eventually(&rt, || system.live_calls() == 0).await;
+    nothing_re_sent_and_no_call_left(&rt, &c).await;
     let reply = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(7))
@@ -431,14 +448,9 @@ pub async fn calls_under_connection_resets_end_and_keep_their_replies(rt: Runtim
         }
         sleep(&rt, Duration::from_millis(100)).await;
     }
-    assert!(healed, "no `all` succeeded after the faults ({failed} calls failed)");
-    for id in 1..=3 {
-        let mut seen = c.seen_by(id, method::TICK);
-        let all = seen.len();
-        seen.sort_unstable();
-        seen.dedup();
-        assert_eq!(seen.len(), all, "node {id} started a request twice");
-    }
-    let system = c.client.system().unwrap();
-    eventually(&rt, || system.live_calls() == 0).await;
+    assert!(
+        healed,
+        "no `all` succeeded after the faults ({failed} calls failed)"
+    );
+    nothing_re_sent_and_no_call_left(&rt, &c).await;
 }

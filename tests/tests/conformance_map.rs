@@ -24,7 +24,9 @@ fn named_tests(text: &str) -> Vec<(usize, String, String)> {
                 continue;
             };
             let is_ident = !function.is_empty()
-                && function.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && function
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
             if path.ends_with(".rs") && is_ident {
                 out.push((number + 1, path.to_owned(), function.to_owned()));
             }
@@ -93,7 +95,11 @@ fn every_test_the_map_names_exists_where_it_says() {
             }
         }
     }
-    assert!(missing.is_empty(), "tests/CONFORMANCE.md:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "tests/CONFORMANCE.md:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]

@@ -30,7 +30,11 @@ fn the_fault_cases_over_many_seeds_with_random_resets() {
 #[test]
 fn the_fault_cases_over_many_seeds() {
     check(run_seeds("fault cases", 3, |seed| {
-        run_twice(seed, None, cases::a_node_that_stalls_mid_call_fails_by_the_deadline)?;
+        run_twice(
+            seed,
+            None,
+            cases::a_node_that_stalls_mid_call_fails_by_the_deadline,
+        )?;
         run_twice(seed, None, cases::calls_go_on_through_repeated_restarts)?;
         Ok(())
     }));
@@ -40,9 +44,17 @@ fn the_fault_cases_over_many_seeds() {
 fn ordering_and_failure_cases_over_many_seeds() {
     check(run_seeds("ordering and failure cases", 3, |seed| {
         run_twice(seed, None, cases::fifo_per_sender_and_release)?;
-        run_twice(seed, None, cases::async_calls_reach_every_node_in_issue_order)?;
+        run_twice(
+            seed,
+            None,
+            cases::async_calls_reach_every_node_in_issue_order,
+        )?;
         run_twice(seed, None, cases::failure_matrix_majority_first_all)?;
-        run_twice(seed, None, cases::a_connection_lost_mid_call_fails_that_share_at_once)?;
+        run_twice(
+            seed,
+            None,
+            cases::a_connection_lost_mid_call_fails_that_share_at_once,
+        )?;
         run_twice(seed, None, cases::deadlines_and_unknown_methods)?;
         run_twice(seed, None, cases::nested_quorum_call_from_a_handler)?;
         run_twice(seed, None, cases::terminal_methods_and_thresholds)?;
@@ -59,7 +71,8 @@ fn a_run_that_differs_the_second_time_is_caught() {
     static RUNS: AtomicU64 = AtomicU64::new(0);
     let case = |rt: gorums_core::runtime::RuntimeHandle| async move {
         let n = RUNS.fetch_add(1, Ordering::AcqRel);
-        rt.sleep_until(rt.now() + Duration::from_millis(1 + n)).await;
+        rt.sleep_until(rt.now() + Duration::from_millis(1 + n))
+            .await;
     };
     let err = run_twice(7, None, case).expect_err("the hashes differ");
     assert!(err.contains("event hashes"), "{err}");
