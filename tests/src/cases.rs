@@ -18,6 +18,7 @@ use crate::support::{Cluster, cluster, eventually, msg, next, sleep, within, wri
 
 // The cases of `more_cases` run through the same suite list.
 pub use crate::behaviour_cases::*;
+pub use crate::fault_cases::*;
 pub use crate::handshake_cases::*;
 pub use crate::judge_cases::*;
 pub use crate::more_cases::*;

@@ -2,7 +2,7 @@
 //! runtime-agnostic API, run against every adapter.
 //!
 //! Each case in [`cases`], [`more_cases`], [`judge_cases`], [`behaviour_cases`],
-//! [`porting_cases`] and [`handshake_cases`] is an `async fn(RuntimeHandle)`;
+//! [`porting_cases`], [`handshake_cases`] and [`fault_cases`] is an `async fn(RuntimeHandle)`;
 //! [`conformance_suite!`] turns the list of cases into `#[test]` functions for one
 //! [`Adapter`]. `tests/tokio.rs`, `tests/smol.rs` and `tests/sim.rs` run it on tokio,
 //! smol and the simulator: one file each, not a copy of the tests.
@@ -10,16 +10,27 @@
 //! Stress run (opt in): `GORUMS_STRESS_SECS=5 cargo test -p gorums-tests ordering_stress`
 //! loops the ordering cases for 5 s (at most 25, under the 30 s limit per case); unset,
 //! `ordering_stress_run_opt_in` makes one short ordering round.
+//!
+//! Many seeds (opt in): `tests/sim_seeds.rs` runs the fault cases (one under random
+//! connection resets) and some ordering and failure cases on the simulator over a
+//! handful of seeds, each seed twice with one event hash ([`seeds`]);
+//! `GORUMS_SIM_SEEDS=300 cargo test -p gorums-tests --test sim_seeds` runs 300 and
+//! `GORUMS_SIM_SEED=<seed>` replays one.
+//!
+//! `tests/CONFORMANCE.md` maps each line of the project's checklist to the cases that
+//! check it; `tests/conformance_map.rs` keeps it from naming tests that are gone.
 
 // This crate is a test suite: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 pub mod behaviour_cases;
 pub mod cases;
+pub mod fault_cases;
 pub mod handshake_cases;
 pub mod judge_cases;
 pub mod more_cases;
 pub mod porting_cases;
+pub mod seeds;
 pub mod service;
 mod support;
 pub mod tls_cases;
@@ -124,6 +135,9 @@ macro_rules! conformance_suite {
             several_watchers_of_one_correctable,
             local_systems_return_a_stop_of_them_all,
             ordering_stress_run_opt_in,
+            a_node_that_stalls_mid_call_fails_by_the_deadline,
+            calls_go_on_through_repeated_restarts,
+            calls_under_connection_resets_end_and_keep_their_replies,
         );
     };
     (@cases $adapter:ty; $($case:ident,)*) => {

@@ -38,6 +38,9 @@ pub mod method {
     pub const SLOW: &str = "test.Svc.Slow";
     /// Releases, then sleeps `seq` milliseconds, then echoes.
     pub const SLOW_RELEASED: &str = "test.Svc.SlowReleased";
+    /// Records `seq`, sleeps 10 ms, then echoes (a call that stays in flight a while,
+    /// whatever its seq).
+    pub const TICK: &str = "test.Svc.Tick";
     /// Streams `seq` items, numbered 1..=seq.
     pub const STREAM: &str = "test.Svc.Stream";
     /// Replies with the value of the request's metadata entry `k` as its text.
@@ -108,6 +111,16 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
             ctx.release();
             r.sleep_until(r.now() + Duration::from_millis(req.seq))
                 .await;
+            Ok(Msg { node: me, ..req })
+        }
+    });
+    let s = seen.clone();
+    let r = rt.clone();
+    system.register_unary(method::TICK, move |_ctx: ServerCtx, req: Msg| {
+        record(&s, method::TICK, req.seq);
+        let sleep = r.sleep_until(r.now() + Duration::from_millis(10));
+        async move {
+            sleep.await;
             Ok(Msg { node: me, ..req })
         }
     });
