@@ -572,6 +572,9 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// The next outcome out of the interceptors (decoded, mapped, intercepted); `None`
     /// once the call is over and the interceptors have nothing more.
     fn poll_intercepted(&mut self, cx: &mut Context<'_>) -> Poll<Option<NodeResponse<T>>> {
+        // Starting sets `info` when there are interceptors: it must happen before the
+        // check, or a reply that arrives while the first poll sends would skip them.
+        self.start();
         let Some(info) = self.info.take() else {
             // No interceptors: each outcome goes straight on, with no buffer.
             return self.poll_raw(cx).map(|raw| raw.map(|r| self.decode(r)));
