@@ -131,8 +131,7 @@ mod linearizability;
 mod seeds;
 
 pub use config::{Schedule, SimConfig};
-pub use disk::DiskConfig;
-pub use gorums_core::disk::{Disk, DiskHandle};
+pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
 pub use history::{History, OpId, Operation, RegisterOp};

@@ -13,7 +13,7 @@ use gorums_core::runtime::BoxFuture;
 
 use gorums_core::disk::check_file_name;
 
-use gorums_core::disk::{Disk, check_file_name};
+use crate::disk::Disk;
 use crate::events::{Event, EventKey};
 use crate::faults::Fault;
 use crate::ids::ProcessId;
@@ -125,23 +125,9 @@ enum Op {
         offset: Option<u64>,
         data: Vec<u8>,
     },
-    /// At the end of the file as it is when the append completes (appends complete in
-    /// issue order, so they land in it).
-    Append {
-        file: String,
-        data: Vec<u8>,
-    },
     Sync {
         file: String,
     },
-}
-
-impl Op {
-    fn file(&self) -> &str {
-        match self {
-            Op::Write { file, .. } | Op::Append { file, .. } | Op::Sync { file } => file,
-        }
-    }
 }
 
 /// A write or a sync waiting for its completion time.
@@ -182,15 +168,7 @@ impl Future for DiskOp {
                 return Poll::Ready(Err(io::Error::other("injected I/O error")));
             }
             match this.op.take() {
-                Some(op @ (Op::Write { .. } | Op::Append { .. })) => {
-                    let (file, offset, data) = match op {
-                        Op::Write { file, offset, data } => (file, offset, data),
-                        Op::Append { file, data } => {
-                            let end = w.files.read(d.pid, &file).len() as u64;
-                            (file, end, data)
-                        }
-                        Op::Sync { .. } => unreachable!("matched above"),
-                    };
+                Some(Op::Write { file, offset, data }) => {
                     w.files.write(d.pid, &file, offset, data);
                     let faulty = k.procs.get(d.pid.0).is_some_and(|p| p.faulty);
                     if let Some((crash, restart)) = w.files.trigger(k.now, faulty) {
