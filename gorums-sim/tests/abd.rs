@@ -7,16 +7,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod register;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
 
+use register::{Empty, Run, Stamped, linearizable};
+
 use gorums_sim::{
     Code, Configuration, DiskHandle, EndpointConfig, FaultPlan, History, NodeId, NodeList,
     ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status,
-    System, SystemOptions, check_register, run_seeds_parallel,
+    System, SystemOptions, run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -24,26 +28,6 @@ const WRITE: &str = "abd.Register.Write";
 const REPLICAS: u32 = 3;
 const CLIENTS: u64 = 3;
 const OPS_PER_CLIENT: u64 = 8;
-
-/// A timestamped value: ordered by (ts, writer).
-#[derive(Clone, PartialEq, prost::Message)]
-struct Stamped {
-    #[prost(uint64, tag = "1")]
-    ts: u64,
-    #[prost(uint64, tag = "2")]
-    writer: u64,
-    #[prost(uint64, tag = "3")]
-    value: u64,
-}
-
-impl Stamped {
-    fn key(&self) -> (u64, u64) {
-        (self.ts, self.writer)
-    }
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Empty {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
@@ -193,11 +177,6 @@ async fn client(
     }
 }
 
-struct Run {
-    history: History,
-    hash: u64,
-}
-
 fn run_abd(seed: u64, variant: Variant) -> Run {
     let mut sim = Sim::new(SimConfig {
         latency: Duration::from_micros(500),
@@ -238,18 +217,6 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
     Run {
         history,
         hash: sim.event_hash(),
-    }
-}
-
-fn linearizable(run: &Run) -> Result<(), String> {
-    let ops = run.history.operations();
-    if check_register(&ops, 0).is_ok() {
-        Ok(())
-    } else {
-        Err(format!(
-            "not linearizable ({} operations): {ops:?}",
-            ops.len()
-        ))
     }
 }
 

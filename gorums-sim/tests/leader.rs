@@ -12,13 +12,17 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod register;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use register::{Empty, Run, Stamped, linearizable};
 
 use gorums_sim::{
     Code, Configuration, EndpointConfig, FaultPlan, History, NodeId, NodeList, ProcessOptions,
     Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status, System,
-    SystemOptions, check_register, run_seeds_parallel,
+    SystemOptions, run_seeds_parallel,
 };
 
 const GET: &str = "leader.Replica.Get";
@@ -28,26 +32,6 @@ const CLIENT_WRITE: &str = "leader.Leader.Write";
 const REPLICAS: u32 = 3;
 const CLIENTS: u64 = 3;
 const OPS_PER_CLIENT: u64 = 8;
-
-/// A timestamped value: ordered by (ts, leader).
-#[derive(Clone, PartialEq, prost::Message)]
-struct Stamped {
-    #[prost(uint64, tag = "1")]
-    ts: u64,
-    #[prost(uint64, tag = "2")]
-    leader: u64,
-    #[prost(uint64, tag = "3")]
-    value: u64,
-}
-
-impl Stamped {
-    fn key(&self) -> (u64, u64) {
-        (self.ts, self.leader)
-    }
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Empty {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
@@ -137,7 +121,7 @@ async fn replica(rt: RuntimeHandle, id: u32, state: Arc<Mutex<Stamped>>, variant
                 let mut local = st.lock().unwrap();
                 let stamped = Stamped {
                     ts: local.ts.max(highest.ts) + 1,
-                    leader: u64::from(id),
+                    writer: u64::from(id),
                     value: req.value,
                 };
                 *local = stamped.clone();
@@ -221,11 +205,6 @@ async fn client(
     }
 }
 
-struct Run {
-    history: History,
-    hash: u64,
-}
-
 /// A run of `variant`, under drawn swarm faults if `faults`.
 fn run_leader(seed: u64, variant: Variant, faults: bool) -> Run {
     let mut sim = Sim::new(SimConfig {
@@ -265,18 +244,6 @@ fn run_leader(seed: u64, variant: Variant, faults: bool) -> Run {
     Run {
         history,
         hash: sim.event_hash(),
-    }
-}
-
-fn linearizable(run: &Run) -> Result<(), String> {
-    let ops = run.history.operations();
-    if check_register(&ops, 0).is_ok() {
-        Ok(())
-    } else {
-        Err(format!(
-            "not linearizable ({} operations): {ops:?}",
-            ops.len()
-        ))
     }
 }
 

@@ -143,10 +143,10 @@ fn a_bridge_hears_both_sides_while_the_sides_do_not_hear_each_other() {
         .collect();
     // Each process listens and counts the bytes it hears from each sender.
     let heard: Arc<Mutex<BTreeSet<(usize, usize)>>> = Arc::default();
-    for i in 0..3 {
-        let rt = sim.runtime(p[i]);
+    for (i, &pid) in p.iter().enumerate() {
+        let rt = sim.runtime(pid);
         let h = heard.clone();
-        sim.spawn(p[i], async move {
+        sim.spawn(pid, async move {
             let mut listener = rt.listen(&format!("10.0.0.{i}:1")).await.unwrap();
             loop {
                 let mut conn = listener.accept().await.unwrap();

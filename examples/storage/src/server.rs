@@ -256,7 +256,10 @@ mod tests {
             value: format!("v{seconds}"),
             time: Some(Timestamp { seconds, nanos: 0 }),
         };
-        let mut out = u32::try_from(req.encoded_len()).unwrap().to_le_bytes().to_vec();
+        let mut out = u32::try_from(req.encoded_len())
+            .unwrap()
+            .to_le_bytes()
+            .to_vec();
         req.encode(&mut out).unwrap();
         out
     }
