@@ -172,6 +172,30 @@ impl Adapter for Sim {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Sim::run_sim(|rt| test(std::sync::Arc::new(rt)));
+    }
+}
+
+impl Sim {
+    /// Runs `test` like [`Adapter::run`], with a [`WithIdentity`](tls_cases::WithIdentity)
+    /// that gives the test's process runtimes presenting simulated certificates.
+    pub fn run_with_identities<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle, tls_cases::WithIdentity) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Sim::run_sim(|rt| {
+            let identities = tls_cases::sim_identities(rt.clone());
+            test(std::sync::Arc::new(rt), identities)
+        });
+    }
+
+    /// Runs `test` on the test process's [`SimRuntime`](gorums_sim::SimRuntime).
+    fn run_sim<F, Fut>(test: F)
+    where
+        F: FnOnce(gorums_sim::SimRuntime) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let seed = std::env::var("GORUMS_SIM_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -183,7 +207,7 @@ impl Adapter for Sim {
         };
         let mut sim = gorums_sim::Sim::new(config);
         let process = sim.add_process(gorums_sim::ProcessOptions::new("test"));
-        let fut = test(sim.runtime(process));
+        let fut = test(sim.sim_runtime(process));
         if let Err(err) = sim.run(process, fut) {
             panic!("conformance case on the simulator: {err}; replay with GORUMS_SIM_SEED={seed}");
         }
