@@ -75,12 +75,24 @@ impl Ca {
 
     /// TLS options trusting `roots`, with a certificate this authority signs for `names`.
     fn trusting(&self, roots: &Ca, names: &[&str]) -> TlsOptions {
-        let key = KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.0)
-            .unwrap();
+        self.signing(roots, CertificateParams::new(names).unwrap())
+    }
+
+    /// TLS options trusting this authority, with a certificate for `names` that expired
+    /// in 2020.
+    fn expired(&self, names: &[&str]) -> TlsOptions {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        self.signing(self, params)
+    }
+
+    /// TLS options trusting `roots`, with the certificate `params` this authority signs.
+    fn signing(&self, roots: &Ca, params: CertificateParams) -> TlsOptions {
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.0).unwrap();
         TlsOptions::new(vec![roots.0.der().clone()])
             .certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
             .unwrap()
@@ -200,8 +212,9 @@ pub async fn a_tls_cluster_serves_quorum_calls(rt: RuntimeHandle, with_tls: With
     assert_eq!(err.failed_nodes().count(), 1, "{err}");
 }
 
-/// An unknown CA (either way), a wrong name and a missing client certificate are each
-/// that node's TLS error, never a hang; the server serves a good client meanwhile.
+/// An unknown CA (either way), a wrong name, a missing client certificate and an expired
+/// certificate (either way) are each that node's TLS error, never a hang; the server
+/// serves a good client meanwhile.
 pub async fn tls_refusals_are_that_nodes_clear_error(rt: RuntimeHandle, with_tls: WithTls) {
     let ca = Ca::new("test ca");
     let other = Ca::new("another ca");
@@ -248,6 +261,30 @@ pub async fn tls_refusals_are_that_nodes_clear_error(rt: RuntimeHandle, with_tls
     .unwrap();
     let reason = tls_refusal(&rt, &wrong_name).await;
     assert!(reason.contains("not valid for name"), "{reason}");
+
+    // The server's certificate has expired.
+    let (_expired, expired_addr) = server(
+        &with_tls,
+        ca.expired(&["127.0.0.1"]).build().unwrap(),
+        node_options(3),
+    )
+    .await;
+    let to_expired = System::new(
+        with_tls(ca.options(&["client.gorums"]).build().unwrap()),
+        SystemOptions::default(),
+    )
+    .configuration(NodeList::addrs([expired_addr]))
+    .unwrap();
+    let reason = tls_refusal(&rt, &to_expired).await;
+    assert!(reason.contains("certificate expired"), "{reason}");
+
+    // The client's certificate has expired.
+    let expired_client = dial(ca.expired(&["client.gorums"]).build().unwrap());
+    let reason = tls_refusal(&rt, &expired_client).await;
+    assert!(
+        reason.contains("alert") || reason.contains("Certificate"),
+        "{reason}"
+    );
 
     // Meanwhile the server serves a client it trusts.
     let good = dial(ca.options(&["client.gorums"]).build().unwrap());
