@@ -46,24 +46,58 @@ impl Adapter for Tokio {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let handle = rt.block_on(async { gorums_tokio::runtime() });
-        let fut = test(handle);
-        rt.block_on(async move {
-            // A hung case fails instead of hanging the suite.
-            tokio::time::timeout(std::time::Duration::from_secs(30), fut)
-                .await
-                .expect("conformance case timed out after 30 s");
-        });
-        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        run_tokio(gorums_tokio::runtime, test);
     }
 }
 
-/// Expands to one `#[test]` per conformance case, run on `$adapter`.
+/// The tokio adapter over TLS ([`cluster_tls`](tls_cases::cluster_tls): every node's
+/// certificate valid for loopback, client certificates required).
+#[derive(Debug)]
+pub struct TokioTls;
+
+impl Adapter for TokioTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        run_tokio(
+            || {
+                std::sync::Arc::new(
+                    gorums_tokio::TokioRuntime::current().with_tls(tls_cases::cluster_tls()),
+                )
+            },
+            test,
+        );
+    }
+}
+
+/// Runs `test` on a multi-thread tokio runtime with two workers (the machine's cores),
+/// on the gorums runtime `make` gives inside it.
+fn run_tokio<F, Fut>(make: impl FnOnce() -> RuntimeHandle, test: F)
+where
+    F: FnOnce(RuntimeHandle) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let handle = rt.block_on(async { make() });
+    let fut = test(handle);
+    rt.block_on(async move {
+        // A hung case fails instead of hanging the suite.
+        tokio::time::timeout(std::time::Duration::from_secs(30), fut)
+            .await
+            .expect("conformance case timed out after 30 s");
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+/// Expands to one `#[test]` per conformance case, run on `$adapter`; with `over_tls`,
+/// to the cases about calls, failures and the reverse direction only, for an adapter
+/// that speaks TLS ([`TokioTls`], [`SmolTls`]).
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
@@ -120,6 +154,33 @@ macro_rules! conformance_suite {
             ordering_stress_run_opt_in,
         );
     };
+    (over_tls $adapter:ty) => {
+        // Left out: the cases that write raw bytes to a socket (under TLS they would be
+        // TLS records): garbage_and_oversized_frames_close_only_that_connection,
+        // node_id_in_the_hello, a_flood_of_unauthenticated_first_frames_stays_under_the_bound.
+        $crate::conformance_suite!(@cases $adapter;
+            every_call_type_on_three_and_five_nodes,
+            terminal_methods_and_thresholds,
+            reply_stream_helpers,
+            correctable_levels_and_end_of_stream,
+            a_killed_node_fails_its_share_and_comes_back_after_restart,
+            failure_matrix_majority_first_all,
+            fifo_per_sender_and_release,
+            nested_quorum_call_from_a_handler,
+            reverse_direction_call_to_clients_without_listeners,
+            async_calls_reach_every_node_in_issue_order,
+            waiting_for_peers_and_callbacks,
+            a_connection_lost_mid_call_fails_that_share_at_once,
+            a_thousand_multicasts_leave_no_call_state,
+            a_thousand_sends_on_one_node_and_a_full_send_queue,
+            a_reconnecting_peer_replaces_its_old_connection,
+            handlers_multicast_and_call_themselves,
+            stopping_a_client_with_calls_in_flight,
+            a_reply_stream_failing_mid_stream,
+            symmetric_dialling_halves_the_connections,
+            a_handler_learns_its_caller_is_gone,
+        );
+    };
     (@cases $adapter:ty; $($case:ident,)*) => {
         $(
             #[test]
@@ -140,24 +201,47 @@ impl Adapter for Smol {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let rt = gorums_smol::runtime();
-        let fut = test(rt.clone());
-        let deadline = rt.sleep_until(rt.now() + std::time::Duration::from_secs(30));
-        smol::block_on(async move {
-            let mut fut = std::pin::pin!(fut);
-            let mut deadline = deadline;
-            std::future::poll_fn(|cx| {
-                if fut.as_mut().poll(cx).is_ready() {
-                    return std::task::Poll::Ready(());
-                }
-                if deadline.as_mut().poll(cx).is_ready() {
-                    panic!("conformance case timed out after 30 s");
-                }
-                std::task::Poll::Pending
-            })
-            .await;
-        });
+        run_smol(gorums_smol::runtime(), test);
     }
+}
+
+/// The smol adapter over TLS, as [`TokioTls`].
+#[derive(Debug)]
+pub struct SmolTls;
+
+impl Adapter for SmolTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tls = gorums_smol::SmolRuntime::global().with_tls(tls_cases::cluster_tls());
+        run_smol(std::sync::Arc::new(tls), test);
+    }
+}
+
+/// Runs `test` on `rt` (a runtime on smol's global executor).
+fn run_smol<F, Fut>(rt: RuntimeHandle, test: F)
+where
+    F: FnOnce(RuntimeHandle) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let fut = test(rt.clone());
+    let deadline = rt.sleep_until(rt.now() + std::time::Duration::from_secs(30));
+    smol::block_on(async move {
+        let mut fut = std::pin::pin!(fut);
+        let mut deadline = deadline;
+        std::future::poll_fn(|cx| {
+            if fut.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                panic!("conformance case timed out after 30 s");
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+    });
 }
 
 /// The simulator (`gorums-sim`): one simulated process on host `127.0.0.1` runs the

@@ -55,6 +55,17 @@ pub fn sim_identities(rt: gorums_sim::SimRuntime) -> WithIdentity {
     })
 }
 
+/// TLS settings that serve and dial every node of a conformance case on loopback: one
+/// authority made now, one certificate for `127.0.0.1` and `localhost` (a server's and,
+/// required by every server, a client's).
+pub fn cluster_tls() -> Tls {
+    Ca::new("conformance ca")
+        .options(&["127.0.0.1", "localhost"])
+        .client_auth(ClientAuth::Required)
+        .build()
+        .unwrap()
+}
+
 /// A certificate authority made for one test.
 struct Ca(CertifiedIssuer<'static, KeyPair>);
 
