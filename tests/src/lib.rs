@@ -101,38 +101,23 @@ where
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
+        $crate::conformance_suite!(@tls_able $adapter);
         $crate::conformance_suite!(@cases $adapter;
-            every_call_type_on_three_and_five_nodes,
-            terminal_methods_and_thresholds,
-            reply_stream_helpers,
-            correctable_levels_and_end_of_stream,
-            a_killed_node_fails_its_share_and_comes_back_after_restart,
-            failure_matrix_majority_first_all,
-            fifo_per_sender_and_release,
-            nested_quorum_call_from_a_handler,
-            reverse_direction_call_to_clients_without_listeners,
             garbage_and_oversized_frames_close_only_that_connection,
             ten_thousand_calls_in_flight,
             dropping_a_call_frees_its_engine_state,
             a_panicking_handler_fails_only_its_call,
             deadlines_and_unknown_methods,
-            async_calls_reach_every_node_in_issue_order,
             map_request_and_map_response,
             client_interceptors_log_filter_and_chain,
             server_interceptors_run_outermost_first,
             configuration_creation_and_algebra,
-            waiting_for_peers_and_callbacks,
             watch_yields_on_change_only,
             graceful_shutdown_lets_running_handlers_finish,
             a_reply_of_the_wrong_type_is_an_invalid_reply,
-            a_connection_lost_mid_call_fails_that_share_at_once,
             cancel_before_and_during_send,
-            a_thousand_multicasts_leave_no_call_state,
-            a_thousand_sends_on_one_node_and_a_full_send_queue,
             sort_by_id_extend_and_without_errors,
             node_id_in_the_hello,
-            a_reconnecting_peer_replaces_its_old_connection,
-            handlers_multicast_and_call_themselves,
             a_dropped_wait_for_config_leaves_nothing_behind,
             a_custom_client_interceptor_with_map_request,
             fold_decides_like_the_terminal_methods,
@@ -141,12 +126,8 @@ macro_rules! conformance_suite {
             metadata_on_every_call_type_and_a_per_call_rpc_timeout,
             many_callers_share_one_configuration,
             a_peer_that_never_says_hello,
-            stopping_a_client_with_calls_in_flight,
-            a_reply_stream_failing_mid_stream,
             late_replies_are_dropped_and_counted,
             one_at_a_time_unless_released,
-            symmetric_dialling_halves_the_connections,
-            a_handler_learns_its_caller_is_gone,
             metrics_per_method_and_node,
             local_systems_with_server_options,
             interceptors_see_typed_requests_and_pass_metadata,
@@ -158,6 +139,10 @@ macro_rules! conformance_suite {
         // Left out: the cases that write raw bytes to a socket (under TLS they would be
         // TLS records): garbage_and_oversized_frames_close_only_that_connection,
         // node_id_in_the_hello, a_flood_of_unauthenticated_first_frames_stays_under_the_bound.
+        $crate::conformance_suite!(@tls_able $adapter);
+    };
+    // The cases about calls, failures and the reverse direction: they run over TLS too.
+    (@tls_able $adapter:ty) => {
         $crate::conformance_suite!(@cases $adapter;
             every_call_type_on_three_and_five_nodes,
             terminal_methods_and_thresholds,

@@ -141,6 +141,17 @@ async fn server(with_tls: &WithTls, tls: Tls, options: SystemOptions) -> (System
     (system, addr)
 }
 
+/// A client trusting `ca`, with a certificate it signed, configured with the one node at
+/// `addr`.
+fn trusted_client(with_tls: &WithTls, ca: &Ca, addr: String) -> gorums_core::api::Configuration {
+    System::new(
+        with_tls(ca.options(&["client.gorums"]).build().unwrap()),
+        SystemOptions::default(),
+    )
+    .configuration(NodeList::addrs([addr]))
+    .unwrap()
+}
+
 /// The connection error a node's last failure carries.
 fn connection_error(failure: &NodeFailure) -> Option<&ConnectionError> {
     match failure {
@@ -264,13 +275,7 @@ pub async fn tls_refusals_are_that_nodes_clear_error(rt: RuntimeHandle, with_tls
         node_options(2),
     )
     .await;
-    let wrong_name = System::new(
-        with_tls(ca.options(&["client.gorums"]).build().unwrap()),
-        SystemOptions::default(),
-    )
-    .configuration(NodeList::addrs([misnamed_addr]))
-    .unwrap();
-    let reason = tls_refusal(&rt, &wrong_name).await;
+    let reason = tls_refusal(&rt, &trusted_client(&with_tls, &ca, misnamed_addr)).await;
     assert!(reason.contains("not valid for name"), "{reason}");
 
     // The server's certificate has expired.
@@ -280,13 +285,7 @@ pub async fn tls_refusals_are_that_nodes_clear_error(rt: RuntimeHandle, with_tls
         node_options(3),
     )
     .await;
-    let to_expired = System::new(
-        with_tls(ca.options(&["client.gorums"]).build().unwrap()),
-        SystemOptions::default(),
-    )
-    .configuration(NodeList::addrs([expired_addr]))
-    .unwrap();
-    let reason = tls_refusal(&rt, &to_expired).await;
+    let reason = tls_refusal(&rt, &trusted_client(&with_tls, &ca, expired_addr)).await;
     assert!(reason.contains("certificate expired"), "{reason}");
 
     // The client's certificate has expired.
