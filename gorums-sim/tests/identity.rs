@@ -1,7 +1,6 @@
 //! Simulated certificates: each end of a connection finds the identity the other end
 //! presents (its process's, or its runtime handle's own), as TLS would hand it up.
 
-use gorums_core::runtime::Listener as _;
 use gorums_sim::{PeerIdentity, ProcessOptions, Runtime, Sim, SimConfig};
 
 fn cert(name: &str) -> PeerIdentity {
