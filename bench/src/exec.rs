@@ -79,7 +79,7 @@ impl Exec {
 
     /// gorums' runtime on this executor (speaking TLS after [`use_tls`]).
     pub(crate) fn gorums(&self) -> RuntimeHandle {
-        let tls = TLS.get().cloned();
+        let tls = TLS.get().map(|t| t.gorums.clone());
         match self {
             Exec::Tokio(rt) => {
                 let runtime = gorums_tokio::TokioRuntime::with_handle(
@@ -139,26 +139,60 @@ impl Drop for Exec {
     }
 }
 
-/// The TLS settings every gorums runtime of this process uses (`--tls`).
-static TLS: std::sync::OnceLock<gorums_core::tls::Tls> = std::sync::OnceLock::new();
+/// The certificates of `--tls`, made once at start: every server of this process
+/// (gorums-rs and tonic alike) presents `cert` for 127.0.0.1, which `ca` signed and
+/// every client trusts.
+#[derive(Debug)]
+pub(crate) struct BenchTls {
+    /// The authority's certificate (PEM).
+    pub(crate) ca: String,
+    /// The servers' certificate (PEM).
+    pub(crate) cert: String,
+    /// Its private key (PEM).
+    pub(crate) key: String,
+    /// The same as gorums-rs' TLS settings.
+    gorums: gorums_core::tls::Tls,
+}
 
-/// Makes every gorums runtime of this process speak TLS (server-side certificates, made
-/// now by rcgen for 127.0.0.1 and signed by a fresh authority the clients trust).
+static TLS: std::sync::OnceLock<BenchTls> = std::sync::OnceLock::new();
+
+/// The certificates of `--tls`, if it was given.
+pub(crate) fn tls() -> Option<&'static BenchTls> {
+    TLS.get()
+}
+
+/// Makes every server and client of this process speak TLS, with [`BenchTls::generate`]d
+/// certificates.
 pub(crate) fn use_tls() -> Result<(), String> {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let fail = |e: &dyn std::fmt::Display| format!("--tls: {e}");
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| fail(&e))?;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().map_err(|e| fail(&e))?)
-        .map_err(|e| fail(&e))?;
-    let key = KeyPair::generate().map_err(|e| fail(&e))?;
-    let cert = CertificateParams::new(vec![String::from("127.0.0.1")])
-        .map_err(|e| fail(&e))?
-        .signed_by(&key, &ca)
-        .map_err(|e| fail(&e))?;
-    let tls = gorums_core::tls::TlsOptions::from_pem_roots(ca.pem().as_bytes())
-        .and_then(|o| o.certificate_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes()))
-        .and_then(|o| o.build())
-        .map_err(|e| fail(&e))?;
-    TLS.set(tls).map_err(|_| String::from("--tls given twice"))
+    TLS.set(BenchTls::generate()?)
+        .map_err(|_| String::from("--tls given twice"))
+}
+
+impl BenchTls {
+    /// A server certificate for 127.0.0.1, made now by rcgen and signed by a fresh
+    /// authority.
+    pub(crate) fn generate() -> Result<BenchTls, String> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let fail = |e: &dyn std::fmt::Display| format!("--tls: {e}");
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| fail(&e))?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().map_err(|e| fail(&e))?)
+            .map_err(|e| fail(&e))?;
+        let key = KeyPair::generate().map_err(|e| fail(&e))?;
+        let cert = CertificateParams::new(vec![String::from("127.0.0.1")])
+            .map_err(|e| fail(&e))?
+            .signed_by(&key, &ca)
+            .map_err(|e| fail(&e))?;
+        let (ca, cert, key) = (ca.pem(), cert.pem(), key.serialize_pem());
+        let gorums = gorums_core::tls::TlsOptions::from_pem_roots(ca.as_bytes())
+            .and_then(|o| o.certificate_pem(cert.as_bytes(), key.as_bytes()))
+            .and_then(|o| o.build())
+            .map_err(|e| fail(&e))?;
+        Ok(BenchTls {
+            ca,
+            cert,
+            key,
+            gorums,
+        })
+    }
 }

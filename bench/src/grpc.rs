@@ -8,9 +8,12 @@ use std::sync::Arc;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{
+    Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server, ServerTlsConfig,
+};
 use tonic::{Request, Response, Status};
 
+use crate::exec::BenchTls;
 use crate::service::SLOW_SERVER_DELAY;
 
 /// The service as tonic-prost-build generates it from `proto/benchmark.proto`.
@@ -63,12 +66,19 @@ impl Benchmark for GrpcBench {
     }
 }
 
-/// Starts a gRPC server on `addr` (port 0 picks one) on the current tokio runtime;
-/// returns the bound address.
-pub(crate) fn serve(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+/// Starts a gRPC server on `addr` (port 0 picks one) on the current tokio runtime,
+/// over TLS with `tls`' server certificate if given; returns the bound address.
+pub(crate) fn serve(addr: SocketAddr, tls: Option<&BenchTls>) -> std::io::Result<SocketAddr> {
     let incoming = TcpIncoming::bind(addr)?.with_nodelay(Some(true));
     let local = incoming.local_addr()?;
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        let identity = Identity::from_pem(&tls.cert, &tls.key);
+        builder = builder
+            .tls_config(ServerTlsConfig::new().identity(identity))
+            .map_err(std::io::Error::other)?;
+    }
+    let server = builder
         // A fan-out client drops the replies past its quorum, and each drop resets an
         // HTTP/2 stream; h2's rapid-reset guard would otherwise break the connection.
         .http2_max_pending_accept_reset_streams(Some(usize::MAX))
@@ -93,13 +103,26 @@ pub(crate) struct FanOut {
 pub(crate) use crate::service::EchoMethod;
 
 impl FanOut {
-    /// Connects to every address (one HTTP/2 connection each).
-    pub(crate) async fn connect(addrs: &[String], quorum: usize) -> Result<FanOut, String> {
+    /// Connects to every address (one HTTP/2 connection each; over TLS trusting `tls`'
+    /// authority if given).
+    pub(crate) async fn connect(
+        addrs: &[String],
+        quorum: usize,
+        tls: Option<&BenchTls>,
+    ) -> Result<FanOut, String> {
         let mut clients = Vec::with_capacity(addrs.len());
         for addr in addrs {
-            let channel = Endpoint::from_shared(format!("http://{addr}"))
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
                 .map_err(|e| e.to_string())?
-                .tcp_nodelay(true)
+                .tcp_nodelay(true);
+            if let Some(tls) = tls {
+                let config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca));
+                endpoint = endpoint
+                    .tls_config(config)
+                    .map_err(|e| format!("{addr}: {e}"))?;
+            }
+            let channel = endpoint
                 .connect()
                 .await
                 .map_err(|e| format!("{addr}: {e}"))?;

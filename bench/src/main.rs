@@ -81,7 +81,8 @@ pub(crate) struct Args {
     /// Fixed work: this many calls in all, no warm-up (for callgrind), instead of --time.
     #[arg(long)]
     calls: Option<u64>,
-    /// gorums-rs over TLS (rustls with ring; certificates made at start for 127.0.0.1).
+    /// Over TLS, gorums-rs and tonic alike (rustls with ring; certificates made at
+    /// start for 127.0.0.1).
     #[arg(long)]
     tls: bool,
     /// Run the comparison: gorums-rs on tokio and smol against tonic (see README).
@@ -125,9 +126,10 @@ fn main() {
 fn real_main(args: &Args) -> Result<(), String> {
     let filter = regex::Regex::new(&args.benchmarks).map_err(|e| e.to_string())?;
     if args.tls {
-        if args.system == SystemKind::Tonic || !args.remotes.is_empty() {
+        if !args.remotes.is_empty() || args.server.is_some() {
             return Err(String::from(
-                "--tls is for gorums-rs with in-process servers (not tonic, not --remotes)",
+                "--tls is for in-process servers (not --remotes, not --server): \
+                 its certificates are made at start",
             ));
         }
         exec::use_tls()?;
@@ -218,7 +220,9 @@ fn serve(args: &Args, addr: &str) -> Result<(), String> {
             }
             SystemKind::Tonic => {
                 let sock = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
-                grpc::serve(sock).map_err(|e| e.to_string())?.to_string()
+                grpc::serve(sock, exec::tls())
+                    .map_err(|e| e.to_string())?
+                    .to_string()
             }
         };
         println!(

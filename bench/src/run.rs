@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::alloc::{AllocSnapshot, cpu_seconds};
-use crate::exec::{Exec, RuntimeKind};
+use crate::exec::{self, Exec, RuntimeKind};
 use crate::grpc::{self, FanOut};
 use crate::service::{self, BenchServer, EchoMethod, proto};
 
@@ -202,7 +202,8 @@ async fn start_servers(
                 systems.push(system);
             }
             SystemKind::Tonic => {
-                let addr = grpc::serve(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
+                let addr = grpc::serve(([127, 0, 0, 1], 0).into(), exec::tls())
+                    .map_err(|e| e.to_string())?;
                 addrs.push(addr.to_string());
             }
         }
@@ -240,7 +241,7 @@ async fn connect(spec: &Spec, rt: &RuntimeHandle, addrs: &[String]) -> Result<Ta
             Ok(Target::Gorums(config))
         }
         SystemKind::Tonic => {
-            let fan = FanOut::connect(addrs, spec.q).await?;
+            let fan = FanOut::connect(addrs, spec.q, exec::tls()).await?;
             fan.with_quorum(addrs.len())
                 .call(EchoMethod::QuorumCall, &Bytes::new())
                 .await

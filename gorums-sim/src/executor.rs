@@ -95,7 +95,12 @@ impl Executor {
 
     /// A runtime handle for `pid`'s incarnation `incarnation`.
     pub(crate) fn runtime(&self, pid: ProcessId, incarnation: u64) -> RuntimeHandle {
-        Arc::new(SimRuntime::new(self.shared.clone(), pid, incarnation))
+        Arc::new(self.sim_runtime(pid, incarnation))
+    }
+
+    /// The same, as its own type.
+    pub(crate) fn sim_runtime(&self, pid: ProcessId, incarnation: u64) -> SimRuntime {
+        SimRuntime::new(self.shared.clone(), pid, incarnation)
     }
 
     /// The disk of `pid`'s incarnation `incarnation`.

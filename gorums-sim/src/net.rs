@@ -25,7 +25,7 @@ use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use gorums_core::runtime::Connection;
+use gorums_core::runtime::{Connection, PeerIdentity};
 
 use crate::events::Event;
 use crate::ids::{ConnId, ListenerId, ProcessId};
@@ -99,6 +99,8 @@ struct Conn {
 struct ListenerEntry {
     id: ListenerId,
     pid: ProcessId,
+    /// The identity its connections present to the diallers.
+    identity: Option<PeerIdentity>,
     queue: VecDeque<Connection>,
     waker: Option<Waker>,
 }
@@ -107,6 +109,8 @@ struct ListenerEntry {
 struct PendingConnect {
     pid: ProcessId,
     addr: String,
+    /// The identity the dialler presents to the listener.
+    identity: Option<PeerIdentity>,
     slot: Arc<ConnectSlot>,
     /// The dialler's end, once the listener took the connection.
     result: Option<io::Result<Connection>>,
@@ -223,13 +227,15 @@ impl Net {
         }
     }
 
-    /// Binds `addr` for `pid` (port 0 picks a free port); returns the bound address.
+    /// Binds `addr` for `pid` (port 0 picks a free port), its connections presenting
+    /// `identity`; returns the bound address.
     pub(crate) fn bind(
         &mut self,
         k: &mut Kernel,
         pid: ProcessId,
         incarnation: u64,
         addr: &str,
+        identity: Option<PeerIdentity>,
     ) -> io::Result<(ListenerId, String)> {
         if !k.is_current(pid, incarnation) {
             return Err(io::Error::other("process is down"));
@@ -258,6 +264,7 @@ impl Net {
             ListenerEntry {
                 id,
                 pid,
+                identity,
                 queue: VecDeque::new(),
                 waker: None,
             },
@@ -296,13 +303,14 @@ impl Net {
         }
     }
 
-    /// Starts dialling `addr` from `pid`.
+    /// Starts dialling `addr` from `pid`, presenting `identity`.
     pub(crate) fn dial(
         &mut self,
         k: &mut Kernel,
         pid: ProcessId,
         incarnation: u64,
         addr: &str,
+        identity: Option<PeerIdentity>,
     ) -> Arc<ConnectSlot> {
         let slot = Arc::new(ConnectSlot::default());
         if !k.is_current(pid, incarnation) {
@@ -316,6 +324,7 @@ impl Net {
             PendingConnect {
                 pid,
                 addr: addr.trim().to_owned(),
+                identity,
                 slot: slot.clone(),
                 result: None,
             },
@@ -376,7 +385,8 @@ impl Net {
     }
 
     /// Makes connection `id` from `from` to the listener of `to` on `addr`: queues the
-    /// acceptor's end on the listener and returns the dialler's.
+    /// acceptor's end on the listener and returns the dialler's. Each end carries the
+    /// identity the other presented, as a TLS handshake would have verified it.
     fn accept_dial(
         &mut self,
         k: &mut Kernel,
@@ -396,13 +406,16 @@ impl Net {
                 reset: false,
             },
         );
-        let server_end = make(id, 1, peer_addr);
+        let dialler = self.pending.get(&id).and_then(|d| d.identity.clone());
+        let server_end = make(id, 1, peer_addr).with_identity(dialler);
+        let mut listener = None;
         if let Some(l) = self.listeners.get_mut(&addr) {
+            listener = l.identity.clone();
             l.queue.push_back(server_end);
             k.wake.extend(l.waker.take());
         }
         k.note(Note::Accept, to, id, 0);
-        make(id, 0, addr)
+        make(id, 0, addr).with_identity(listener)
     }
 
     /// The dialler learns the outcome.

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gorums_core::runtime::{BoxFuture, RuntimeHandle};
+use gorums_core::runtime::{BoxFuture, PeerIdentity, RuntimeHandle};
 
 use crate::clock::{Clock, nanos};
 use crate::disk::DiskHandle;
 use crate::ids::TaskId;
 
-/// A simulated process's name, address and clock.
+/// A simulated process's name, address, clock and identity.
 #[derive(Clone, Debug)]
 pub struct ProcessOptions {
     /// A name for the trace.
@@ -24,6 +24,11 @@ pub struct ProcessOptions {
     pub clock_drift_ppm: i32,
     /// Whether random faults (crash, pause, partition, skew) may pick this process.
     pub faulty: bool,
+    /// The simulated certificate its connections present to the other end, which finds
+    /// it in [`Connection::identity`](gorums_core::runtime::Connection::identity) as if
+    /// TLS had verified it (the simulator trusts every identity it is given: no
+    /// handshake, no authority). None (the default): it proves no identity, as plain TCP.
+    pub identity: Option<PeerIdentity>,
 }
 
 impl ProcessOptions {
@@ -36,6 +41,7 @@ impl ProcessOptions {
             clock_offset: Duration::ZERO,
             clock_drift_ppm: 0,
             faulty: true,
+            identity: None,
         }
     }
 
@@ -48,6 +54,13 @@ impl ProcessOptions {
     /// The same with random faults never picking it (a test's observer, say).
     pub fn reliable(mut self) -> ProcessOptions {
         self.faulty = false;
+        self
+    }
+
+    /// The same with its connections presenting `identity` (see
+    /// [`identity`](Self::identity)); it survives restarts.
+    pub fn identity(mut self, identity: PeerIdentity) -> ProcessOptions {
+        self.identity = Some(identity);
         self
     }
 }
@@ -69,6 +82,7 @@ pub(crate) struct Proc {
     pub(crate) clock: Clock,
     pub(crate) boot: Option<Boot>,
     pub(crate) faulty: bool,
+    pub(crate) identity: Option<PeerIdentity>,
 }
 
 impl Proc {
@@ -84,6 +98,7 @@ impl Proc {
             clock: Clock::new(nanos(options.clock_offset), options.clock_drift_ppm),
             boot: None,
             faulty: options.faulty,
+            identity: options.identity,
         }
     }
 }

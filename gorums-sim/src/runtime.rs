@@ -1,6 +1,7 @@
 //! [`SimRuntime`]: one simulated process's view of the simulator, as a gorums-core
 //! [`Runtime`]. Its clock is the process's (skewed) clock; its tasks, listeners and
-//! connections belong to the process and die with it.
+//! connections belong to the process and die with it, and present its simulated
+//! certificate (or the one [`SimRuntime::with_identity`] gives this handle).
 
 use std::future::Future;
 use std::io;
@@ -9,10 +10,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use gorums_core::engine::Instant;
-use gorums_core::runtime::{BoxFuture, Connection, Listener, Runtime};
+use gorums_core::runtime::{BoxFuture, Connection, Listener, PeerIdentity, Runtime};
 
 use crate::events::{Event, EventKey};
 use crate::ids::ProcessId;
+use crate::kernel::Kernel;
 use crate::sockets::{Dial, SimListener};
 use crate::trace::Note;
 use crate::world::Shared;
@@ -20,10 +22,13 @@ use crate::world::Shared;
 /// One incarnation of one simulated process, as a gorums runtime. After the process
 /// crashes, this handle's spawns are dropped, its dials and binds fail and its timers
 /// never fire; a restart hands out a new handle.
+#[derive(Clone)]
 pub struct SimRuntime {
     shared: Arc<Shared>,
     pid: ProcessId,
     incarnation: u64,
+    /// Presented instead of the process's identity, if set.
+    identity: Option<PeerIdentity>,
 }
 
 impl std::fmt::Debug for SimRuntime {
@@ -31,6 +36,7 @@ impl std::fmt::Debug for SimRuntime {
         f.debug_struct("SimRuntime")
             .field("pid", &self.pid)
             .field("incarnation", &self.incarnation)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -42,12 +48,29 @@ impl SimRuntime {
             shared,
             pid,
             incarnation,
+            identity: None,
         }
     }
 
     /// The process this runtime belongs to.
     pub fn process(&self) -> ProcessId {
         self.pid
+    }
+
+    /// This runtime with its connections (dialled and accepted) presenting `identity`
+    /// rather than its process's [`identity`](crate::ProcessOptions::identity): one
+    /// process can then play several certified peers, as a TLS adapter given several
+    /// certificates would.
+    pub fn with_identity(mut self, identity: PeerIdentity) -> SimRuntime {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The identity this runtime's connections present.
+    fn identity(&self, k: &Kernel) -> Option<PeerIdentity> {
+        self.identity
+            .clone()
+            .or_else(|| k.procs.get(self.pid.0).and_then(|p| p.identity.clone()))
     }
 }
 
@@ -75,16 +98,20 @@ impl Runtime for SimRuntime {
     }
 
     fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
-        let slot = self
-            .shared
-            .with(|w| w.net.dial(&mut w.kernel, self.pid, self.incarnation, addr));
+        let slot = self.shared.with(|w| {
+            let identity = self.identity(&w.kernel);
+            w.net
+                .dial(&mut w.kernel, self.pid, self.incarnation, addr, identity)
+        });
         Box::pin(Dial(slot))
     }
 
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
-        let bound = self
-            .shared
-            .with(|w| w.net.bind(&mut w.kernel, self.pid, self.incarnation, addr));
+        let bound = self.shared.with(|w| {
+            let identity = self.identity(&w.kernel);
+            w.net
+                .bind(&mut w.kernel, self.pid, self.incarnation, addr, identity)
+        });
         let shared = self.shared.clone();
         Box::pin(std::future::ready(bound.map(|(id, addr)| {
             Box::new(SimListener { shared, id, addr }) as Box<dyn Listener>

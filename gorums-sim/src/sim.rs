@@ -20,6 +20,7 @@ use crate::ids::ProcessId;
 use crate::inject::apply;
 use crate::process::{Boot, Proc, ProcessOptions};
 use crate::rng::SimRng;
+use crate::runtime::SimRuntime;
 use crate::simdisk::SimDisk;
 use crate::world::World;
 
@@ -140,8 +141,14 @@ impl Sim {
 
     /// The runtime of the process's current incarnation.
     pub fn runtime(&self, pid: ProcessId) -> RuntimeHandle {
+        Arc::new(self.sim_runtime(pid))
+    }
+
+    /// The runtime of the process's current incarnation as a [`SimRuntime`], to give it
+    /// an identity of its own ([`SimRuntime::with_identity`]).
+    pub fn sim_runtime(&self, pid: ProcessId) -> SimRuntime {
         let incarnation = self.world(|w| w.kernel.procs.get(pid.0).map_or(0, |p| p.incarnation));
-        self.exec.runtime(pid, incarnation)
+        self.exec.sim_runtime(pid, incarnation)
     }
 
     /// Spawns `fut` on the process's current incarnation.

@@ -100,6 +100,9 @@ pub async fn a_peer_that_never_says_hello(rt: RuntimeHandle) {
 pub async fn stopping_a_client_with_calls_in_flight(rt: RuntimeHandle) {
     let c = cluster(&rt, 2).await;
     let system = c.client.system().unwrap();
+    // Both connections up first (a TLS handshake may take longer than the sleep below),
+    // so that stopping loses them rather than dials in progress.
+    eventually(&rt, || c.client.nodes().iter().all(|n| n.is_connected())).await;
     let calls: Vec<_> = (0..20)
         .map(|i| {
             c.client

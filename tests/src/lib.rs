@@ -58,59 +58,78 @@ impl Adapter for Tokio {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let handle = rt.block_on(async { gorums_tokio::runtime() });
-        let fut = test(handle);
-        rt.block_on(async move {
-            // A hung case fails instead of hanging the suite.
-            tokio::time::timeout(std::time::Duration::from_secs(30), fut)
-                .await
-                .expect("conformance case timed out after 30 s");
-        });
-        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        run_tokio(gorums_tokio::runtime, test);
     }
 }
 
-/// Expands to one `#[test]` per conformance case, run on `$adapter`.
+/// The tokio adapter over TLS ([`cluster_tls`](tls_cases::cluster_tls): every node's
+/// certificate valid for loopback, client certificates required).
+#[derive(Debug)]
+pub struct TokioTls;
+
+impl Adapter for TokioTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        run_tokio(
+            || {
+                std::sync::Arc::new(
+                    gorums_tokio::TokioRuntime::current().with_tls(tls_cases::cluster_tls()),
+                )
+            },
+            test,
+        );
+    }
+}
+
+/// Runs `test` on a multi-thread tokio runtime with two workers (the machine's cores),
+/// on the gorums runtime `make` gives inside it.
+fn run_tokio<F, Fut>(make: impl FnOnce() -> RuntimeHandle, test: F)
+where
+    F: FnOnce(RuntimeHandle) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let handle = rt.block_on(async { make() });
+    let fut = test(handle);
+    rt.block_on(async move {
+        // A hung case fails instead of hanging the suite.
+        tokio::time::timeout(std::time::Duration::from_secs(30), fut)
+            .await
+            .expect("conformance case timed out after 30 s");
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+/// Expands to one `#[test]` per conformance case, run on `$adapter`; with `over_tls`,
+/// to the cases about calls, failures and the reverse direction only, for an adapter
+/// that speaks TLS ([`TokioTls`], [`SmolTls`]).
 #[macro_export]
 macro_rules! conformance_suite {
     ($adapter:ty) => {
+        $crate::conformance_suite!(@tls_able $adapter);
         $crate::conformance_suite!(@cases $adapter;
-            every_call_type_on_three_and_five_nodes,
-            terminal_methods_and_thresholds,
-            reply_stream_helpers,
-            correctable_levels_and_end_of_stream,
-            a_killed_node_fails_its_share_and_comes_back_after_restart,
-            failure_matrix_majority_first_all,
-            fifo_per_sender_and_release,
-            nested_quorum_call_from_a_handler,
-            reverse_direction_call_to_clients_without_listeners,
             garbage_and_oversized_frames_close_only_that_connection,
             ten_thousand_calls_in_flight,
             dropping_a_call_frees_its_engine_state,
             a_panicking_handler_fails_only_its_call,
             deadlines_and_unknown_methods,
-            async_calls_reach_every_node_in_issue_order,
             map_request_and_map_response,
             client_interceptors_log_filter_and_chain,
             server_interceptors_run_outermost_first,
             configuration_creation_and_algebra,
-            waiting_for_peers_and_callbacks,
             watch_yields_on_change_only,
             graceful_shutdown_lets_running_handlers_finish,
             a_reply_of_the_wrong_type_is_an_invalid_reply,
-            a_connection_lost_mid_call_fails_that_share_at_once,
             cancel_before_and_during_send,
-            a_thousand_multicasts_leave_no_call_state,
-            a_thousand_sends_on_one_node_and_a_full_send_queue,
             sort_by_id_extend_and_without_errors,
             node_id_in_the_hello,
-            a_reconnecting_peer_replaces_its_old_connection,
-            handlers_multicast_and_call_themselves,
             a_dropped_wait_for_config_leaves_nothing_behind,
             a_custom_client_interceptor_with_map_request,
             fold_decides_like_the_terminal_methods,
@@ -119,12 +138,8 @@ macro_rules! conformance_suite {
             metadata_on_every_call_type_and_a_per_call_rpc_timeout,
             many_callers_share_one_configuration,
             a_peer_that_never_says_hello,
-            stopping_a_client_with_calls_in_flight,
-            a_reply_stream_failing_mid_stream,
             late_replies_are_dropped_and_counted,
             one_at_a_time_unless_released,
-            symmetric_dialling_halves_the_connections,
-            a_handler_learns_its_caller_is_gone,
             metrics_per_method_and_node,
             local_systems_with_server_options,
             interceptors_see_typed_requests_and_pass_metadata,
@@ -138,6 +153,37 @@ macro_rules! conformance_suite {
             a_node_that_stalls_mid_call_fails_by_the_deadline,
             calls_go_on_through_repeated_restarts,
             calls_under_connection_resets_end_and_keep_their_replies,
+        );
+    };
+    (over_tls $adapter:ty) => {
+        // Left out: the cases that write raw bytes to a socket (under TLS they would be
+        // TLS records): garbage_and_oversized_frames_close_only_that_connection,
+        // node_id_in_the_hello, a_flood_of_unauthenticated_first_frames_stays_under_the_bound.
+        $crate::conformance_suite!(@tls_able $adapter);
+    };
+    // The cases about calls, failures and the reverse direction: they run over TLS too.
+    (@tls_able $adapter:ty) => {
+        $crate::conformance_suite!(@cases $adapter;
+            every_call_type_on_three_and_five_nodes,
+            terminal_methods_and_thresholds,
+            reply_stream_helpers,
+            correctable_levels_and_end_of_stream,
+            a_killed_node_fails_its_share_and_comes_back_after_restart,
+            failure_matrix_majority_first_all,
+            fifo_per_sender_and_release,
+            nested_quorum_call_from_a_handler,
+            reverse_direction_call_to_clients_without_listeners,
+            async_calls_reach_every_node_in_issue_order,
+            waiting_for_peers_and_callbacks,
+            a_connection_lost_mid_call_fails_that_share_at_once,
+            a_thousand_multicasts_leave_no_call_state,
+            a_thousand_sends_on_one_node_and_a_full_send_queue,
+            a_reconnecting_peer_replaces_its_old_connection,
+            handlers_multicast_and_call_themselves,
+            stopping_a_client_with_calls_in_flight,
+            a_reply_stream_failing_mid_stream,
+            symmetric_dialling_halves_the_connections,
+            a_handler_learns_its_caller_is_gone,
         );
     };
     (@cases $adapter:ty; $($case:ident,)*) => {
@@ -160,24 +206,47 @@ impl Adapter for Smol {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let rt = gorums_smol::runtime();
-        let fut = test(rt.clone());
-        let deadline = rt.sleep_until(rt.now() + std::time::Duration::from_secs(30));
-        smol::block_on(async move {
-            let mut fut = std::pin::pin!(fut);
-            let mut deadline = deadline;
-            std::future::poll_fn(|cx| {
-                if fut.as_mut().poll(cx).is_ready() {
-                    return std::task::Poll::Ready(());
-                }
-                if deadline.as_mut().poll(cx).is_ready() {
-                    panic!("conformance case timed out after 30 s");
-                }
-                std::task::Poll::Pending
-            })
-            .await;
-        });
+        run_smol(gorums_smol::runtime(), test);
     }
+}
+
+/// The smol adapter over TLS, as [`TokioTls`].
+#[derive(Debug)]
+pub struct SmolTls;
+
+impl Adapter for SmolTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let tls = gorums_smol::SmolRuntime::global().with_tls(tls_cases::cluster_tls());
+        run_smol(std::sync::Arc::new(tls), test);
+    }
+}
+
+/// Runs `test` on `rt` (a runtime on smol's global executor).
+fn run_smol<F, Fut>(rt: RuntimeHandle, test: F)
+where
+    F: FnOnce(RuntimeHandle) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let fut = test(rt.clone());
+    let deadline = rt.sleep_until(rt.now() + std::time::Duration::from_secs(30));
+    smol::block_on(async move {
+        let mut fut = std::pin::pin!(fut);
+        let mut deadline = deadline;
+        std::future::poll_fn(|cx| {
+            if fut.as_mut().poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                panic!("conformance case timed out after 30 s");
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+    });
 }
 
 /// The simulator (`gorums-sim`): one simulated process on host `127.0.0.1` runs the
@@ -192,6 +261,30 @@ impl Adapter for Sim {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Sim::run_sim(|rt| test(std::sync::Arc::new(rt)));
+    }
+}
+
+impl Sim {
+    /// Runs `test` like [`Adapter::run`], with a [`WithIdentity`](tls_cases::WithIdentity)
+    /// that gives the test's process runtimes presenting simulated certificates.
+    pub fn run_with_identities<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle, tls_cases::WithIdentity) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Sim::run_sim(|rt| {
+            let identities = tls_cases::sim_identities(rt.clone());
+            test(std::sync::Arc::new(rt), identities)
+        });
+    }
+
+    /// Runs `test` on the test process's [`SimRuntime`](gorums_sim::SimRuntime).
+    fn run_sim<F, Fut>(test: F)
+    where
+        F: FnOnce(gorums_sim::SimRuntime) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let seed = std::env::var("GORUMS_SIM_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -203,7 +296,7 @@ impl Adapter for Sim {
         };
         let mut sim = gorums_sim::Sim::new(config);
         let process = sim.add_process(gorums_sim::ProcessOptions::new("test"));
-        let fut = test(sim.runtime(process));
+        let fut = test(sim.sim_runtime(process));
         if let Err(err) = sim.run(process, fut) {
             panic!("conformance case on the simulator: {err}; replay with GORUMS_SIM_SEED={seed}");
         }

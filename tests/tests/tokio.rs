@@ -9,3 +9,8 @@ gorums_tests::tls_suite!(
             as gorums_core::runtime::RuntimeHandle
     })
 );
+
+/// The cases about calls, failures and the reverse direction, over TLS.
+mod over_tls {
+    gorums_tests::conformance_suite!(over_tls gorums_tests::TokioTls);
+}
