@@ -46,20 +46,48 @@ impl Adapter for Tokio {
         F: FnOnce(RuntimeHandle) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let handle = rt.block_on(async { gorums_tokio::runtime() });
-        let fut = test(handle);
-        rt.block_on(async move {
-            // A hung case fails instead of hanging the suite.
-            tokio::time::timeout(std::time::Duration::from_secs(30), fut)
-                .await
-                .expect("conformance case timed out after 30 s");
-        });
-        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        run_on_tokio(gorums_tokio::runtime, test);
+    }
+}
+
+/// Runs `test` on a two-worker tokio runtime, with the gorums runtime `make` builds
+/// inside it.
+fn run_on_tokio<F, Fut>(make: fn() -> RuntimeHandle, test: F)
+where
+    F: FnOnce(RuntimeHandle) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let handle = rt.block_on(async { make() });
+    let fut = test(handle);
+    rt.block_on(async move {
+        // A hung case fails instead of hanging the suite.
+        tokio::time::timeout(std::time::Duration::from_secs(30), fut)
+            .await
+            .expect("conformance case timed out after 30 s");
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
+/// The tokio adapter speaking Go Gorums' gRPC wire (`TokioRuntime::with_grpc`), on the
+/// same runtime as [`Tokio`].
+#[derive(Debug)]
+pub struct TokioGrpc;
+
+impl Adapter for TokioGrpc {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        run_on_tokio(
+            || std::sync::Arc::new(gorums_tokio::TokioRuntime::current().with_grpc()),
+            test,
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Endpoint`]: one process's whole protocol state, driven by its inputs. It owns the
 //! sub-states and routes every input and command to them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 
 use bytes::{Bytes, BytesMut};
@@ -83,6 +83,9 @@ pub struct Endpoint {
     stats: NodeStatsTable,
     /// Messages to ourselves, handed over once the command that sent them is done.
     local_inbox: VecDeque<proto::Message>,
+    /// What each registered method's requests expect back, for requests from a wire
+    /// that does not say ([`Kind::Untyped`]).
+    method_kinds: BTreeMap<Vec<u8>, RequestKind>,
 }
 
 impl Endpoint {
@@ -100,7 +103,15 @@ impl Endpoint {
             out: Outputs::default(),
             stats,
             local_inbox: VecDeque::new(),
+            method_kinds: BTreeMap::new(),
         }
+    }
+
+    /// Records what requests for `method` expect back. A request from a wire that carries
+    /// no kind (Go Gorums' gRPC stream, [`Kind::Untyped`]) is served as the kind of its
+    /// method; a method never recorded is served as [`RequestKind::Unary`].
+    pub fn set_method_kind(&mut self, method: &str, kind: RequestKind) {
+        self.method_kinds.insert(method.as_bytes().to_vec(), kind);
     }
 
     /// This process's node id.
@@ -619,11 +630,30 @@ impl Endpoint {
             Ok(kind @ (Kind::Reply | Kind::StreamItem | Kind::StreamEnd)) => {
                 self.on_reply(conn, msg, kind)
             }
+            Ok(Kind::Untyped) => self.on_untyped(conn, msg),
             Err(_) => self.close(
                 conn,
                 ConnectionError::Violation(format!("unknown message kind {}", msg.kind)),
             ),
         }
+    }
+
+    /// A message that does not say what it is: a reply if its id carries our side's
+    /// mark (of the kind the call expects: an item of a correctable call, else the one
+    /// reply), else a request of the kind its method was registered with.
+    fn on_untyped(&mut self, conn: ConnId, msg: proto::Message) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        if c.call_of_reply(msg.message_seq_no).is_some() {
+            return self.on_reply(conn, msg, Kind::Untyped);
+        }
+        let kind = self
+            .method_kinds
+            .get(msg.method.as_ref())
+            .copied()
+            .unwrap_or(RequestKind::Unary);
+        self.on_request(conn, msg, kind)
     }
 
     fn on_reply(&mut self, conn: ConnId, msg: proto::Message, kind: Kind) {
@@ -637,6 +667,11 @@ impl Endpoint {
         let Some((call, streaming)) = routed else {
             self.stats.dropped(node);
             return;
+        };
+        let kind = match kind {
+            Kind::Untyped if streaming => Kind::StreamItem,
+            Kind::Untyped => Kind::Reply,
+            kind => kind,
         };
         match ShareOutcome::of_reply(streaming, kind, msg) {
             Some(outcomes) => {
