@@ -472,11 +472,12 @@ impl Endpoint {
         result: Result<Bytes, Status>,
     ) -> Result<(), UsageError> {
         self.advance(now);
+        let method = self.echo_method(request);
         let kind = self.answer(request)?;
         let outcome = match kind {
             RequestKind::OneWay => Ok(()),
             RequestKind::Unary | RequestKind::Stream => {
-                self.send_reply(request, Kind::Reply, result)
+                self.send_reply(request, Kind::Reply, result, &method)
             }
         };
         self.next_turn(request.conn);
@@ -499,7 +500,8 @@ impl Endpoint {
         c.server
             .check_stream(request.msg)
             .map_err(|e| e.usage(request))?;
-        let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload));
+        let method = self.echo_method(request);
+        let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload), &method);
         self.flush_local();
         outcome
     }
@@ -519,8 +521,14 @@ impl Endpoint {
         {
             return Err(UsageError::NotAStream(request));
         }
+        let method = self.echo_method(request);
         self.answer(request)?;
-        let outcome = self.send_reply(request, Kind::StreamEnd, result.map(|()| Bytes::new()));
+        let outcome = self.send_reply(
+            request,
+            Kind::StreamEnd,
+            result.map(|()| Bytes::new()),
+            &method,
+        );
         self.next_turn(request.conn);
         self.flush_local();
         outcome
@@ -624,9 +632,9 @@ impl Endpoint {
 
     fn on_message(&mut self, conn: ConnId, msg: proto::Message) {
         match Kind::try_from(msg.kind) {
-            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary),
-            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream),
-            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay),
+            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary, false),
+            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream, false),
+            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay, false),
             Ok(kind @ (Kind::Reply | Kind::StreamItem | Kind::StreamEnd)) => {
                 self.on_reply(conn, msg, kind)
             }
@@ -653,7 +661,7 @@ impl Endpoint {
             .get(msg.method.as_ref())
             .copied()
             .unwrap_or(RequestKind::Unary);
-        self.on_request(conn, msg, kind)
+        self.on_request(conn, msg, kind, true)
     }
 
     fn on_reply(&mut self, conn: ConnId, msg: proto::Message, kind: Kind) {
@@ -683,7 +691,7 @@ impl Endpoint {
         }
     }
 
-    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind) {
+    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind, echo: bool) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -695,6 +703,7 @@ impl Endpoint {
             c.peer,
             kind,
             msg,
+            echo,
         ) {
             Ok(Some(next)) => self.out.push(Event::Request(next)),
             Ok(None) => {}
@@ -728,6 +737,15 @@ impl Endpoint {
         }
     }
 
+    /// The method name a reply to `request` carries: empty, unless the request came
+    /// untyped (Go Gorums decodes a reply by its method name).
+    fn echo_method(&self, request: RequestId) -> String {
+        self.conns
+            .get(request.conn)
+            .map(|c| c.server.echo_method(request.msg).to_owned())
+            .unwrap_or_default()
+    }
+
     fn answer(&mut self, request: RequestId) -> Result<RequestKind, UsageError> {
         let c = self
             .conns
@@ -741,10 +759,11 @@ impl Endpoint {
         request: RequestId,
         kind: Kind,
         result: Result<Bytes, Status>,
+        method: &str,
     ) -> Result<(), UsageError> {
         let envelope = EnvelopeRef {
             id: request.msg.0,
-            method: "",
+            method,
             status: result
                 .as_ref()
                 .err()
@@ -769,7 +788,7 @@ impl Endpoint {
                     super::Code::ResourceExhausted,
                     format!("reply not sent: {too_large}"),
                 );
-                self.send_reply(request, kind, Err(status))
+                self.send_reply(request, kind, Err(status), method)
             }
             Err(failure) => {
                 tracing::debug!(%failure, "reply not sent");
