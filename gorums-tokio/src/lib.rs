@@ -20,6 +20,11 @@
 //! The peer's verified certificate chain is handed up to the API, whose
 //! [`IdentityRule`] binds node ids to it.
 //!
+//! Go Gorums interop is opt-in per system too: [`TokioRuntime::with_grpc`] (feature
+//! `grpc`, on by default) makes every connection Go Gorums' gRPC node stream over
+//! HTTP/2 (h2), so Go Gorums nodes and gorums-rs nodes serve in one configuration. The
+//! native wire stays the default.
+//!
 //! What this crate is not: it holds no protocol logic. Everything it does is IO,
 //! timers and spawning; the engine in gorums-core decides.
 
@@ -70,6 +75,8 @@ pub struct TokioRuntime {
     start: std::time::Instant,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
+    #[cfg(feature = "grpc")]
+    grpc: bool,
 }
 
 impl TokioRuntime {
@@ -89,7 +96,42 @@ impl TokioRuntime {
             start: std::time::Instant::now(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "grpc")]
+            grpc: false,
         }
+    }
+
+    /// This runtime with every connection it dials or accepts speaking Go Gorums' wire:
+    /// one gRPC bidirectional stream (`stream.Gorums/NodeStream`) over HTTP/2, so that
+    /// Go Gorums nodes and gorums-rs nodes call each other. Every node a system talks to
+    /// must then speak it; the native wire is the default. Not combined with TLS yet
+    /// (connecting and listening fail with a clear error).
+    ///
+    /// ```no_run
+    /// # fn demo() {
+    /// use std::sync::Arc;
+    /// use gorums_tokio::{NodeId, System, SystemOptions, TokioRuntime};
+    ///
+    /// let runtime = Arc::new(TokioRuntime::current().with_grpc());
+    /// let system = System::new(runtime, SystemOptions::with_id(NodeId(1)));
+    /// # }
+    /// ```
+    #[cfg(feature = "grpc")]
+    pub fn with_grpc(mut self) -> TokioRuntime {
+        self.grpc = true;
+        self
+    }
+
+    /// Fails if this runtime is asked for both TLS and gRPC, which it does not combine.
+    fn check_transport(&self) -> io::Result<()> {
+        #[cfg(all(feature = "tls", feature = "grpc"))]
+        if self.grpc && self.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the gRPC transport does not run over TLS yet",
+            ));
+        }
+        Ok(())
     }
 
     /// This runtime with every connection it dials or accepts over TLS, with `tls`.
@@ -136,8 +178,16 @@ impl Runtime for TokioRuntime {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
         let tls = self.tls.clone();
+        #[cfg(feature = "grpc")]
+        let grpc = self.grpc;
+        let checked = self.check_transport();
         Box::pin(async move {
+            checked?;
             let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
+            #[cfg(feature = "grpc")]
+            if grpc {
+                return grpc::connect(stream, &addr, peer_addr).await;
+            }
             #[cfg(feature = "tls")]
             if let Some(tls) = tls {
                 return tls::connect(&tls, &addr, stream, peer_addr).await;
@@ -150,11 +200,17 @@ impl Runtime for TokioRuntime {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
+        #[cfg(feature = "grpc")]
+        let grpc = self.grpc;
+        let checked = self.check_transport();
         Box::pin(async move {
+            checked?;
             let listener = TokioListener {
                 listener: TcpListener::bind(addr).await?,
                 #[cfg(feature = "tls")]
                 tls: tls?,
+                #[cfg(feature = "grpc")]
+                grpc,
             };
             Ok(Box::new(listener) as Box<dyn Listener>)
         })
@@ -181,6 +237,8 @@ struct TokioListener {
     listener: TcpListener,
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::ServerConfig>>,
+    #[cfg(feature = "grpc")]
+    grpc: bool,
 }
 
 impl Listener for TokioListener {
@@ -191,6 +249,13 @@ impl Listener for TokioListener {
     fn accept_incoming(&mut self) -> BoxFuture<'_, io::Result<Incoming>> {
         Box::pin(async move {
             let (stream, peer_addr) = tcp(self.listener.accept().await?.0)?;
+            #[cfg(feature = "grpc")]
+            if self.grpc {
+                return Ok(Incoming {
+                    peer_addr: peer_addr.clone(),
+                    establish: Box::pin(grpc::accept(stream, peer_addr)),
+                });
+            }
             #[cfg(feature = "tls")]
             if let Some(config) = self.tls.clone() {
                 return Ok(Incoming {
@@ -209,6 +274,9 @@ impl Listener for TokioListener {
             .unwrap_or_default()
     }
 }
+
+#[cfg(feature = "grpc")]
+mod grpc;
 
 /// TLS over tokio-rustls.
 #[cfg(feature = "tls")]

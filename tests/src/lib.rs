@@ -62,6 +62,24 @@ impl Adapter for Tokio {
     }
 }
 
+/// The tokio adapter speaking Go Gorums' gRPC wire (`TokioRuntime::with_grpc`), on the
+/// same runtime as [`Tokio`].
+#[derive(Debug)]
+pub struct TokioGrpc;
+
+impl Adapter for TokioGrpc {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        run_tokio(
+            || std::sync::Arc::new(gorums_tokio::TokioRuntime::current().with_grpc()),
+            test,
+        );
+    }
+}
+
 /// The tokio adapter over TLS ([`cluster_tls`](tls_cases::cluster_tls): every node's
 /// certificate valid for loopback, client certificates required).
 #[derive(Debug)]

@@ -16,6 +16,9 @@
 //!                           TLS: the authorities to trust, and this process's own
 //!                           certificate and key (a server needs them; the REPL may
 //!                           present them)
+//!          --transport native|grpc
+//!                           grpc: Go Gorums' gRPC wire (tokio, no TLS), to serve and
+//!                           call Go Gorums storage nodes
 //! ```
 
 mod cluster;
@@ -42,6 +45,7 @@ struct Args {
     runtime: String,
     metrics: Option<String>,
     tls: TlsFiles,
+    grpc: bool,
 }
 
 /// The PEM files of `--tls-ca`, `--tls-cert` and `--tls-key`.
@@ -122,6 +126,7 @@ fn parse_args() -> Result<Args, String> {
     let mut runtime = String::from("tokio");
     let mut metrics = None;
     let mut tls = TlsFiles::default();
+    let mut transport = String::from("native");
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
@@ -152,9 +157,13 @@ fn parse_args() -> Result<Args, String> {
                 tls.key = Some(value()?);
                 server_flags.extend([arg.clone(), tls.key.clone().unwrap_or_default()]);
             }
+            "--transport" => {
+                transport = value()?;
+                server_flags.extend([arg.clone(), transport.clone()]);
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR] | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR] | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--transport native|grpc]"
                 );
                 std::process::exit(0);
             }
@@ -188,12 +197,19 @@ fn parse_args() -> Result<Args, String> {
     if !matches!(runtime.as_str(), "tokio" | "smol") {
         return Err(format!("unknown runtime {runtime:?}: tokio or smol"));
     }
+    let grpc = match transport.as_str() {
+        "native" => false,
+        "grpc" if runtime == "tokio" && tls.ca.is_none() => true,
+        "grpc" => return Err(String::from("--transport grpc runs on tokio, without TLS")),
+        other => return Err(format!("unknown transport {other:?}: native or grpc")),
+    };
     Ok(Args {
         mode,
         interceptors,
         runtime,
         metrics,
         tls,
+        grpc,
     })
 }
 
@@ -224,8 +240,11 @@ impl Executor {
         }
     }
 
-    fn gorums(&self, tls: Option<Tls>) -> RuntimeHandle {
+    fn gorums(&self, tls: Option<Tls>, grpc: bool) -> RuntimeHandle {
         match (self, tls) {
+            (Executor::Tokio(rt), None) if grpc => rt.block_on(async {
+                Arc::new(gorums_tokio::TokioRuntime::current().with_grpc()) as RuntimeHandle
+            }),
             (Executor::Tokio(rt), None) => rt.block_on(async { gorums_tokio::runtime() }),
             (Executor::Tokio(rt), Some(tls)) => rt.block_on(async {
                 Arc::new(gorums_tokio::TokioRuntime::current().with_tls(tls)) as RuntimeHandle
@@ -311,7 +330,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = exec.gorums(tls);
+    let rt = exec.gorums(tls, args.grpc);
     let result = match args.mode {
         Mode::Serve {
             addr,

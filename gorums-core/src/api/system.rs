@@ -17,7 +17,9 @@ use super::options::SystemOptions;
 use super::server::{self, Handlers, ItemSender, Outcome, ServerCtx, ServerOptions};
 use super::shared::{Handle, Inner, State, System, Upcalls};
 use super::signal::ConnSignal;
-use crate::engine::{ConfigError, ConnId, Endpoint, NodeId, PeerInfo, Request, Status};
+use crate::engine::{
+    ConfigError, ConnId, Endpoint, NodeId, PeerInfo, Request, RequestKind, Status,
+};
 use crate::runtime::{BoxFuture, RuntimeHandle};
 
 /// What the shared state calls back into: the connection tasks (driver) and the
@@ -158,6 +160,7 @@ impl System {
         F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
     {
+        self.set_method_kind(method, RequestKind::Unary);
         self.register_handler(method, server::unary(handler));
     }
 
@@ -168,6 +171,7 @@ impl System {
         F: Fn(ServerCtx, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        self.set_method_kind(method, RequestKind::OneWay);
         self.register_handler(method, server::one_way(handler));
     }
 
@@ -181,11 +185,21 @@ impl System {
         F: Fn(ServerCtx, Req, ItemSender<Resp>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
+        self.set_method_kind(method, RequestKind::Stream);
         self.register_handler(method, server::stream(handler));
+    }
+
+    /// Records `method`'s kind in the engine, for requests from a wire that does not
+    /// carry it (Go Gorums' gRPC stream).
+    fn set_method_kind(&self, method: &str, kind: RequestKind) {
+        self.inner()
+            .with(|st, _| st.ep.set_method_kind(method, kind));
     }
 
     /// Registers an untyped handler for `method`, replacing any earlier one. A raw
     /// streaming handler sends its items with [`ServerCtx::send_encoded_item`].
+    /// Requests for it from Go Gorums' gRPC wire, which carries no call type, are
+    /// served as unary.
     pub fn register_raw<F>(&self, method: &str, handler: F)
     where
         F: Fn(ServerCtx, Bytes) -> BoxFuture<'static, Outcome> + Send + Sync + 'static,

@@ -1,7 +1,7 @@
 //! [`Endpoint`]: one process's whole protocol state, driven by its inputs. It owns the
 //! sub-states and routes every input and command to them.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 
 use bytes::{Bytes, BytesMut};
@@ -83,6 +83,9 @@ pub struct Endpoint {
     stats: NodeStatsTable,
     /// Messages to ourselves, handed over once the command that sent them is done.
     local_inbox: VecDeque<proto::Message>,
+    /// What each registered method's requests expect back, for requests from a wire
+    /// that does not say ([`Kind::Untyped`]).
+    method_kinds: BTreeMap<Vec<u8>, RequestKind>,
 }
 
 impl Endpoint {
@@ -100,7 +103,15 @@ impl Endpoint {
             out: Outputs::default(),
             stats,
             local_inbox: VecDeque::new(),
+            method_kinds: BTreeMap::new(),
         }
+    }
+
+    /// Records what requests for `method` expect back. A request from a wire that carries
+    /// no kind (Go Gorums' gRPC stream, [`Kind::Untyped`]) is served as the kind of its
+    /// method; a method never recorded is served as [`RequestKind::Unary`].
+    pub fn set_method_kind(&mut self, method: &str, kind: RequestKind) {
+        self.method_kinds.insert(method.as_bytes().to_vec(), kind);
     }
 
     /// This process's node id.
@@ -469,11 +480,12 @@ impl Endpoint {
         result: Result<Bytes, Status>,
     ) -> Result<(), UsageError> {
         self.advance(now);
+        let method = self.echo_method(request);
         let kind = self.answer(request)?;
         let outcome = match kind {
             RequestKind::OneWay => Ok(()),
             RequestKind::Unary | RequestKind::Stream => {
-                self.send_reply(request, Kind::Reply, result)
+                self.send_reply(request, Kind::Reply, result, &method)
             }
         };
         self.next_turn(request.conn);
@@ -496,7 +508,8 @@ impl Endpoint {
         c.server
             .check_stream(request.msg)
             .map_err(|e| e.usage(request))?;
-        let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload));
+        let method = self.echo_method(request);
+        let outcome = self.send_reply(request, Kind::StreamItem, Ok(payload), &method);
         self.flush_local();
         outcome
     }
@@ -516,8 +529,14 @@ impl Endpoint {
         {
             return Err(UsageError::NotAStream(request));
         }
+        let method = self.echo_method(request);
         self.answer(request)?;
-        let outcome = self.send_reply(request, Kind::StreamEnd, result.map(|()| Bytes::new()));
+        let outcome = self.send_reply(
+            request,
+            Kind::StreamEnd,
+            result.map(|()| Bytes::new()),
+            &method,
+        );
         self.next_turn(request.conn);
         self.flush_local();
         outcome
@@ -621,17 +640,36 @@ impl Endpoint {
 
     fn on_message(&mut self, conn: ConnId, msg: proto::Message) {
         match Kind::try_from(msg.kind) {
-            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary),
-            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream),
-            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay),
+            Ok(Kind::Request) => self.on_request(conn, msg, RequestKind::Unary, false),
+            Ok(Kind::StreamRequest) => self.on_request(conn, msg, RequestKind::Stream, false),
+            Ok(Kind::OneWay) => self.on_request(conn, msg, RequestKind::OneWay, false),
             Ok(kind @ (Kind::Reply | Kind::StreamItem | Kind::StreamEnd)) => {
                 self.on_reply(conn, msg, kind)
             }
+            Ok(Kind::Untyped) => self.on_untyped(conn, msg),
             Err(_) => self.close(
                 conn,
                 ConnectionError::Violation(format!("unknown message kind {}", msg.kind)),
             ),
         }
+    }
+
+    /// A message that does not say what it is: a reply if its id carries our side's
+    /// mark (of the kind the call expects: an item of a correctable call, else the one
+    /// reply), else a request of the kind its method was registered with.
+    fn on_untyped(&mut self, conn: ConnId, msg: proto::Message) {
+        let Some(c) = self.conns.get(conn) else {
+            return;
+        };
+        if c.call_of_reply(msg.message_seq_no).is_some() {
+            return self.on_reply(conn, msg, Kind::Untyped);
+        }
+        let kind = self
+            .method_kinds
+            .get(msg.method.as_ref())
+            .copied()
+            .unwrap_or(RequestKind::Unary);
+        self.on_request(conn, msg, kind, true)
     }
 
     fn on_reply(&mut self, conn: ConnId, msg: proto::Message, kind: Kind) {
@@ -646,6 +684,11 @@ impl Endpoint {
             self.stats.dropped(node);
             return;
         };
+        let kind = match kind {
+            Kind::Untyped if streaming => Kind::StreamItem,
+            Kind::Untyped => Kind::Reply,
+            kind => kind,
+        };
         match ShareOutcome::of_reply(streaming, kind, msg) {
             Some(outcomes) => {
                 for outcome in outcomes {
@@ -656,7 +699,7 @@ impl Endpoint {
         }
     }
 
-    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind) {
+    fn on_request(&mut self, conn: ConnId, msg: proto::Message, kind: RequestKind, echo: bool) {
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -668,6 +711,7 @@ impl Endpoint {
             c.peer,
             kind,
             msg,
+            echo,
         ) {
             Ok(Some(next)) => self.out.push(Event::Request(next)),
             Ok(None) => {}
@@ -701,6 +745,15 @@ impl Endpoint {
         }
     }
 
+    /// The method name a reply to `request` carries: empty, unless the request came
+    /// untyped (Go Gorums decodes a reply by its method name).
+    fn echo_method(&self, request: RequestId) -> String {
+        self.conns
+            .get(request.conn)
+            .map(|c| c.server.echo_method(request.msg).to_owned())
+            .unwrap_or_default()
+    }
+
     fn answer(&mut self, request: RequestId) -> Result<RequestKind, UsageError> {
         let c = self
             .conns
@@ -714,10 +767,11 @@ impl Endpoint {
         request: RequestId,
         kind: Kind,
         result: Result<Bytes, Status>,
+        method: &str,
     ) -> Result<(), UsageError> {
         let envelope = EnvelopeRef {
             id: request.msg.0,
-            method: "",
+            method,
             status: result
                 .as_ref()
                 .err()
@@ -742,7 +796,7 @@ impl Endpoint {
                     super::Code::ResourceExhausted,
                     format!("reply not sent: {too_large}"),
                 );
-                self.send_reply(request, kind, Err(status))
+                self.send_reply(request, kind, Err(status), method)
             }
             Err(failure) => {
                 tracing::debug!(%failure, "reply not sent");

@@ -18,6 +18,9 @@ pub(crate) struct ServerQueue {
     /// Requests handed out and not yet answered (ids as on the wire), and what each
     /// expects back.
     open: BTreeMap<MsgId, RequestKind>,
+    /// The method names of requests that came untyped (from Go Gorums' wire), whose
+    /// replies must name their method again: Go decodes a reply by its method.
+    echo: BTreeMap<MsgId, MethodName>,
 }
 
 /// Why a request cannot be answered.
@@ -54,6 +57,7 @@ impl ServerQueue {
         from: NodeId,
         kind: RequestKind,
         msg: proto::Message,
+        echo: bool,
     ) -> Result<Option<Request>, ConnectionError> {
         if self.is_open(id.msg) {
             tracing::debug!(?id, "duplicate request id dropped");
@@ -62,6 +66,9 @@ impl ServerQueue {
         let method = MethodName::new(msg.method).ok_or_else(|| {
             ConnectionError::Violation(String::from("a request's method name is not UTF-8"))
         })?;
+        if echo {
+            self.echo.insert(id.msg, method.clone());
+        }
         Ok(self.push(Request {
             id,
             from,
@@ -77,6 +84,11 @@ impl ServerQueue {
     pub(crate) fn push(&mut self, request: Request) -> Option<Request> {
         self.waiting.push_back(request);
         self.next_turn()
+    }
+
+    /// The method name a reply to `msg` must carry (empty unless it came untyped).
+    pub(crate) fn echo_method(&self, msg: MsgId) -> &str {
+        self.echo.get(&msg).map_or("", |m| m.as_str())
     }
 
     /// What `msg` expects back, if it is open.
@@ -97,6 +109,7 @@ impl ServerQueue {
     /// it expected back; the caller then hands out [`next_turn`](Self::next_turn).
     pub(crate) fn answer(&mut self, msg: MsgId) -> Result<RequestKind, AnswerError> {
         let kind = self.open.remove(&msg).ok_or(AnswerError::Unknown)?;
+        self.echo.remove(&msg);
         if self.turn == Some(msg) {
             self.turn = None;
         }

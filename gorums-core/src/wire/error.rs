@@ -43,6 +43,9 @@ pub enum WireError {
         #[source]
         source: prost::DecodeError,
     },
+    /// A gRPC message is compressed, though no compression was negotiated.
+    #[error("compressed gRPC message (no compression was negotiated)")]
+    Compressed,
     /// An outgoing message is larger than the configured maximum frame size.
     #[error("outgoing {what} of {len} bytes exceeds the maximum frame of {max} bytes")]
     OutgoingTooLarge {

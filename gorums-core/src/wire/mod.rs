@@ -15,6 +15,7 @@ mod decoder;
 mod encoder;
 mod envelope;
 mod error;
+pub mod grpc;
 #[allow(missing_docs, unreachable_pub, clippy::all)]
 pub mod proto;
 

@@ -79,6 +79,11 @@ pub enum Kind {
     StreamItem = 4,
     /// The end of a reply stream; carries the final status.
     StreamEnd = 5,
+    /// A message from a wire that carries no kind (Go Gorums' gRPC stream, translated by
+    /// the gRPC transport): a reply if its id carries the receiver's own mark, else a
+    /// request; a request's kind is that of the method the receiver registered, a reply's
+    /// that of the call it answers. Never sent on the native wire.
+    Untyped = 6,
 }
 impl Kind {
     /// String value of the enum field names used in the ProtoBuf definition.
@@ -93,6 +98,7 @@ impl Kind {
             Self::StreamRequest => "KIND_STREAM_REQUEST",
             Self::StreamItem => "KIND_STREAM_ITEM",
             Self::StreamEnd => "KIND_STREAM_END",
+            Self::Untyped => "KIND_UNTYPED",
         }
     }
     /// Creates an enum from field names used in the ProtoBuf definition.
@@ -104,6 +110,7 @@ impl Kind {
             "KIND_STREAM_REQUEST" => Some(Self::StreamRequest),
             "KIND_STREAM_ITEM" => Some(Self::StreamItem),
             "KIND_STREAM_END" => Some(Self::StreamEnd),
+            "KIND_UNTYPED" => Some(Self::Untyped),
             _ => None,
         }
     }
