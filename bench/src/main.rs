@@ -11,6 +11,7 @@ mod alloc;
 mod compare;
 mod exec;
 mod grpc;
+mod metrics;
 mod report;
 mod run;
 mod service;
@@ -85,6 +86,10 @@ pub(crate) struct Args {
     /// start for 127.0.0.1).
     #[arg(long)]
     tls: bool,
+    /// Record gorums-rs' metrics (calls, replies, failures, latency per method and node)
+    /// and print them as Prometheus text after the run.
+    #[arg(long)]
+    metrics: bool,
     /// Run the comparison: gorums-rs on tokio and smol against tonic (see README).
     #[arg(long)]
     compare: bool,
@@ -134,6 +139,9 @@ fn real_main(args: &Args) -> Result<(), String> {
         }
         exec::use_tls()?;
     }
+    if args.metrics {
+        metrics::install()?;
+    }
     if args.list {
         for w in Workload::ALL {
             println!("{:<16} {}", w.name(), w.description());
@@ -147,6 +155,10 @@ fn real_main(args: &Args) -> Result<(), String> {
         return compare::run(args);
     }
     let rows = run_selected(args, &filter, |_| {})?;
+    if let Some(text) = metrics::render() {
+        println!("\n# gorums-rs metrics of this run (warm-up and connecting calls included)");
+        println!("{text}");
+    }
     if let Some(path) = &args.json {
         report::write_json(path, &rows)?;
     }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::alloc::{AllocSnapshot, cpu_seconds};
 use crate::exec::{self, Exec, RuntimeKind};
 use crate::grpc::{self, FanOut};
+use crate::metrics;
 use crate::service::{self, BenchServer, EchoMethod, proto};
 
 /// The workloads of Go Gorums' benchmark program.
@@ -217,7 +218,10 @@ pub(crate) async fn gorums_server(
     id: u32,
     addr: &str,
 ) -> Result<(System, String), String> {
-    let system = System::new(rt.clone(), SystemOptions::with_id(NodeId(id)));
+    let system = System::new(
+        rt.clone(),
+        metrics::options(SystemOptions::with_id(NodeId(id))),
+    );
     BenchServer::new(rt.clone()).register(&system);
     let addr = system.listen(addr).await.map_err(|e| e.to_string())?;
     Ok((system, addr))
@@ -229,7 +233,7 @@ async fn connect(spec: &Spec, rt: &RuntimeHandle, addrs: &[String]) -> Result<Ta
             let config = Configuration::new(
                 rt.clone(),
                 NodeList::addrs(addrs.iter().cloned()),
-                SystemOptions::default(),
+                metrics::options(SystemOptions::default()),
             )
             .map_err(|e| e.to_string())?
             .into();

@@ -85,3 +85,32 @@ fn the_tonic_peer_speaks_tls_when_given_certificates() {
         }
     });
 }
+
+#[test]
+fn metrics_count_the_calls_of_a_run() {
+    metrics::install().expect("the recorder installs");
+    let row = run::run(&tiny(
+        Workload::QuorumCall,
+        SystemKind::Gorums,
+        RuntimeKind::Tokio,
+        2,
+    ))
+    .expect("runs");
+    assert_eq!(row.ops, 50);
+    let text = metrics::render().expect("installed");
+    // The 50 calls and the one that connects (each answered by at least a quorum, 2 of
+    // 3 servers); other tests of this binary may add more.
+    let count = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains("QuorumCall\""))
+            .filter(|l| !l.contains("AsyncQuorumCall"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(count("gorums_client_calls_total{") >= 51.0, "{text}");
+    assert!(
+        count("gorums_server_requests_total{") >= 2.0 * 51.0,
+        "{text}"
+    );
+    assert!(text.contains("gorums_client_reply_seconds"), "{text}");
+}
