@@ -45,22 +45,29 @@ fn defines(code: &str, name: &str) -> bool {
     })
 }
 
-/// The case names listed in the `macro_rules! <name>` of `code` (its `@cases` list).
+/// The case names listed in the `macro_rules! <name>` of `code`: every `@cases` list
+/// its arms expand to (a suite may split its cases over several arms).
 fn suite_list(code: &str, macro_name: &str) -> Vec<String> {
     let start = code
         .find(&format!("macro_rules! {macro_name}"))
         .unwrap_or_else(|| panic!("no {macro_name} macro"));
-    let body = &code[start..];
-    let list = body
-        .find(";\n")
-        .map(|at| &body[at + 2..])
-        .expect("the macro's case list");
-    let end = list.find(");").expect("the end of the case list");
-    list[..end]
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
+    let body = &code[start + 1..];
+    let body = &body[..body.find("macro_rules!").unwrap_or(body.len())];
+    let mut names = Vec::new();
+    for (at, _) in body.match_indices("!(@cases") {
+        let list = &body[at..];
+        let Some(semi) = list.find(';') else { continue };
+        let list = &list[semi + 1..];
+        let end = list.find(')').expect("the end of the case list");
+        names.extend(
+            list[..end]
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')),
+        );
+    }
+    assert!(!names.is_empty(), "{macro_name} lists no cases");
+    names
 }
 
 #[test]
@@ -71,10 +78,9 @@ fn every_test_the_map_names_exists_where_it_says() {
     assert!(named.len() > 50, "the map names {} tests", named.len());
     let lib = std::fs::read_to_string(root.join("tests/src/lib.rs")).unwrap();
     let suite = suite_list(&lib, "conformance_suite");
-    let tls = suite_list(
-        &std::fs::read_to_string(root.join("tests/src/tls_cases.rs")).unwrap(),
-        "tls_suite",
-    );
+    let tls_code = std::fs::read_to_string(root.join("tests/src/tls_cases.rs")).unwrap();
+    let mut tls = suite_list(&tls_code, "tls_suite");
+    tls.extend(suite_list(&tls_code, "identity_suite"));
     let mut missing = Vec::new();
     for (line, path, function) in &named {
         let Ok(code) = std::fs::read_to_string(root.join(path)) else {
