@@ -10,7 +10,7 @@
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,7 @@ fn wait_listening(addrs: &[String]) {
 }
 
 /// Go's servers, each given its own address first, then its peers.
-fn go_servers(go: &PathBuf, addrs: &[String]) -> Vec<Process> {
+fn go_servers(go: &Path, addrs: &[String]) -> Vec<Process> {
     let servers = (0..addrs.len())
         .map(|i| {
             let mut order = vec![addrs[i].clone()];
@@ -129,7 +129,7 @@ fn rust_repl(addrs: &[String], script: &str) -> Vec<String> {
 }
 
 /// Go's REPL in a pseudo-terminal: each command typed after a pause, the output back.
-fn go_repl(go: &PathBuf, addrs: &[String], commands: &[&str]) -> String {
+fn go_repl(go: &Path, addrs: &[String], commands: &[&str]) -> String {
     let command = format!("{} -addrs {}", go.display(), addrs.join(","));
     let mut child = Command::new("script")
         .args(["-qfc", &command, "/dev/null"])
