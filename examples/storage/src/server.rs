@@ -1,5 +1,5 @@
 //! The storage server: a key/value map where the newest timestamp wins, in memory or
-//! kept on a [`Disk`] across restarts.
+//! kept on a [`Disk`](gorums_core::disk::Disk) across restarts.
 //!
 //! On a disk, the map is a log (file [`LOG`]) of the writes that changed it, each a
 //! 4-byte little-endian length and the encoded [`WriteRequest`]; a write is appended and
