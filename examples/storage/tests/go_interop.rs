@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::run_script;
+
 const BIN: &str = env!("CARGO_BIN_EXE_storage");
 
 /// Go's storage binary, built from `GORUMS_GO_SRC`; `None` when the variable is unset.
@@ -107,25 +110,8 @@ fn rust_servers(addrs: &[String]) -> Vec<Process> {
 
 /// Our REPL over gRPC: `script` piped in, stdout lines back.
 fn rust_repl(addrs: &[String], script: &str) -> Vec<String> {
-    let mut child = Command::new(BIN)
-        .args(["--connect", &addrs.join(","), "--transport", "grpc"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("storage REPL starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("script written");
-    let out = child.wait_with_output().expect("REPL exits");
-    assert!(out.status.success(), "exit status {:?}", out.status);
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(String::from)
-        .collect()
+    let addrs = addrs.join(",");
+    run_script(&["--connect", &addrs, "--transport", "grpc"], script)
 }
 
 /// Go's REPL in a pseudo-terminal: each command typed after a pause, the output back.
