@@ -40,6 +40,10 @@ pub struct SimConfig {
     /// The order in which tasks ready at one instant run (drawn from the seed's
     /// scheduling stream unless [`Schedule::Fifo`]).
     pub schedule: Schedule,
+    /// Virtual CPU time each poll of a task costs its process: after a poll starts, the
+    /// process runs nothing else until this much time has passed, so a busy process
+    /// answers late and its timers can fire first. Zero (the default) makes polls free.
+    pub cpu_per_poll: Duration,
 }
 
 /// How the executor orders the tasks that are ready at one instant.
@@ -80,6 +84,7 @@ impl SimConfig {
             trace: std::env::var("GORUMS_SIM_TRACE").is_ok_and(|v| v == "1"),
             max_polls_per_instant: 5_000_000,
             schedule: Schedule::default(),
+            cpu_per_poll: Duration::ZERO,
         }
     }
 }

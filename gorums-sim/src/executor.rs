@@ -61,6 +61,7 @@ impl Executor {
             ready.clone(),
         );
         let shared = Arc::new(Shared::new(world, ready));
+        shared.with(|w| w.kernel.cpu_per_poll = nanos(config.cpu_per_poll));
         let mut plan = config.faults.clone();
         if let Some(p) = &mut plan {
             if p.swarm {

@@ -32,6 +32,8 @@ pub(crate) struct Kernel {
     pub(crate) garbage: Vec<Garbage>,
     /// Every fault applied so far, scripted or drawn, with its virtual time.
     pub(crate) fault_log: Vec<(u64, Fault)>,
+    /// Nanoseconds of virtual CPU each poll costs its process (0: polls are free).
+    pub(crate) cpu_per_poll: u64,
 }
 
 impl Kernel {
@@ -46,6 +48,7 @@ impl Kernel {
             wake: Vec::new(),
             garbage: Vec::new(),
             fault_log: Vec::new(),
+            cpu_per_poll: 0,
         }
     }
 

@@ -6,7 +6,7 @@
 //! What it is not: a model of TCP's congestion control or of real time. A partition
 //! or a silent host holds bytes (as TCP keeps retransmitting) rather than timing the
 //! connection out; a process's CPU time is zero (only timers, links and disks take
-//! time).
+//! time) unless [`SimConfig::cpu_per_poll`] charges each poll a fixed cost.
 //! Code that blocks a thread or reads the OS clock escapes the simulation.
 //!
 //! # Where things live

@@ -79,6 +79,9 @@ pub(crate) struct Proc {
     pub(crate) paused: bool,
     /// Tasks woken while paused, queued again on resume.
     pub(crate) deferred: Vec<TaskId>,
+    /// Virtual time until which the process is busy with its last poll
+    /// ([`SimConfig::cpu_per_poll`](crate::SimConfig::cpu_per_poll)).
+    pub(crate) busy_until: u64,
     pub(crate) clock: Clock,
     pub(crate) boot: Option<Boot>,
     pub(crate) faulty: bool,
@@ -95,6 +98,7 @@ impl Proc {
             incarnation: 0,
             paused: false,
             deferred: Vec::new(),
+            busy_until: 0,
             clock: Clock::new(nanos(options.clock_offset), options.clock_drift_ppm),
             boot: None,
             faulty: options.faulty,

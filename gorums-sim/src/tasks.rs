@@ -9,6 +9,7 @@ use std::task::{Wake, Waker};
 
 use gorums_core::runtime::BoxFuture;
 
+use crate::events::Event;
 use crate::ids::{ProcessId, TaskId};
 use crate::kernel::{Garbage, Kernel};
 use crate::trace::Note;
@@ -144,6 +145,17 @@ impl Tasks {
         if k.procs.get(pid.0).is_some_and(|p| p.paused) {
             k.procs[pid.0].deferred.push(id);
             return None;
+        }
+        if let Some(proc) = k.procs.get_mut(pid.0).filter(|_| k.cpu_per_poll > 0) {
+            if proc.busy_until > k.now {
+                // Still busy with an earlier poll: come back when the CPU is free.
+                let at = proc.busy_until;
+                task.waker.queued.store(false, Ordering::Release);
+                let waker = Waker::from(task.waker.clone());
+                k.schedule(at, Event::Wake(waker));
+                return None;
+            }
+            proc.busy_until = k.now + k.cpu_per_poll;
         }
         task.waker.queued.store(false, Ordering::Release);
         let fut = task.fut.take()?;

@@ -535,3 +535,31 @@ fn a_disk_keeps_what_was_synced_loses_the_rest_at_a_crash_and_takes_time() {
         .unwrap();
     assert!(write.is_err() && sync.is_err() && read.is_empty());
 }
+
+/// The time of a call after the connection is up, with `cpu_per_poll` charged per poll.
+fn warm_call_time(cpu_per_poll: Duration) -> Duration {
+    let (mut sim, _server, client) = setup_with(SimConfig {
+        cpu_per_poll,
+        ..SimConfig::new(8)
+    });
+    let rt = sim.runtime(client);
+    sim.run(client, async move {
+        let config = client_config(&rt);
+        get(&config).await.unwrap();
+        let start = rt.now();
+        get(&config).await.unwrap();
+        rt.now() - start
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_poll_that_costs_cpu_time_keeps_its_process_busy_and_calls_answer_later() {
+    let free = warm_call_time(Duration::ZERO);
+    assert!(free < Duration::from_millis(1), "{free:?}");
+    // The server reads the request in one poll and can write the reply no sooner than
+    // its next one, 2 ms later; the client likewise between sending and reading.
+    let busy = warm_call_time(Duration::from_millis(2));
+    assert!(busy >= Duration::from_millis(2), "{busy:?}");
+    assert!(busy < Duration::from_millis(100), "{busy:?}");
+}
