@@ -146,20 +146,18 @@ impl Tasks {
             k.procs[pid.0].deferred.push(id);
             return None;
         }
+        task.waker.queued.store(false, Ordering::Release);
+        let waker = Waker::from(task.waker.clone());
         if let Some(proc) = k.procs.get_mut(pid.0).filter(|_| k.cpu_per_poll > 0) {
             if proc.busy_until > k.now {
                 // Still busy with an earlier poll: come back when the CPU is free.
                 let at = proc.busy_until;
-                task.waker.queued.store(false, Ordering::Release);
-                let waker = Waker::from(task.waker.clone());
                 k.schedule(at, Event::Wake(waker));
                 return None;
             }
             proc.busy_until = k.now + k.cpu_per_poll;
         }
-        task.waker.queued.store(false, Ordering::Release);
         let fut = task.fut.take()?;
-        let waker = Waker::from(task.waker.clone());
         k.note(Note::Poll, pid, id, 0);
         Some((fut, waker))
     }
