@@ -1,5 +1,6 @@
-//! A history of register operations as clients saw them: when each was invoked, when
-//! (and with what) it returned. The linearizability checker reads it.
+//! A history of register operations as clients saw them (one register, or a key-value
+//! map of them): when each was invoked, when (and with what) it returned. The
+//! linearizability checker reads it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub struct OpId(pub usize);
 /// clone; every clone records into the same history).
 #[derive(Clone, Debug, Default)]
 pub struct History {
-    ops: Arc<Mutex<Vec<Operation>>>,
+    ops: Recorder<()>,
 }
 
 impl History {
@@ -45,45 +46,137 @@ impl History {
         History::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Operation>> {
-        self.ops.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Records that `client` invoked `op` at `at`.
     pub fn invoke(&self, client: u64, op: RegisterOp, at: Duration) -> OpId {
-        let mut ops = self.lock();
-        ops.push(Operation {
-            client,
-            op,
-            invoke: nanos(at),
-            ret: None,
-        });
-        OpId(ops.len() - 1)
+        self.ops.invoke((), client, op, at)
     }
 
     /// Records that a write returned at `at`.
     pub fn write_ok(&self, id: OpId, at: Duration) {
-        if let Some(op) = self.lock().get_mut(id.0) {
-            op.ret = Some(nanos(at));
-        }
+        self.ops.write_ok(id, at);
     }
 
     /// Records that a read returned `value` at `at`.
     pub fn read_ok(&self, id: OpId, value: u64, at: Duration) {
-        if let Some(op) = self.lock().get_mut(id.0) {
+        self.ops.read_ok(id, value, at);
+    }
+
+    /// Every operation so far, in invocation order.
+    pub fn operations(&self) -> Vec<Operation> {
+        self.ops.lock().iter().map(|(_, o)| *o).collect()
+    }
+
+    /// How many operations returned.
+    pub fn completed(&self) -> usize {
+        self.ops.completed()
+    }
+}
+
+/// A recorder for a key-value map: a [`History`] whose every operation names the key it
+/// reads or writes (each key a register of its own, checked by
+/// [`check_kv`](crate::check_kv)). Cheap to clone; every clone records into the same
+/// history.
+#[derive(Clone, Debug)]
+pub struct KvHistory<K> {
+    ops: Recorder<K>,
+}
+
+impl<K> Default for KvHistory<K> {
+    fn default() -> KvHistory<K> {
+        KvHistory {
+            ops: Recorder::default(),
+        }
+    }
+}
+
+impl<K: Clone> KvHistory<K> {
+    /// An empty history.
+    pub fn new() -> KvHistory<K> {
+        KvHistory::default()
+    }
+
+    /// Records that `client` invoked `op` on `key` at `at`.
+    pub fn invoke(&self, client: u64, key: K, op: RegisterOp, at: Duration) -> OpId {
+        self.ops.invoke(key, client, op, at)
+    }
+
+    /// Records that a write returned at `at`.
+    pub fn write_ok(&self, id: OpId, at: Duration) {
+        self.ops.write_ok(id, at);
+    }
+
+    /// Records that a read returned `value` at `at`.
+    pub fn read_ok(&self, id: OpId, value: u64, at: Duration) {
+        self.ops.read_ok(id, value, at);
+    }
+
+    /// Every operation so far with its key, in invocation order.
+    pub fn operations(&self) -> Vec<(K, Operation)> {
+        self.ops.lock().clone()
+    }
+
+    /// How many operations returned.
+    pub fn completed(&self) -> usize {
+        self.ops.completed()
+    }
+}
+
+/// The shared, locked list both recorders keep: each operation beside its key.
+#[derive(Debug)]
+struct Recorder<K> {
+    ops: Arc<Mutex<Vec<(K, Operation)>>>,
+}
+
+impl<K> Clone for Recorder<K> {
+    fn clone(&self) -> Recorder<K> {
+        Recorder {
+            ops: self.ops.clone(),
+        }
+    }
+}
+
+impl<K> Default for Recorder<K> {
+    fn default() -> Recorder<K> {
+        Recorder {
+            ops: Arc::default(),
+        }
+    }
+}
+
+impl<K> Recorder<K> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(K, Operation)>> {
+        self.ops.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn invoke(&self, key: K, client: u64, op: RegisterOp, at: Duration) -> OpId {
+        let mut ops = self.lock();
+        ops.push((
+            key,
+            Operation {
+                client,
+                op,
+                invoke: nanos(at),
+                ret: None,
+            },
+        ));
+        OpId(ops.len() - 1)
+    }
+
+    fn write_ok(&self, id: OpId, at: Duration) {
+        if let Some((_, op)) = self.lock().get_mut(id.0) {
+            op.ret = Some(nanos(at));
+        }
+    }
+
+    fn read_ok(&self, id: OpId, value: u64, at: Duration) {
+        if let Some((_, op)) = self.lock().get_mut(id.0) {
             op.ret = Some(nanos(at));
             op.op = RegisterOp::Read(Some(value));
         }
     }
 
-    /// Every operation so far, in invocation order.
-    pub fn operations(&self) -> Vec<Operation> {
-        self.lock().clone()
-    }
-
-    /// How many operations returned.
-    pub fn completed(&self) -> usize {
-        self.lock().iter().filter(|o| o.ret.is_some()).count()
+    fn completed(&self) -> usize {
+        self.lock().iter().filter(|(_, o)| o.ret.is_some()).count()
     }
 }
 

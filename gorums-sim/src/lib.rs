@@ -35,8 +35,11 @@
 //! - `sched.rs`: which ready task runs next ([`Schedule`]). `executor.rs`: the run
 //!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
-//! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
-//! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
+//! Checkers on top: `history.rs` ([`History`], [`KvHistory`]), `linearizability.rs`
+//! ([`check_register`], [`shortest_violation`]), `kv.rs` ([`check_kv`], key by key),
+//! `log_check.rs` ([`check_log`], a replicated log's appends as clients saw them),
+//! `coverage.rs` ([`Coverage`]: `sometimes` goals some seed must reach), `seeds.rs`
+//! ([`run_seeds`], [`run_seeds_parallel`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -87,7 +90,11 @@
 //!   a running hash of every event ([`Sim::event_hash`]): the same seed gives the same
 //!   run.
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
-//!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
+//!   read/write register ([`check_register`]) that shrinks a failure to a shortest
+//!   non-linearizable part ([`shortest_violation`]); the same for a key-value map, key by
+//!   key ([`KvHistory`], [`check_kv`]); a replicated log's appends as its clients saw them
+//!   ([`check_log`]); `sometimes` coverage goals a test's seeds must reach
+//!   ([`Coverage`]); and [`run_seeds`] for many-seed loops.
 //!
 //! # Environment variables
 //!
@@ -126,17 +133,23 @@ mod tasks;
 mod world;
 
 // Checkers.
+mod coverage;
 mod history;
+mod kv;
 mod linearizability;
+mod log_check;
 mod seeds;
 
 pub use config::{Schedule, SimConfig};
+pub use coverage::{Coverage, Unreached};
 pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
-pub use history::{History, OpId, Operation, RegisterOp};
+pub use history::{History, KvHistory, OpId, Operation, RegisterOp};
 pub use ids::ProcessId;
-pub use linearizability::{CheckResult, check_register};
+pub use kv::{KvViolation, check_kv};
+pub use linearizability::{CheckResult, check_register, describe_operations, shortest_violation};
+pub use log_check::{LogAppend, LogViolation, check_log};
 pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;

@@ -43,6 +43,88 @@ pub fn check_register(history: &[Operation], initial: u64) -> CheckResult {
     search(&ops, &entries, initial)
 }
 
+/// A shortest part of a non-linearizable `history` that is still not linearizable (`None`
+/// when `history` is linearizable): what to print beside a failing seed instead of the
+/// whole history.
+///
+/// Operations are removed, in halves, then quarters, down to one at a time, while the
+/// rest stays non-linearizable and every read in it still returns `initial` or a value
+/// some write in it wrote (so the witness never blames a read for a write that was only
+/// removed). The result is minimal in that no single operation can be removed from it;
+/// a shorter witness made of other operations may exist.
+pub fn shortest_violation(history: &[Operation], initial: u64) -> Option<Vec<Operation>> {
+    if check_register(history, initial).is_ok() {
+        return None;
+    }
+    let still_fails = |ops: &[Operation]| {
+        reads_are_explained(ops, initial) && !check_register(ops, initial).is_ok()
+    };
+    // Reads that never returned constrain nothing: they go first.
+    let mut kept: Vec<Operation> = history
+        .iter()
+        .filter(|o| matches!(o.op, RegisterOp::Write(_)) || o.ret.is_some())
+        .copied()
+        .collect();
+    let mut chunk = (kept.len() / 2).max(1);
+    loop {
+        let mut removed = false;
+        let mut at = 0;
+        while at < kept.len() {
+            let end = (at + chunk).min(kept.len());
+            let without: Vec<Operation> = kept[..at].iter().chain(&kept[end..]).copied().collect();
+            if still_fails(&without) {
+                kept = without;
+                removed = true;
+            } else {
+                at = end;
+            }
+        }
+        if chunk == 1 && !removed {
+            break;
+        }
+        chunk = (chunk / 2).max(1);
+    }
+    Some(kept)
+}
+
+/// Whether every read in `ops` returned `initial` or a value some write in `ops` wrote.
+fn reads_are_explained(ops: &[Operation], initial: u64) -> bool {
+    ops.iter().all(|o| match o.op {
+        RegisterOp::Read(Some(v)) => {
+            v == initial
+                || ops
+                    .iter()
+                    .any(|w| matches!(w.op, RegisterOp::Write(x) if x == v))
+        }
+        _ => true,
+    })
+}
+
+/// `ops` one per line, in invocation order, with their intervals in virtual time: the
+/// form a checker's failure message prints.
+pub fn describe_operations(ops: &[Operation]) -> String {
+    let mut ops = ops.to_vec();
+    ops.sort_by_key(|o| (o.invoke, o.ret));
+    let mut out = String::new();
+    for o in ops {
+        let what = match o.op {
+            RegisterOp::Write(v) => format!("write {v}"),
+            RegisterOp::Read(Some(v)) => format!("read {v}"),
+            RegisterOp::Read(None) => String::from("read (failed)"),
+        };
+        let ret = o.ret.map_or_else(
+            || String::from("never returned"),
+            |r| format!("{:?}", std::time::Duration::from_nanos(r)),
+        );
+        out.push_str(&format!(
+            "  client {}: {what}, invoked {:?}, returned {ret}\n",
+            o.client,
+            std::time::Duration::from_nanos(o.invoke)
+        ));
+    }
+    out
+}
+
 /// The operations the search must linearize, as (operation, invoke, return) times.
 fn kept_ops(history: &[Operation]) -> Vec<(RegisterOp, u64, u64)> {
     // A pending write that no read observed changes nothing if it never happens; one
@@ -238,6 +320,49 @@ mod tests {
         // A value nobody wrote.
         let h = [op(1, Read(Some(7)), 0, Some(1))];
         assert_eq!(check_register(&h, 0), CheckResult::NotLinearizable);
+    }
+
+    #[test]
+    fn a_violation_shrinks_to_the_operations_that_cause_it() {
+        // A stale read of 1 after the write of 2 returned, hidden among other operations
+        // that are fine on their own.
+        let h = [
+            op(1, Write(1), 0, Some(10)),
+            op(2, Read(Some(1)), 11, Some(20)),
+            op(3, Read(Some(1)), 12, Some(14)),
+            op(1, Write(2), 21, Some(30)),
+            op(3, Read(Some(2)), 31, Some(35)),
+            op(2, Read(Some(1)), 40, Some(50)),
+            op(3, Read(None), 41, None),
+            op(1, Write(3), 60, Some(70)),
+            op(2, Read(Some(3)), 71, Some(80)),
+        ];
+        assert_eq!(check_register(&h, 0), CheckResult::NotLinearizable);
+        let witness = shortest_violation(&h, 0).unwrap();
+        assert_eq!(check_register(&witness, 0), CheckResult::NotLinearizable);
+        // The write of 1 (else the stale read of 1 reads a value nobody wrote), the write
+        // of 2 and the read of 1 after it: nothing else.
+        assert_eq!(witness, [h[0], h[3], h[5]]);
+        let text = describe_operations(&witness);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.contains("client 2: read 1, invoked 40ns, returned 50ns"),
+            "{text}"
+        );
+        // Removing any one operation of the witness makes it linearizable or leaves a
+        // read of a value nobody wrote.
+        for skip in 0..witness.len() {
+            let rest: Vec<_> = (0..witness.len())
+                .filter(|&i| i != skip)
+                .map(|i| witness[i])
+                .collect();
+            assert!(check_register(&rest, 0).is_ok() || !reads_are_explained(&rest, 0));
+        }
+        assert_eq!(
+            shortest_violation(&h[..5], 0),
+            None,
+            "a linearizable prefix"
+        );
     }
 
     #[test]
