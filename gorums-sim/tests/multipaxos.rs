@@ -15,8 +15,12 @@
 //! or not a proposer heard of it. Checked: (1) agreement, at most one value chosen per
 //! slot; (2) validity, every chosen value is a command some proposer was given (or a
 //! no-op); and what proposers learned from a majority of accept replies was chosen.
-//! Two broken variants are caught: acceptors that forget everything at a restart, and
-//! proposers that skip phase 1's value adoption.
+//! And what clients see (`check_log`): every command a proposer reported appended is in
+//! the chosen log, and a command reported before another was given sits before it.
+//! Three broken variants are caught: acceptors that forget everything at a restart,
+//! proposers that skip phase 1's value adoption, and proposers that report a command
+//! appended when they propose it rather than when a majority accepted it (which only
+//! the clients' view catches).
 
 #![allow(clippy::unwrap_used)]
 
@@ -29,8 +33,8 @@ use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Code, Configuration, DiskHandle, Fault, RuntimeHandle, Schedule, ServerCtx, SimRng, Status,
-    System, run_seeds_parallel,
+    Code, Configuration, DiskHandle, Fault, LogAppend, ProcessOptions, RuntimeHandle, Schedule,
+    ServerCtx, SimRng, Status, System, check_log, run_seeds_parallel,
 };
 
 const PREPARE: &str = "multipaxos.Acceptor.Prepare";
@@ -110,6 +114,9 @@ enum Variant {
     Amnesia,
     /// Proposers ignore the values phase 1 reports and propose their own commands.
     SkipAdoption,
+    /// Proposers tell the client a command is appended once they propose it, before a
+    /// majority accepted it.
+    EarlyReply,
 }
 
 /// The test's view of the whole run.
@@ -122,11 +129,30 @@ struct Oracle {
     learned: Vec<(u64, u64, u64, u64)>,
     /// Inconsistencies found while recording.
     errors: Vec<String>,
+    /// Each command's append as its client saw it, timed by an unskewed clock.
+    appends: Vec<LogAppend>,
 }
 
 type Shared = Arc<Mutex<Oracle>>;
 
 impl Oracle {
+    /// Proposer `id` was given `command` at `at` (nanoseconds of true time).
+    fn given(&mut self, id: u64, command: u64, at: u64) {
+        self.appends.push(LogAppend {
+            client: id,
+            command,
+            invoke: at,
+            ret: None,
+        });
+    }
+
+    /// The client was told `command` is appended, at `at` (its first telling counts).
+    fn told(&mut self, command: u64, at: u64) {
+        if let Some(a) = self.appends.iter_mut().find(|a| a.command == command) {
+            a.ret.get_or_insert(at);
+        }
+    }
+
     fn vote(&mut self, acceptor: u32, slot: u64, ballot: u64, value: u64) {
         let (v, who) = self
             .votes
@@ -232,15 +258,17 @@ fn register_acceptor(
                 if ok {
                     st.promised = req.ballot;
                     st.log.insert(req.slot, (req.ballot, req.value));
-                    oracle
-                        .lock()
-                        .unwrap()
-                        .vote(id, req.slot, req.ballot, req.value);
                 }
                 (ok, st.promised)
             };
             if ok {
                 store.save(Some(req.slot), req.ballot, req.value).await?;
+                // A vote counts once it is on disk: one a crash took before its sync
+                // was never cast (and never acknowledged).
+                oracle
+                    .lock()
+                    .unwrap()
+                    .vote(id, req.slot, req.ballot, req.value);
             }
             Ok(Accepted { ok, promised })
         }
@@ -312,7 +340,17 @@ struct Leader {
 /// Appends commands `command(id, 1..=COMMANDS)` to the log, one arriving every 0 to
 /// 100 ms, in at most `ROUNDS` phase 1 attempts with rising ballots. While its ballot
 /// holds, a proposer stays leader: later commands go straight to phase 2.
-async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant, oracle: Shared) {
+/// Proposer `id`; `clock` is an unskewed runtime the clients' view is timed by (the
+/// proposer's own clock may be skewed).
+async fn proposer(
+    rt: RuntimeHandle,
+    clock: RuntimeHandle,
+    id: u64,
+    mut rng: SimRng,
+    variant: Variant,
+    oracle: Shared,
+) {
+    let now = || clock.now().as_nanos();
     let config = common::acceptors(rt.clone(), ACCEPTORS, &mut rng);
     // Slots this proposer learned chosen: never proposed again.
     let mut learned: BTreeSet<u64> = BTreeSet::new();
@@ -325,6 +363,7 @@ async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant,
         let pause = rng.duration(Duration::ZERO, Duration::from_millis(100));
         rt.sleep_until(rt.now() + pause).await;
         outstanding.push(command(id, k));
+        oracle.lock().unwrap().given(id, command(id, k), now());
         if let Some(l) = &mut leader {
             l.pending.push_back(command(id, k));
         }
@@ -379,6 +418,9 @@ async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant,
                 }
             };
             let ballot = l.ballot;
+            if variant == Variant::EarlyReply && outstanding.contains(&value) {
+                oracle.lock().unwrap().told(value, now());
+            }
             let req = Accept {
                 ballot,
                 slot,
@@ -393,12 +435,13 @@ async fn proposer(rt: RuntimeHandle, id: u64, mut rng: SimRng, variant: Variant,
             }
             l.slot += 1;
             learned.insert(slot);
+            let mine = outstanding.contains(&value);
             outstanding.retain(|&c| c != value);
-            oracle
-                .lock()
-                .unwrap()
-                .learned
-                .push((id, slot, ballot, value));
+            let mut o = oracle.lock().unwrap();
+            o.learned.push((id, slot, ballot, value));
+            if mine {
+                o.told(value, now());
+            }
         }
     }
 }
@@ -464,7 +507,8 @@ impl Run {
                 ));
             }
         }
-        Ok(())
+        let log: Vec<u64> = self.log().into_values().collect();
+        check_log(&self.oracle.appends, &log).map_err(|e| format!("clients' view: {e}"))
     }
 
     /// Whether every command of every proposer that never crashed is in the log.
@@ -503,10 +547,16 @@ fn run_multipaxos(seed: u64, variant: Variant) -> Run {
             }
         });
     }
+    // Never faulted: its clock is true time, what the clients' view is timed by.
+    let clock = sim.add_process(ProcessOptions::new("clock").reliable());
+    let clock = sim.runtime(clock);
     let mut proposers = BTreeMap::new();
     for id in 1..=PROPOSERS {
         let o = oracle.clone();
-        let p = add_proposer(&mut sim, id, |rt, rng| proposer(rt, id, rng, variant, o));
+        let clock = clock.clone();
+        let p = add_proposer(&mut sim, id, |rt, rng| {
+            proposer(rt, clock, id, rng, variant, o)
+        });
         proposers.insert(p, id);
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
@@ -570,6 +620,21 @@ fn multipaxos_without_value_adoption_is_caught_and_the_seed_replays() {
     common::assert_caught_and_replays("multipaxos-skip-adoption", 200, |seed| {
         let run = run_multipaxos(seed, Variant::SkipAdoption);
         (run.check(), run.hash)
+    });
+}
+
+#[test]
+fn multipaxos_replying_before_the_accept_is_caught_by_the_clients_view_and_replays() {
+    common::assert_caught_and_replays("multipaxos-early-reply", 300, |seed| {
+        let run = run_multipaxos(seed, Variant::EarlyReply);
+        let verdict = run.check();
+        if let Err(why) = &verdict {
+            assert!(
+                why.starts_with("clients' view"),
+                "only the clients see it: {why}"
+            );
+        }
+        (verdict, run.hash)
     });
 }
 
