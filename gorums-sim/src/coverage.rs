@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 ///     Ok(())
 /// });
 /// assert!(report.failure.is_none());
-/// coverage.check().unwrap();
+/// coverage.assert_reached();
 /// assert_eq!(coverage.count("an even seed"), 5);
 /// ```
 #[derive(Clone, Debug)]
@@ -83,6 +83,17 @@ impl Coverage {
     }
 }
 
+impl Coverage {
+    /// Panics, naming every goal no seed reached and how often each goal was reached,
+    /// unless every goal was reached: the end of a test.
+    #[track_caller]
+    pub fn assert_reached(&self) {
+        if let Err(unreached) = self.check() {
+            panic!("{unreached}\n{self}");
+        }
+    }
+}
+
 impl fmt::Display for Coverage {
     /// One line per goal: how often it was reached.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,8 +135,12 @@ mod tests {
         let err = c.check().unwrap_err();
         assert_eq!(err.goals, ["never"]);
         assert!(err.to_string().contains("never"), "{err}");
+        let shown = std::panic::catch_unwind(|| c.assert_reached()).unwrap_err();
+        let shown = shown.downcast_ref::<String>().unwrap();
+        assert!(shown.starts_with("no seed reached: never"), "{shown}");
         c.sometimes("never", true);
         assert!(c.check().is_ok());
+        c.assert_reached();
         assert_eq!((c.count("reached"), c.count("never")), (1, 1));
     }
 

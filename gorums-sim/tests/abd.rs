@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use prost::Message;
 
-use register::{Empty, Run, Stamped, linearizable};
+use register::{Empty, Run, Stamped, contested, linearizable};
 
 use gorums_sim::{
-    Code, Configuration, DiskHandle, EndpointConfig, FaultPlan, History, NodeId, NodeList,
-    ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status,
-    System, SystemOptions, run_seeds_parallel,
+    Code, Configuration, Coverage, DiskHandle, EndpointConfig, FaultPlan, History, NodeId,
+    NodeList, ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng,
+    Status, System, SystemOptions, run_seeds_parallel,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -223,13 +223,24 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
 #[test]
 fn abd_register_is_linearizable_under_faults() {
     let completed = AtomicUsize::new(0);
+    // What the default seeds must reach, or linearizability holds for want of a race.
+    const OVERLAPPED: &str = "a read overlapped a write";
+    const UNFINISHED: &str = "a write never returned (its fate unknown)";
+    const READ_EARLY: &str = "a read returned a value before its write returned";
+    let coverage = Coverage::new([OVERLAPPED, UNFINISHED, READ_EARLY]);
     let report = run_seeds_parallel("abd", 200, |seed| {
         let run = run_abd(seed, Variant::Abd);
         completed.fetch_add(run.history.completed(), Ordering::Relaxed);
+        let (overlapped, unfinished, read_early) = contested(&run.history.operations());
+        coverage.sometimes(OVERLAPPED, overlapped);
+        coverage.sometimes(UNFINISHED, unfinished);
+        coverage.sometimes(READ_EARLY, read_early);
         linearizable(&run)
     });
     let completed = completed.into_inner();
     assert!(report.failure.is_none(), "{:?}", report.failure);
+    println!("abd coverage (seeds reaching each):\n{coverage}");
+    coverage.assert_reached();
     let total = report.seeds as usize * (CLIENTS * OPS_PER_CLIENT) as usize;
     assert!(
         completed * 2 >= total,
@@ -253,7 +264,7 @@ fn reads_without_write_back_are_caught() {
     let (seed, why) = first_violation(Variant::NoWriteBack, 5000)
         .expect("the checker finds the missing write-back within the seeds tried");
     assert!(why.starts_with("not linearizable"), "{why}");
-    println!("no write-back caught at seed {seed}");
+    println!("no write-back caught at seed {seed}: {why}");
 }
 
 #[test]

@@ -17,12 +17,12 @@ mod register;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use register::{Empty, Run, Stamped, linearizable};
+use register::{Empty, Run, Stamped, contested, linearizable};
 
 use gorums_sim::{
-    Code, Configuration, EndpointConfig, FaultPlan, History, NodeId, NodeList, ProcessOptions,
-    Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status, System,
-    SystemOptions, run_seeds_parallel,
+    Code, Configuration, Coverage, EndpointConfig, FaultPlan, History, NodeId, NodeList,
+    ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng, Status,
+    System, SystemOptions, run_seeds_parallel,
 };
 
 const GET: &str = "leader.Replica.Get";
@@ -250,15 +250,23 @@ fn run_leader(seed: u64, variant: Variant, faults: bool) -> Run {
 #[test]
 fn quorum_reads_through_a_leader_are_linearizable_under_faults() {
     let completed = std::sync::atomic::AtomicUsize::new(0);
+    const OVERLAPPED: &str = "a read overlapped a write";
+    const UNFINISHED: &str = "a write never returned (its fate unknown)";
+    let coverage = Coverage::new([OVERLAPPED, UNFINISHED]);
     let report = run_seeds_parallel("leader", 80, |seed| {
         let run = run_leader(seed, Variant::Quorum, true);
         completed.fetch_add(
             run.history.completed(),
             std::sync::atomic::Ordering::Relaxed,
         );
+        let (overlapped, unfinished, _) = contested(&run.history.operations());
+        coverage.sometimes(OVERLAPPED, overlapped);
+        coverage.sometimes(UNFINISHED, unfinished);
         linearizable(&run)
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
+    println!("leader coverage (seeds reaching each):\n{coverage}");
+    coverage.assert_reached();
     let total = report.seeds as usize * (CLIENTS * OPS_PER_CLIENT) as usize;
     let completed = completed.into_inner();
     assert!(

@@ -33,8 +33,8 @@ use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Code, Configuration, DiskHandle, Fault, LogAppend, ProcessOptions, RuntimeHandle, Schedule,
-    ServerCtx, SimRng, Status, System, check_log, run_seeds_parallel,
+    Code, Configuration, Coverage, DiskHandle, Fault, LogAppend, ProcessOptions, RuntimeHandle,
+    Schedule, ServerCtx, SimRng, Status, System, check_log, run_seeds_parallel,
 };
 
 const PREPARE: &str = "multipaxos.Acceptor.Prepare";
@@ -131,6 +131,11 @@ struct Oracle {
     errors: Vec<String>,
     /// Each command's append as its client saw it, timed by an unskewed clock.
     appends: Vec<LogAppend>,
+    /// Phase 2 attempts that did not reach a majority (the leader was preempted or cut
+    /// off).
+    preempted: usize,
+    /// Another proposer's command proposed again by a leader that phase 1 told of it.
+    carried: usize,
 }
 
 type Shared = Arc<Mutex<Oracle>>;
@@ -407,7 +412,12 @@ async fn proposer(
                 continue;
             }
             let value = match l.adopted.get(&slot) {
-                Some(&(_, v)) => v,
+                Some(&(_, v)) => {
+                    if v != NOOP && v / 1000 != id {
+                        oracle.lock().unwrap().carried += 1;
+                    }
+                    v
+                }
                 None if slot < l.end || !l.pending.is_empty() => {
                     l.pending.pop_front().unwrap_or(NOOP)
                 }
@@ -429,6 +439,7 @@ async fn proposer(
             if !accept(&config, &req, &mut round).await {
                 // Preempted (or cut off): back off before phase 1, against duelling.
                 leader = None;
+                oracle.lock().unwrap().preempted += 1;
                 let backoff = rng.duration(Duration::ZERO, Duration::from_millis(40));
                 rt.sleep_until(rt.now() + backoff).await;
                 continue;
@@ -519,6 +530,12 @@ impl Run {
             .all(|p| (1..=COMMANDS).all(|k| values.contains(&command(p, k))))
     }
 
+    /// Whether every command of every proposer, crashed or not, is in the log.
+    fn complete_including_crashed(&self) -> bool {
+        let values: BTreeSet<u64> = self.log().into_values().collect();
+        (1..=PROPOSERS).all(|p| (1..=COMMANDS).all(|k| values.contains(&command(p, k))))
+    }
+
     /// Whether some command is chosen in two slots (Multi-Paxos alone does not rule it
     /// out; a replica applying the log skips repeats by command id).
     fn has_duplicates(&self) -> bool {
@@ -583,15 +600,30 @@ fn multipaxos_agreement_and_validity_hold_over_many_seeds() {
     let complete = AtomicUsize::new(0);
     let rechosen = AtomicUsize::new(0);
     let duplicates = AtomicUsize::new(0);
+    // What the default seeds must reach, or the faults no longer test the hard parts.
+    const RECHOSEN: &str = "a slot was chosen again in a later ballot";
+    const PREEMPTED: &str = "a leader was preempted mid-log and ran phase 1 again";
+    const CARRIED: &str = "a leader carried another proposer's command into its slot";
+    const CRASHED: &str = "a proposer crashed before all its commands were chosen";
+    let coverage = Coverage::new([RECHOSEN, PREEMPTED, CARRIED, CRASHED]);
     let report = run_seeds_parallel("multipaxos", 300, |seed| {
         let run = run_multipaxos(seed, Variant::Correct);
         complete.fetch_add(usize::from(run.complete()), Ordering::Relaxed);
         let again = run.chosen().values().any(|c| c.len() > 1);
         rechosen.fetch_add(usize::from(again), Ordering::Relaxed);
         duplicates.fetch_add(usize::from(run.has_duplicates()), Ordering::Relaxed);
+        coverage.sometimes(RECHOSEN, again);
+        coverage.sometimes(PREEMPTED, run.oracle.preempted > 0);
+        coverage.sometimes(CARRIED, run.oracle.carried > 0);
+        coverage.sometimes(
+            CRASHED,
+            !run.crashed.is_empty() && !run.complete_including_crashed(),
+        );
         run.check()
     });
     assert!(report.failure.is_none(), "{:?}", report.failure);
+    println!("multipaxos coverage (seeds reaching each):\n{coverage}");
+    coverage.assert_reached();
     let (complete, duplicates) = (complete.into_inner(), duplicates.into_inner());
     println!(
         "multipaxos: {complete} of {} runs chose every command of every proposer never \

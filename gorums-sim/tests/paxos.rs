@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Code, Configuration, DialPolicy, DiskHandle, EndpointConfig, NodeId, RuntimeHandle, Schedule,
-    ServerCtx, SimRng, Status, System, SystemOptions, run_seeds_parallel,
+    Code, Configuration, Coverage, DialPolicy, DiskHandle, EndpointConfig, NodeId, RuntimeHandle,
+    Schedule, ServerCtx, SimRng, Status, System, SystemOptions, run_seeds_parallel,
 };
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
@@ -335,13 +335,22 @@ fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
 #[test]
 fn paxos_agreement_holds_over_many_seeds() {
     let decided = AtomicUsize::new(0);
+    // What the default seeds must reach, or agreement holds for want of a contest.
+    const ADOPTED: &str = "a proposer decided a value another proposer proposed";
+    const SEVERAL: &str = "several proposers decided, in different ballots";
+    let coverage = Coverage::new([ADOPTED, SEVERAL]);
     let report = run_seeds_parallel("paxos", 200, |seed| {
         let run = run_paxos(seed, Variant::Correct);
         decided.fetch_add(usize::from(!run.decisions.is_empty()), Ordering::Relaxed);
+        let d = &run.decisions;
+        coverage.sometimes(ADOPTED, d.iter().any(|&(id, _, v)| v != 100 + id));
+        coverage.sometimes(SEVERAL, d.iter().any(|x| x.0 != d[0].0));
         run.agreement()
     });
     let decided = decided.into_inner();
     assert!(report.failure.is_none(), "{:?}", report.failure);
+    println!("paxos coverage (seeds reaching each):\n{coverage}");
+    coverage.assert_reached();
     assert!(
         decided * 10 >= report.seeds as usize * 8,
         "most runs decide something: {decided} of {}",
