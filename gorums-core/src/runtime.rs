@@ -186,4 +186,15 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Binds a listener on `addr` (port 0 picks a free port).
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>>;
+
+    /// Whether the fault-injection point `site` fires here ("buggify", after
+    /// FoundationDB's simulator): code under test asks at a place where a rare
+    /// behaviour is legal (a slow path, an early timeout), a simulator answers from its
+    /// seed, and every other runtime keeps this default, `false`, so on tokio and smol a
+    /// point costs one call that returns at once. The API's own points are named in
+    /// [`api::buggify`](crate::api::buggify).
+    fn buggify(&self, site: &'static str) -> bool {
+        let _ = site;
+        false
+    }
 }

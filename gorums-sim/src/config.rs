@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::buggify_plan::BuggifyPlan;
 use crate::disk::DiskConfig;
 use crate::faults::FaultPlan;
 
@@ -44,6 +45,10 @@ pub struct SimConfig {
     /// process runs nothing else until this much time has passed, so a busy process
     /// answers late and its timers can fire first. Zero (the default) makes polls free.
     pub cpu_per_poll: Duration,
+    /// Fault-injection points: `None` (the default) answers every
+    /// [`Runtime::buggify`](gorums_core::runtime::Runtime::buggify) with no, so a run is
+    /// as it would be without the points; `Some` makes them fire as the plan says.
+    pub buggify: Option<BuggifyPlan>,
 }
 
 /// How the executor orders the tasks that are ready at one instant.
@@ -85,6 +90,7 @@ impl SimConfig {
             max_polls_per_instant: 5_000_000,
             schedule: Schedule::default(),
             cpu_per_poll: Duration::ZERO,
+            buggify: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::task::Context;
 
 use gorums_core::runtime::RuntimeHandle;
 
+use crate::buggify_plan::Sites;
 use crate::clock::nanos;
 use crate::config::SimConfig;
 use crate::disk::DiskHandle;
@@ -61,7 +62,13 @@ impl Executor {
             ready.clone(),
         );
         let shared = Arc::new(Shared::new(world, ready));
-        shared.with(|w| w.kernel.cpu_per_poll = nanos(config.cpu_per_poll));
+        shared.with(|w| {
+            let k = &mut w.kernel;
+            k.cpu_per_poll = nanos(config.cpu_per_poll);
+            k.buggify = config
+                .buggify
+                .map(|plan| Sites::new(plan, k.rng.buggify.fork()));
+        });
         let mut plan = config.faults.clone();
         if let Some(p) = &mut plan {
             if p.swarm {

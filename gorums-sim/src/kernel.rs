@@ -5,6 +5,7 @@
 
 use std::task::Waker;
 
+use crate::buggify_plan::Sites;
 use crate::clock::Clock;
 use crate::events::{Event, EventKey, EventQueue};
 use crate::faults::Fault;
@@ -34,6 +35,8 @@ pub(crate) struct Kernel {
     pub(crate) fault_log: Vec<(u64, Fault)>,
     /// Nanoseconds of virtual CPU each poll costs its process (0: polls are free).
     pub(crate) cpu_per_poll: u64,
+    /// The fault-injection points, when the run has them on.
+    pub(crate) buggify: Option<Sites>,
 }
 
 impl Kernel {
@@ -49,6 +52,7 @@ impl Kernel {
             garbage: Vec::new(),
             fault_log: Vec::new(),
             cpu_per_poll: 0,
+            buggify: None,
         }
     }
 

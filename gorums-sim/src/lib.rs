@@ -20,6 +20,7 @@
 //! - `config.rs`, `error.rs`, `process.rs`: [`SimConfig`], [`SimError`],
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
+//! - `buggify_plan.rs`: [`BuggifyPlan`] and the run's table of fault-injection points.
 //!
 //! The machinery, bottom up; each module imports only modules above it in this list:
 //! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
@@ -80,6 +81,13 @@
 //!   times ([`Sim::schedule`]) or drawn from the seed ([`FaultPlan`], which can itself
 //!   be drawn per seed: swarm testing). Any process may be faulted unless made
 //!   [`reliable`](ProcessOptions::reliable).
+//! - **Fault-injection points** ([`BuggifyPlan`], after FoundationDB's `BUGGIFY`):
+//!   code asks [`Runtime::buggify`] or [`ServerCtx::buggify`] at a place where a rare
+//!   behaviour is legal; with [`SimConfig::buggify`] set, each point is enabled for the
+//!   run or not (drawn once) and an enabled one fires with its own chance, from a
+//!   stream of its own. The API has points of its own ([`buggify`](mod@buggify): a call's
+//!   deadline cut to a quarter, a connection's write held 5 ms). On tokio and smol
+//!   every point answers no. [`Sim::buggify_report`] says what fired.
 //! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
 //!   issue order; a crash loses what was not synced (optionally tearing the last
 //!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by
@@ -107,6 +115,7 @@
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
 // The vocabulary (leaves).
+mod buggify_plan;
 mod clock;
 mod config;
 mod disk;
@@ -140,6 +149,7 @@ mod linearizability;
 mod log_check;
 mod seeds;
 
+pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use config::{Schedule, SimConfig};
 pub use coverage::{Coverage, Unreached};
 pub use disk::{Disk, DiskConfig, DiskHandle};

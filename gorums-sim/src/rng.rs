@@ -78,6 +78,8 @@ pub(crate) struct Streams {
     pub(crate) workload: SimRng,
     /// Disk latencies, injected I/O errors and torn writes.
     pub(crate) disk: SimRng,
+    /// Which fault-injection points are on and when they fire.
+    pub(crate) buggify: SimRng,
 }
 
 impl Streams {
@@ -88,6 +90,7 @@ impl Streams {
             faults: SimRng::stream(seed, "faults"),
             workload: SimRng::stream(seed, "workload"),
             disk: SimRng::stream(seed, "disk"),
+            buggify: SimRng::stream(seed, "buggify"),
         }
     }
 }

@@ -117,6 +117,24 @@ impl Runtime for SimRuntime {
             Box::new(SimListener { shared, id, addr }) as Box<dyn Listener>
         })))
     }
+
+    fn buggify(&self, site: &'static str) -> bool {
+        self.shared.with(|w| {
+            let k = &mut w.kernel;
+            if !k.is_current(self.pid, self.incarnation) {
+                return false;
+            }
+            let Some(sites) = k.buggify.as_mut() else {
+                return false;
+            };
+            let fired = sites.ask(site);
+            if fired {
+                let count = sites.fired(site);
+                k.note(Note::Buggify, self.pid, count, 0);
+            }
+            fired
+        })
+    }
 }
 
 /// A timer on the world's event queue, until `deadline` on the process's clock. Each

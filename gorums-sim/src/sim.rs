@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
+use crate::buggify_plan::BuggifySite;
 use crate::clock::nanos;
 use crate::config::SimConfig;
 use crate::disk::DiskHandle;
@@ -86,6 +87,19 @@ impl Sim {
                 .iter()
                 .map(|(at, f)| (Duration::from_nanos(*at), f.clone()))
                 .collect()
+        })
+    }
+
+    /// Every fault-injection point asked so far in this run, in name order, with
+    /// whether it was enabled and how often it was asked and fired (empty unless
+    /// [`SimConfig::buggify`](crate::SimConfig::buggify) is set).
+    pub fn buggify_report(&self) -> Vec<(&'static str, BuggifySite)> {
+        self.world(|w| {
+            w.kernel
+                .buggify
+                .as_ref()
+                .map(|s| s.report())
+                .unwrap_or_default()
         })
     }
 

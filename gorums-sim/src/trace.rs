@@ -25,6 +25,7 @@ pub(crate) enum Note {
     Resume,
     Partition,
     Heal,
+    Buggify,
 }
 
 impl Note {
@@ -48,6 +49,7 @@ impl Note {
             Note::Resume => String::from("RESUME"),
             Note::Partition => format!("BLOCK link to process {a}"),
             Note::Heal => format!("HEAL link to process {a}"),
+            Note::Buggify => format!("BUGGIFY point fired (its {a}th firing)"),
         }
     }
 }

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use gorums_sim::buggify::{DELAYED_FLUSH, DELAYED_FLUSH_HOLD, EARLY_TIMEOUT};
 use gorums_sim::{
-    Configuration, EndpointConfig, Fault, NodeFailure, NodeId, NodeList, ProcessId, ProcessOptions,
-    RuntimeHandle, ServerCtx, Sim, SimConfig, System, SystemOptions,
+    BuggifyPlan, BuggifySite, Configuration, EndpointConfig, Fault, NodeFailure, NodeId, NodeList,
+    ProcessId, ProcessOptions, RuntimeHandle, ServerCtx, Sim, SimConfig, System, SystemOptions,
 };
 
 const GET: &str = "count.Counter.Get";
@@ -538,10 +539,15 @@ fn a_disk_keeps_what_was_synced_loses_the_rest_at_a_crash_and_takes_time() {
 
 /// The time of a call after the connection is up, with `cpu_per_poll` charged per poll.
 fn warm_call_time(cpu_per_poll: Duration) -> Duration {
-    let (mut sim, _server, client) = setup_with(SimConfig {
+    warm_call_time_in(SimConfig {
         cpu_per_poll,
         ..SimConfig::new(8)
-    });
+    })
+}
+
+/// How long a call takes once the connection is up, in a run made with `config`.
+fn warm_call_time_in(config: SimConfig) -> Duration {
+    let (mut sim, _server, client) = setup_with(config);
     let rt = sim.runtime(client);
     sim.run(client, async move {
         let config = client_config(&rt);
@@ -562,4 +568,127 @@ fn a_poll_that_costs_cpu_time_keeps_its_process_busy_and_calls_answer_later() {
     let busy = warm_call_time(Duration::from_millis(2));
     assert!(busy >= Duration::from_millis(2), "{busy:?}");
     assert!(busy < Duration::from_millis(100), "{busy:?}");
+}
+
+/// A run whose fault-injection points are all on and always fire (`api`: the API's own
+/// points included).
+fn always_buggified(seed: u64, api: bool) -> SimConfig {
+    SimConfig {
+        buggify: Some(BuggifyPlan {
+            enable: 1.0,
+            fire: 1.0,
+            api,
+        }),
+        ..SimConfig::new(seed)
+    }
+}
+
+/// Asks point `test.point` `n` times on the client; what each ask said, and the report.
+fn ask_point(config: SimConfig, n: usize) -> (Vec<bool>, Vec<(&'static str, BuggifySite)>) {
+    let (mut sim, _server, client) = setup_with(config);
+    let rt = sim.runtime(client);
+    let answers = sim
+        .run(client, async move {
+            (0..n).map(|_| rt.buggify("test.point")).collect::<Vec<_>>()
+        })
+        .unwrap();
+    (answers, sim.buggify_report())
+}
+
+#[test]
+fn buggify_points_fire_only_when_the_run_enables_them_at_the_plans_odds() {
+    let (answers, report) = ask_point(SimConfig::new(3), 100);
+    assert!(
+        answers.iter().all(|&a| !a),
+        "off unless the run turns points on"
+    );
+    assert!(report.is_empty());
+
+    let plan = |enable, fire| SimConfig {
+        buggify: Some(BuggifyPlan {
+            enable,
+            fire,
+            api: true,
+        }),
+        ..SimConfig::new(3)
+    };
+    let (answers, report) = ask_point(plan(1.0, 0.5), 1000);
+    let fired = answers.iter().filter(|&&a| a).count() as u64;
+    assert!((400..=600).contains(&fired), "{fired} of 1000 at one half");
+    let site = BuggifySite {
+        enabled: true,
+        asked: 1000,
+        fired,
+    };
+    assert_eq!(report, [("test.point", site)]);
+    assert_eq!(
+        ask_point(plan(1.0, 0.5), 1000).0,
+        answers,
+        "a seed replays its firings"
+    );
+    let other = SimConfig {
+        seed: 4,
+        ..plan(1.0, 0.5)
+    };
+    assert_ne!(ask_point(other, 1000).0, answers);
+
+    // A point is on or off for a whole run: at even odds, some seeds have it and
+    // those that do not never fire it.
+    let runs: Vec<_> = (0..40)
+        .map(|seed| {
+            let config = SimConfig {
+                seed,
+                ..plan(0.5, 1.0)
+            };
+            ask_point(config, 20)
+        })
+        .collect();
+    let on = runs.iter().filter(|(_, r)| r[0].1.enabled).count();
+    assert!((8..=32).contains(&on), "{on} of 40 runs enabled the point");
+    for (answers, report) in &runs {
+        assert!(answers.iter().all(|&a| a == report[0].1.enabled));
+    }
+}
+
+#[test]
+fn the_api_points_hold_writes_and_cut_deadlines() {
+    let free = warm_call_time_in(SimConfig::new(8));
+    assert!(free < Duration::from_millis(1), "{free:?}");
+    // The request's write and the reply's write are each held 5 ms.
+    let held = warm_call_time_in(always_buggified(8, true));
+    assert!(held >= 2 * DELAYED_FLUSH_HOLD, "{held:?}");
+    assert!(held < Duration::from_millis(20), "{held:?}");
+    // With the API's points left out, only the protocol's fire.
+    let quiet = warm_call_time_in(always_buggified(8, false));
+    assert!(quiet < Duration::from_millis(1), "{quiet:?}");
+
+    // A 30 ms deadline cut to a quarter ends a call whose writes are held 10 ms.
+    let (mut sim, _server, client) = setup_with(always_buggified(8, true));
+    let rt = sim.runtime(client);
+    let (outcome, took) = sim
+        .run(client, async move {
+            let config = client_config(&rt);
+            get(&config).await.unwrap();
+            let start = rt.now();
+            let outcome = config
+                .with_timeout(Duration::from_millis(30))
+                .quorum_call::<Counts, Counts>(GET, &Counts::default())
+                .all()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.cause);
+            (outcome, rt.now() - start)
+        })
+        .unwrap();
+    assert_eq!(outcome, Err(gorums_sim::Cause::DeadlineExceeded));
+    assert!(took < Duration::from_millis(10), "{took:?}");
+    let report = sim.buggify_report();
+    let fired = |name| {
+        report
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s.fired)
+    };
+    assert!(fired(EARLY_TIMEOUT) >= Some(1), "{report:?}");
+    assert!(fired(DELAYED_FLUSH) >= Some(2), "{report:?}");
 }

@@ -486,8 +486,15 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         }
         let mut spec = CallSpec::new(p.kind, p.method, self.config.set.shared_ids(), payload);
         spec.metadata = p.metadata;
+        let timeout = p.timeout.map(|t| {
+            if inner.rt.buggify(super::buggify::EARLY_TIMEOUT) {
+                t / 4
+            } else {
+                t
+            }
+        });
         let started = inner.with(|st, now| {
-            spec.deadline = p.timeout.map(|t| now + t);
+            spec.deadline = timeout.map(|t| now + t);
             let started = st.ep.start_call(now, spec)?;
             st.calls.insert(started.id, CallSlot::default());
             Ok::<_, crate::engine::UsageError>(started)

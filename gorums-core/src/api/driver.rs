@@ -11,10 +11,11 @@ use std::task::{Poll, Waker};
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
+use super::buggify;
 use super::shared::Inner;
 use super::signal::{ConnSignal, Role};
 use crate::engine::{ConnId, ConnectionError};
-use crate::runtime::{Connection, Incoming, Listener, TlsError};
+use crate::runtime::{BoxFuture, Connection, Incoming, Listener, TlsError};
 
 /// A connection's buffers start this small: most connections carry small frames, and the
 /// simulator opens thousands of connections per second (zeroing 64 KiB each showed at the
@@ -158,6 +159,8 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
     let mut read_buf = vec![0u8; BUFFER_START];
     let mut out = BytesMut::with_capacity(BUFFER_START);
     let mut written = 0;
+    // A write the runtime's fault injection holds back (never on tokio or smol).
+    let mut held: Option<BoxFuture<'static, ()>> = None;
     let ended = poll_fn(|cx| {
         for _ in 0..ROUNDS_PER_POLL {
             if signal.is_closed() {
@@ -168,8 +171,18 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
             let mut progressed = false;
             if written == out.len() && take_transmit(&inner, conn, &mut out, &mut written) {
                 inner.writing.fetch_add(1, Ordering::AcqRel);
+                if inner.rt.buggify(buggify::DELAYED_FLUSH) {
+                    let until = inner.rt.now() + buggify::DELAYED_FLUSH_HOLD;
+                    held = Some(inner.rt.sleep_until(until));
+                }
             }
-            if written < out.len() {
+            if held
+                .as_mut()
+                .is_some_and(|hold| hold.as_mut().poll(cx).is_ready())
+            {
+                held = None;
+            }
+            if written < out.len() && held.is_none() {
                 match Pin::new(&mut writer).poll_write(cx, &out[written..]) {
                     Poll::Ready(Ok(0)) => {
                         let zero = std::io::Error::from(std::io::ErrorKind::WriteZero);

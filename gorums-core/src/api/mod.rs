@@ -23,6 +23,7 @@
 //! | `metrics` | what is recorded through the `metrics` facade when a system asks for it |
 //! | `membership`, `watch`, `local` | waiting for peers and graceful stop; [`ConfigWatch`]; [`local_systems`] |
 
+pub mod buggify;
 mod call;
 mod config;
 mod correctable;

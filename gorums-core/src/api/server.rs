@@ -268,6 +268,22 @@ impl ServerCtx {
         decode(request)
     }
 
+    /// Whether the protocol's fault-injection point `site` fires here: asks the
+    /// system's runtime ([`Runtime::buggify`](crate::runtime::Runtime::buggify)), which
+    /// says yes only in a simulator configured to, and no on tokio and smol.
+    ///
+    /// ```no_run
+    /// # use gorums_core::api::ServerCtx;
+    /// # async fn handler(ctx: ServerCtx) {
+    /// if ctx.buggify("store.slow-sync") {
+    ///     // A sync that takes long is legal: make it happen in simulation.
+    /// }
+    /// # }
+    /// ```
+    pub fn buggify(&self, site: &'static str) -> bool {
+        self.shared.inner.rt.buggify(site)
+    }
+
     /// Whether the caller can no longer get this call's answer: the connection its
     /// request came on has closed (the caller went away, or this system stopped).
     pub fn is_cancelled(&self) -> bool {
