@@ -36,7 +36,9 @@
 //!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
 //! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
-//! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
+//! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]),
+//! `shrink.rs` (record, replay and shrink a failing run's faults: [`shrink`],
+//! [`run_seeds_shrinking`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -129,6 +131,7 @@ mod world;
 mod history;
 mod linearizability;
 mod seeds;
+mod shrink;
 
 pub use config::{Schedule, SimConfig};
 pub use disk::{Disk, DiskConfig, DiskHandle};
@@ -141,6 +144,10 @@ pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
+pub use shrink::{
+    FaultSchedule, RecordedRun, ShrinkError, ShrinkReport, Shrunk, duration_code, fault_code,
+    run_seeds_shrinking, schedule_code, shrink, shrink_seed,
+};
 pub use sim::Sim;
 pub use simdisk::SimDisk;
 

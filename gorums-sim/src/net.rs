@@ -220,6 +220,16 @@ impl Net {
         self.crash_reset = crash_reset;
     }
 
+    /// The chance that a crash is a process death rather than a silent host.
+    pub(crate) fn crash_reset(&self) -> f64 {
+        self.crash_reset
+    }
+
+    /// The dialler and the listener of connection `conn`.
+    pub(crate) fn ends_of(&self, conn: ConnId) -> Option<(ProcessId, ProcessId)> {
+        self.conns.get(&conn).map(|c| (c.ends[0].pid, c.ends[1].pid))
+    }
+
     /// Heals every link, whatever holds it.
     pub(crate) fn heal_all(&mut self, k: &mut Kernel) {
         for (from, to) in std::mem::take(&mut self.blocked).into_keys() {
@@ -657,10 +667,10 @@ impl Net {
     }
 
     /// A crash of `pid`: its listeners are unbound, its dials dropped, and its ends of
-    /// connections go silent; with the crash-reset probability (one draw from the
-    /// fault stream) its host stays up instead and resets them, where the link to the
-    /// peer lets the reset through.
-    pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId) {
+    /// connections go silent; with `reset` (drawn by the caller with
+    /// [`crash_reset`](Self::crash_reset)) its host stays up instead and resets them,
+    /// where the link to the peer lets the reset through.
+    pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId, reset: bool) {
         let addrs: Vec<String> = self
             .listeners
             .iter()
@@ -678,7 +688,6 @@ impl Net {
             .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
             .map(|(id, _)| *id)
             .collect();
-        let reset = k.rng.faults.chance(self.crash_reset);
         if reset {
             self.silent.remove(&pid);
         } else {
