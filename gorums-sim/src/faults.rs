@@ -68,13 +68,17 @@ pub enum Fault {
     /// A [`Fault::Crash`] as a process death on a live host: its OS resets the
     /// process's connections (where the links let the reset through) and refuses dials.
     CrashReset(ProcessId),
-    /// Reset every live connection that `dialer` opened to `listener` (what the fault
-    /// log records for a [`Fault::ResetRandom`]: the connection that was picked).
+    /// Reset the `nth` connection (counted from 0) that `dialer` made to `listener`,
+    /// if it is still live: what the fault log records for a [`Fault::ResetRandom`]
+    /// (the connection it picked; naming the pair alone would not do, as a half-open
+    /// connection may still be live beside its redial).
     ResetConnection {
         /// The process that dialled.
         dialer: ProcessId,
         /// The process whose listener accepted.
         listener: ProcessId,
+        /// How many connections `dialer` had made to `listener` before this one.
+        nth: u32,
     },
 }
 

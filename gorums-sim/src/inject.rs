@@ -70,17 +70,19 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
         }
         // Resolved to a `ResetConnection` when a connection was live: nothing to reset.
         Fault::ResetRandom => {}
-        // Drawn: only the connection picked (the log names its pair).
-        Fault::ResetConnection { .. } if picked.is_some() => {
-            if let Some(conn) = picked {
+        Fault::ResetConnection {
+            dialer,
+            listener,
+            nth,
+        } => {
+            let conn = picked.or_else(|| {
+                let named = Some((dialer, listener, nth));
+                net.live_conns()
+                    .into_iter()
+                    .find(|&c| net.ends_of(c) == named)
+            });
+            if let Some(conn) = conn {
                 net.reset(k, conn);
-            }
-        }
-        Fault::ResetConnection { dialer, listener } => {
-            for conn in net.live_conns() {
-                if net.ends_of(conn) == Some((dialer, listener)) {
-                    net.reset(k, conn);
-                }
             }
         }
         // Resolved to its kind when the process was up: nothing to crash.
@@ -101,9 +103,7 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
 /// `fault` with its draws from the fault stream made: a crash of a live process
 /// becomes [`Fault::CrashSilent`] or [`Fault::CrashReset`] (one draw), a random reset
 /// the [`Fault::ResetConnection`] of the connection it picks (one draw, whatever the
-/// network holds, so that the fault stream stays aligned), returned beside it: the
-/// pair may have another live connection (a half-open one beside its redial), which
-/// the drawn reset leaves alone and a replay of the log resets too.
+/// network holds, so that the fault stream stays aligned), returned beside it.
 fn resolve(w: &mut World, fault: Fault) -> (Fault, Option<ConnId>) {
     let k = &mut w.kernel;
     match fault {
@@ -123,8 +123,13 @@ fn resolve(w: &mut World, fault: Fault) -> (Fault, Option<ConnId>) {
             }
             let conn = conns[((u128::from(x) * conns.len() as u128) >> 64) as usize];
             match w.net.ends_of(conn) {
-                Some((dialer, listener)) => {
-                    (Fault::ResetConnection { dialer, listener }, Some(conn))
+                Some((dialer, listener, nth)) => {
+                    let named = Fault::ResetConnection {
+                        dialer,
+                        listener,
+                        nth,
+                    };
+                    (named, Some(conn))
                 }
                 None => (Fault::ResetRandom, None),
             }

@@ -93,6 +93,8 @@ struct Conn {
     ends: [End; 2],
     pipes: [Pipe; 2],
     reset: bool,
+    /// How many connections its dialler had made to its listener's process before it.
+    nth: u32,
 }
 
 /// A bound listener and the connections waiting to be accepted.
@@ -150,6 +152,8 @@ pub(crate) struct Net {
     /// Directed links that drop nothing but deliver nothing either (held until healed),
     /// with how many faults hold each.
     blocked: BTreeMap<(ProcessId, ProcessId), u32>,
+    /// Connections made so far from each dialler to each listener's process.
+    made: BTreeMap<(ProcessId, ProcessId), u32>,
     /// Who last bound each address: a dial to it while that process is down is not
     /// answered (the host is silent) rather than refused.
     last_bound: BTreeMap<String, ProcessId>,
@@ -173,6 +177,7 @@ impl Net {
             pending: BTreeMap::new(),
             next_port: 40_000,
             blocked: BTreeMap::new(),
+            made: BTreeMap::new(),
             last_bound: BTreeMap::new(),
             silent: BTreeSet::new(),
             latency,
@@ -225,9 +230,12 @@ impl Net {
         self.crash_reset
     }
 
-    /// The dialler and the listener of connection `conn`.
-    pub(crate) fn ends_of(&self, conn: ConnId) -> Option<(ProcessId, ProcessId)> {
-        self.conns.get(&conn).map(|c| (c.ends[0].pid, c.ends[1].pid))
+    /// The dialler and the listener of connection `conn`, and how many connections the
+    /// dialler had made to the listener's process before it.
+    pub(crate) fn ends_of(&self, conn: ConnId) -> Option<(ProcessId, ProcessId, u32)> {
+        self.conns
+            .get(&conn)
+            .map(|c| (c.ends[0].pid, c.ends[1].pid, c.nth))
     }
 
     /// Heals every link, whatever holds it.
@@ -408,12 +416,16 @@ impl Net {
     ) -> Connection {
         self.next_port += 1;
         let peer_addr = format!("{}:{}", k.host_of(from), self.next_port);
+        let made = self.made.entry((from, to)).or_insert(0);
+        let nth = *made;
+        *made += 1;
         self.conns.insert(
             id,
             Conn {
                 ends: [End::open(from), End::open(to)],
                 pipes: [Pipe::default(), Pipe::default()],
                 reset: false,
+                nth,
             },
         );
         let dialler = self.pending.get(&id).and_then(|d| d.identity.clone());

@@ -388,8 +388,12 @@ pub fn fault_code(fault: &Fault) -> String {
         Fault::HealAll => String::from("Fault::HealAll"),
         Fault::ResetConnections(p) => format!("Fault::ResetConnections({})", pid(p)),
         Fault::ResetRandom => String::from("Fault::ResetRandom"),
-        Fault::ResetConnection { dialer, listener } => format!(
-            "Fault::ResetConnection {{ dialer: {}, listener: {} }}",
+        Fault::ResetConnection {
+            dialer,
+            listener,
+            nth,
+        } => format!(
+            "Fault::ResetConnection {{ dialer: {}, listener: {}, nth: {nth} }}",
             pid(dialer),
             pid(listener)
         ),
@@ -438,10 +442,9 @@ fn undoes(start: &Fault, undo: &Fault) -> bool {
     match (start, undo) {
         (Fault::Isolate(p), Fault::Rejoin(q))
         | (Fault::Pause(p), Fault::Resume(q))
-        | (
-            Fault::Crash(p) | Fault::CrashSilent(p) | Fault::CrashReset(p),
-            Fault::Restart(q),
-        ) => p == q,
+        | (Fault::Crash(p) | Fault::CrashSilent(p) | Fault::CrashReset(p), Fault::Restart(q)) => {
+            p == q
+        }
         (Fault::Partition(a, b), Fault::Unpartition(c, d)) => a == c && b == d,
         (Fault::Block { from, to }, Fault::Unblock { from: f, to: t }) => from == f && to == t,
         (
@@ -600,8 +603,20 @@ mod tests {
                 Fault::Partition(vec![p(0)], vec![p(1), p(2)]),
             ),
             (ms(3), Fault::Unpartition(vec![p(0)], vec![p(1), p(2)])),
-            (ms(4), Fault::Block { from: p(0), to: p(1) }),
-            (ms(5), Fault::Unblock { from: p(0), to: p(1) }),
+            (
+                ms(4),
+                Fault::Block {
+                    from: p(0),
+                    to: p(1),
+                },
+            ),
+            (
+                ms(5),
+                Fault::Unblock {
+                    from: p(0),
+                    to: p(1),
+                },
+            ),
             (ms(6), Fault::HealAll),
             (ms(7), Fault::ResetConnections(p(2))),
             (ms(8), Fault::ResetRandom),
@@ -610,6 +625,7 @@ mod tests {
                 Fault::ResetConnection {
                     dialer: p(3),
                     listener: p(0),
+                    nth: 2,
                 },
             ),
             (ms(10), Fault::Crash(p(0))),
@@ -640,7 +656,7 @@ sim.schedule(Duration::from_millis(5), Fault::Unblock { from: ProcessId(0), to: 
 sim.schedule(Duration::from_millis(6), Fault::HealAll);
 sim.schedule(Duration::from_millis(7), Fault::ResetConnections(ProcessId(2)));
 sim.schedule(Duration::from_millis(8), Fault::ResetRandom);
-sim.schedule(Duration::from_millis(9), Fault::ResetConnection { dialer: ProcessId(3), listener: ProcessId(0) });
+sim.schedule(Duration::from_millis(9), Fault::ResetConnection { dialer: ProcessId(3), listener: ProcessId(0), nth: 2 });
 sim.schedule(Duration::from_millis(10), Fault::Crash(ProcessId(0)));
 sim.schedule(Duration::from_millis(11), Fault::CrashSilent(ProcessId(0)));
 sim.schedule(Duration::from_millis(12), Fault::CrashReset(ProcessId(0)));
