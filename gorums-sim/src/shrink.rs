@@ -13,7 +13,8 @@
 //!   paired with their undoing (an isolation and its rejoin go together), then over
 //!   single faults (an isolation kept without its rejoin lasts to the end of the run),
 //!   then outages shortened (an undoing moved towards its fault) and times rounded to
-//!   whole microseconds, each step kept only while the test still fails.
+//!   whole microseconds, and single faults removed again, each step kept only while
+//!   the test still fails.
 //! - **Print** ([`schedule_code`]): `sim.schedule(Duration::…, Fault::…);` lines.
 //! - **In a seed loop** ([`run_seeds_shrinking`]): a failing seed prints its shrunk
 //!   schedule.
@@ -264,12 +265,19 @@ pub fn shrink(
     if !shrinker.fails(&entries) {
         return Err(ShrinkError::ReplayPasses { seed });
     }
-    let units = shrinker.ddmin(units(&entries));
-    let singles = units.concat().into_iter().map(|e| vec![e]).collect();
-    let mut left = shrinker.ddmin(singles).concat();
-    left.sort_by_key(|e| (e.at, e.order));
-    let left = shrinker.shorten(left);
-    let left = shrinker.round(left);
+    let mut left = shrinker.ddmin(units(&entries)).concat();
+    loop {
+        let before = left.len();
+        let singles = left.into_iter().map(|e| vec![e]).collect();
+        left = shrinker.ddmin(singles).concat();
+        left.sort_by_key(|e| (e.at, e.order));
+        left = shrinker.shorten(left);
+        left = shrinker.round(left);
+        // A shorter outage may leave another fault needless: remove again.
+        if left.len() == before {
+            break;
+        }
+    }
     let failure = shrinker.failure(&left).unwrap_or_default();
     Ok(Shrunk {
         seed,
