@@ -563,3 +563,94 @@ fn a_poll_that_costs_cpu_time_keeps_its_process_busy_and_calls_answer_later() {
     assert!(busy >= Duration::from_millis(2), "{busy:?}");
     assert!(busy < Duration::from_millis(100), "{busy:?}");
 }
+
+/// What `schedule_code` prints for one fault of each kind (the text is checked in
+/// gorums-sim's `shrink` unit test), pasted.
+fn pasted_schedule(sim: &mut Sim) {
+    sim.schedule(Duration::from_millis(1), Fault::Isolate(ProcessId(1)));
+    sim.schedule(Duration::from_micros(1500), Fault::Rejoin(ProcessId(1)));
+    sim.schedule(
+        Duration::from_nanos(2000001),
+        Fault::Partition(vec![ProcessId(0)], vec![ProcessId(1), ProcessId(2)]),
+    );
+    sim.schedule(
+        Duration::from_millis(3),
+        Fault::Unpartition(vec![ProcessId(0)], vec![ProcessId(1), ProcessId(2)]),
+    );
+    sim.schedule(
+        Duration::from_millis(4),
+        Fault::Block {
+            from: ProcessId(0),
+            to: ProcessId(1),
+        },
+    );
+    sim.schedule(
+        Duration::from_millis(5),
+        Fault::Unblock {
+            from: ProcessId(0),
+            to: ProcessId(1),
+        },
+    );
+    sim.schedule(Duration::from_millis(6), Fault::HealAll);
+    sim.schedule(
+        Duration::from_millis(7),
+        Fault::ResetConnections(ProcessId(2)),
+    );
+    sim.schedule(Duration::from_millis(8), Fault::ResetRandom);
+    sim.schedule(
+        Duration::from_millis(9),
+        Fault::ResetConnection {
+            dialer: ProcessId(3),
+            listener: ProcessId(0),
+            nth: 2,
+        },
+    );
+    sim.schedule(Duration::from_millis(10), Fault::Crash(ProcessId(0)));
+    sim.schedule(Duration::from_millis(11), Fault::CrashSilent(ProcessId(0)));
+    sim.schedule(Duration::from_millis(12), Fault::CrashReset(ProcessId(0)));
+    sim.schedule(Duration::from_millis(13), Fault::Restart(ProcessId(0)));
+    sim.schedule(Duration::from_millis(14), Fault::Pause(ProcessId(1)));
+    sim.schedule(Duration::from_millis(15), Fault::Resume(ProcessId(1)));
+    sim.schedule(
+        Duration::from_millis(16),
+        Fault::Skew {
+            process: ProcessId(2),
+            drift_ppm: -250,
+            jump: Duration::from_micros(12),
+        },
+    );
+}
+
+#[test]
+fn a_printed_schedule_compiles_and_its_log_prints_back_the_same() {
+    let mut sim = Sim::new(SimConfig::new(5));
+    for i in 0..4 {
+        sim.add_process(ProcessOptions::new(format!("p{i}")));
+    }
+    pasted_schedule(&mut sim);
+    sim.run_until(Duration::from_millis(20)).unwrap();
+    let log = sim.fault_log();
+    let printed = gorums_sim::schedule_code(&log);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 17);
+    assert_eq!(
+        lines[0],
+        "sim.schedule(Duration::from_millis(1), Fault::Isolate(ProcessId(1)));"
+    );
+    assert!(lines[2].starts_with(
+        "sim.schedule(Duration::from_nanos(2000001), Fault::Partition(vec![ProcessId(0)]"
+    ));
+    // A crash of a live process is logged with its drawn kind, so the log replays it
+    // without drawing.
+    assert!(
+        lines[10] == "sim.schedule(Duration::from_millis(10), Fault::CrashSilent(ProcessId(0)));"
+            || lines[10]
+                == "sim.schedule(Duration::from_millis(10), Fault::CrashReset(ProcessId(0)));",
+        "{}",
+        lines[10]
+    );
+    assert_eq!(
+        lines[16],
+        "sim.schedule(Duration::from_millis(16), Fault::Skew { process: ProcessId(2), drift_ppm: -250, jump: Duration::from_micros(12) });"
+    );
+}
