@@ -78,7 +78,8 @@ impl Sim {
     /// Every fault applied so far (scripted or drawn) with its virtual time. Drawn
     /// faults come from the run's fault stream alone: the same seed gives the same
     /// faults at the same times even after a change to the protocol or the workload
-    /// (as long as the change does not crash what a fault needs alive).
+    /// (as long as the change does not crash what a fault needs alive; which
+    /// connection a random reset hits depends on the connections there are).
     ///
     /// Each fault is logged as applied, its draws resolved: a [`Fault::Crash`] of a
     /// live process as [`Fault::CrashSilent`] or [`Fault::CrashReset`], a
