@@ -192,21 +192,21 @@ impl<F: Fn(u64, &[(Duration, Fault)]) -> Result<(), String>> Shrinker<F> {
     /// shorter outage), by halving the outage while the run still fails.
     fn shorten(&mut self, mut entries: Vec<Entry>) -> Vec<Entry> {
         for (start, undo) in pairs(&entries) {
-            let from = entries[start].at;
-            let mut works = entries[undo].at;
-            let mut fails_not = from;
+            // The undoing at `still_fails` keeps the failure; at `passes` it did not.
+            let mut still_fails = entries[undo].at;
+            let mut passes = entries[start].at;
             for _ in 0..6 {
-                if works.saturating_sub(fails_not) < Duration::from_micros(100) {
+                if still_fails.saturating_sub(passes) < Duration::from_micros(100) {
                     break;
                 }
-                let mid = fails_not + (works - fails_not) / 2;
+                let mid = passes + (still_fails - passes) / 2;
                 let mut candidate = entries.clone();
                 candidate[undo].at = mid;
                 if self.fails(&candidate) {
-                    works = mid;
+                    still_fails = mid;
                     entries = candidate;
                 } else {
-                    fails_not = mid;
+                    passes = mid;
                 }
             }
         }
@@ -426,9 +426,9 @@ pub fn fault_code(fault: &Fault) -> String {
 /// `d` as a Rust expression, in the largest whole unit (ms, µs, ns) that is exact.
 pub fn duration_code(d: Duration) -> String {
     let nanos = d.as_nanos();
-    if nanos % 1_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000) {
         format!("Duration::from_millis({})", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
+    } else if nanos.is_multiple_of(1_000) {
         format!("Duration::from_micros({})", nanos / 1_000)
     } else {
         format!("Duration::from_nanos({nanos})")
