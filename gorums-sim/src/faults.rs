@@ -36,7 +36,11 @@ pub enum Fault {
     ResetConnections(ProcessId),
     /// Reset one live connection picked from the seed.
     ResetRandom,
-    /// Crash the process: its tasks and volatile state are dropped.
+    /// Crash the process: its tasks and volatile state are dropped. Whether it is a
+    /// silent host or a process death is drawn from the fault stream
+    /// ([`SimConfig::crash_reset`](crate::SimConfig::crash_reset)); the fault log records
+    /// the outcome ([`Fault::CrashSilent`] or [`Fault::CrashReset`]), so that a replay of
+    /// the log draws nothing.
     Crash(ProcessId),
     /// Restart a crashed process by calling its boot function again.
     Restart(ProcessId),
@@ -57,6 +61,24 @@ pub enum Fault {
         drift_ppm: i32,
         /// How far the clock jumps ahead now.
         jump: Duration,
+    },
+    /// A [`Fault::Crash`] as a silent host: the peers' connections stay half-open
+    /// and dials to it go unanswered.
+    CrashSilent(ProcessId),
+    /// A [`Fault::Crash`] as a process death on a live host: its OS resets the
+    /// process's connections (where the links let the reset through) and refuses dials.
+    CrashReset(ProcessId),
+    /// Reset the `nth` connection (counted from 0) that `dialer` made to `listener`,
+    /// if it is still live: what the fault log records for a [`Fault::ResetRandom`]
+    /// (the connection it picked; naming the pair alone would not do, as a half-open
+    /// connection may still be live beside its redial).
+    ResetConnection {
+        /// The process that dialled.
+        dialer: ProcessId,
+        /// The process whose listener accepted.
+        listener: ProcessId,
+        /// How many connections `dialer` had made to `listener` before this one.
+        nth: u32,
     },
 }
 

@@ -7,12 +7,17 @@
 use crate::clock::nanos;
 use crate::events::Event;
 use crate::faults::{Fault, FaultPlan};
-use crate::ids::ProcessId;
+use crate::ids::{ConnId, ProcessId};
 use crate::rng::SimRng;
 use crate::world::World;
 
 /// Applies `fault` to the world; a restart is returned for the caller to run.
+///
+/// The fault log records the fault as applied, with whatever it drew from the fault
+/// stream resolved (a crash's kind, the connection a random reset picked), so that the
+/// log replays without drawing: replaying it with random faults off gives the same run.
 pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
+    let (fault, picked) = resolve(w, fault);
     let all: Vec<ProcessId> = (0..w.kernel.procs.len()).map(ProcessId).collect();
     let (k, net) = (&mut w.kernel, &mut w.net);
     k.fault_log.push((k.now, fault.clone()));
@@ -63,23 +68,74 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
                 net.reset(k, conn);
             }
         }
-        Fault::ResetRandom => {
-            // One draw whatever the network holds, so the fault stream stays aligned.
-            let x = k.rng.faults.next_u64();
-            let conns = net.live_conns();
-            if !conns.is_empty() {
-                let i = ((u128::from(x) * conns.len() as u128) >> 64) as usize;
-                net.reset(k, conns[i]);
+        // Resolved to a `ResetConnection` when a connection was live: nothing to reset.
+        Fault::ResetRandom => {}
+        Fault::ResetConnection {
+            dialer,
+            listener,
+            nth,
+        } => {
+            let conn = picked.or_else(|| {
+                let named = Some((dialer, listener, nth));
+                net.live_conns()
+                    .into_iter()
+                    .find(|&c| net.ends_of(c) == named)
+            });
+            if let Some(conn) = conn {
+                net.reset(k, conn);
             }
         }
-        Fault::Crash(p) => {
-            w.crash(p);
+        // Resolved to its kind when the process was up: nothing to crash.
+        Fault::Crash(_) => {}
+        Fault::CrashSilent(p) => {
+            w.crash(p, false);
+        }
+        Fault::CrashReset(p) => {
+            w.crash(p, true);
         }
         Fault::Restart(p) => return Some(p),
         Fault::Pause(p) => w.pause(p, true),
         Fault::Resume(p) => w.pause(p, false),
     }
     None
+}
+
+/// `fault` with its draws from the fault stream made: a crash of a live process
+/// becomes [`Fault::CrashSilent`] or [`Fault::CrashReset`] (one draw), a random reset
+/// the [`Fault::ResetConnection`] of the connection it picks (one draw, whatever the
+/// network holds, so that the fault stream stays aligned), returned beside it.
+fn resolve(w: &mut World, fault: Fault) -> (Fault, Option<ConnId>) {
+    let k = &mut w.kernel;
+    match fault {
+        Fault::Crash(p) if k.procs.get(p.0).is_some_and(|proc| proc.alive) => {
+            let kind = if k.rng.faults.chance(w.net.crash_reset()) {
+                Fault::CrashReset(p)
+            } else {
+                Fault::CrashSilent(p)
+            };
+            (kind, None)
+        }
+        Fault::ResetRandom => {
+            let x = k.rng.faults.next_u64();
+            let conns = w.net.live_conns();
+            if conns.is_empty() {
+                return (Fault::ResetRandom, None);
+            }
+            let conn = conns[((u128::from(x) * conns.len() as u128) >> 64) as usize];
+            match w.net.ends_of(conn) {
+                Some((dialer, listener, nth)) => {
+                    let named = Fault::ResetConnection {
+                        dialer,
+                        listener,
+                        nth,
+                    };
+                    (named, Some(conn))
+                }
+                None => (Fault::ResetRandom, None),
+            }
+        }
+        other => (other, None),
+    }
 }
 
 /// The kinds of random fault, in the order of their weights in [`weights`].

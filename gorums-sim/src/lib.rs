@@ -40,7 +40,8 @@
 //! ([`check_register`], [`shortest_violation`]), `kv.rs` ([`check_kv`], key by key),
 //! `log_check.rs` ([`check_log`], a replicated log's appends as clients saw them),
 //! `coverage.rs` ([`Coverage`]: `sometimes` goals some seed must reach), `seeds.rs`
-//! ([`run_seeds`], [`run_seeds_parallel`]).
+//! ([`run_seeds`], [`run_seeds_parallel`]), `shrink.rs` (record, replay and shrink a
+//! failing run's faults: [`shrink`], [`run_seeds_shrinking`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -103,6 +104,42 @@
 //!   key ([`KvHistory`], [`check_kv`]); a replicated log's appends as its clients saw them
 //!   ([`check_log`]); `sometimes` coverage goals a test's seeds must reach
 //!   ([`Coverage`]); and [`run_seeds`] for many-seed loops.
+//! - **Record, replay, shrink**: [`Sim::fault_log`] records every fault with its
+//!   draws resolved (a crash's kind, the connection a random reset hit), so the same
+//!   seed with random faults off and the log scheduled ([`Sim::schedule_all`]) is the
+//!   same run; [`shrink`] cuts a failing schedule down by delta debugging (fault pairs,
+//!   then single faults, then shorter outages) and [`schedule_code`] prints it as
+//!   `sim.schedule(..)` lines to paste; [`run_seeds_shrinking`] prints a failing seed's
+//!   shrunk schedule.
+//!
+//! ```
+//! use gorums_sim::{Fault, ProcessId, ProcessOptions, Sim, SimConfig, shrink};
+//! use std::time::Duration;
+//!
+//! // A "bug" that shows when process 1 is isolated at 50 ms.
+//! let test = |seed: u64, schedule: &[(Duration, Fault)]| {
+//!     let mut sim = Sim::new(SimConfig::new(seed));
+//!     for name in ["a", "b"] {
+//!         sim.add_process(ProcessOptions::new(name));
+//!     }
+//!     sim.schedule_all(schedule);
+//!     sim.run_until(Duration::from_millis(50)).map_err(|e| e.to_string())?;
+//!     let isolated = sim.fault_log().iter().filter(|(_, f)| *f == Fault::Isolate(ProcessId(1))).count()
+//!         > sim.fault_log().iter().filter(|(_, f)| *f == Fault::Rejoin(ProcessId(1))).count();
+//!     if isolated { Err(String::from("isolated at 50 ms")) } else { Ok(()) }
+//! };
+//! let schedule = vec![
+//!     (Duration::from_millis(10), Fault::Pause(ProcessId(0))),
+//!     (Duration::from_millis(20), Fault::Isolate(ProcessId(1))),
+//!     (Duration::from_millis(30), Fault::Resume(ProcessId(0))),
+//!     (Duration::from_millis(90), Fault::Rejoin(ProcessId(1))),
+//! ];
+//! let shrunk = shrink(7, &schedule, test).unwrap();
+//! assert_eq!(
+//!     shrunk.code(),
+//!     "sim.schedule(Duration::from_millis(20), Fault::Isolate(ProcessId(1)));\n"
+//! );
+//! ```
 //!
 //! # Environment variables
 //!
@@ -148,6 +185,7 @@ mod kv;
 mod linearizability;
 mod log_check;
 mod seeds;
+mod shrink;
 
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use config::{Schedule, SimConfig};
@@ -164,6 +202,10 @@ pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
 pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
+pub use shrink::{
+    FaultSchedule, RecordedRun, ShrinkError, ShrinkReport, Shrunk, duration_code, fault_code,
+    run_seeds_shrinking, schedule_code, shrink, shrink_seed,
+};
 pub use sim::Sim;
 pub use simdisk::SimDisk;
 

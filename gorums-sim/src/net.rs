@@ -93,6 +93,8 @@ struct Conn {
     ends: [End; 2],
     pipes: [Pipe; 2],
     reset: bool,
+    /// How many connections its dialler had made to its listener's process before it.
+    nth: u32,
 }
 
 /// A bound listener and the connections waiting to be accepted.
@@ -150,6 +152,8 @@ pub(crate) struct Net {
     /// Directed links that drop nothing but deliver nothing either (held until healed),
     /// with how many faults hold each.
     blocked: BTreeMap<(ProcessId, ProcessId), u32>,
+    /// Connections made so far from each dialler to each listener's process.
+    made: BTreeMap<(ProcessId, ProcessId), u32>,
     /// Who last bound each address: a dial to it while that process is down is not
     /// answered (the host is silent) rather than refused.
     last_bound: BTreeMap<String, ProcessId>,
@@ -173,6 +177,7 @@ impl Net {
             pending: BTreeMap::new(),
             next_port: 40_000,
             blocked: BTreeMap::new(),
+            made: BTreeMap::new(),
             last_bound: BTreeMap::new(),
             silent: BTreeSet::new(),
             latency,
@@ -218,6 +223,19 @@ impl Net {
     /// Sets the chance that a crash is a process death rather than a silent host.
     pub(crate) fn set_crash_reset(&mut self, crash_reset: f64) {
         self.crash_reset = crash_reset;
+    }
+
+    /// The chance that a crash is a process death rather than a silent host.
+    pub(crate) fn crash_reset(&self) -> f64 {
+        self.crash_reset
+    }
+
+    /// The dialler and the listener of connection `conn`, and how many connections the
+    /// dialler had made to the listener's process before it.
+    pub(crate) fn ends_of(&self, conn: ConnId) -> Option<(ProcessId, ProcessId, u32)> {
+        self.conns
+            .get(&conn)
+            .map(|c| (c.ends[0].pid, c.ends[1].pid, c.nth))
     }
 
     /// Heals every link, whatever holds it.
@@ -398,12 +416,16 @@ impl Net {
     ) -> Connection {
         self.next_port += 1;
         let peer_addr = format!("{}:{}", k.host_of(from), self.next_port);
+        let made = self.made.entry((from, to)).or_insert(0);
+        let nth = *made;
+        *made += 1;
         self.conns.insert(
             id,
             Conn {
                 ends: [End::open(from), End::open(to)],
                 pipes: [Pipe::default(), Pipe::default()],
                 reset: false,
+                nth,
             },
         );
         let dialler = self.pending.get(&id).and_then(|d| d.identity.clone());
@@ -657,10 +679,10 @@ impl Net {
     }
 
     /// A crash of `pid`: its listeners are unbound, its dials dropped, and its ends of
-    /// connections go silent; with the crash-reset probability (one draw from the
-    /// fault stream) its host stays up instead and resets them, where the link to the
-    /// peer lets the reset through.
-    pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId) {
+    /// connections go silent; with `reset` (drawn by the caller with
+    /// [`crash_reset`](Self::crash_reset)) its host stays up instead and resets them,
+    /// where the link to the peer lets the reset through.
+    pub(crate) fn drop_process(&mut self, k: &mut Kernel, pid: ProcessId, reset: bool) {
         let addrs: Vec<String> = self
             .listeners
             .iter()
@@ -678,7 +700,6 @@ impl Net {
             .filter(|(_, c)| c.ends.iter().any(|e| e.pid == pid))
             .map(|(id, _)| *id)
             .collect();
-        let reset = k.rng.faults.chance(self.crash_reset);
         if reset {
             self.silent.remove(&pid);
         } else {

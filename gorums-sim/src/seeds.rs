@@ -132,7 +132,10 @@ pub fn run_seeds_parallel(
 }
 
 /// Runs one seed; its failure (an `Err` or a panic's message), if any.
-fn run_one(mut check: impl FnMut(u64) -> Result<(), String>, seed: u64) -> Option<String> {
+pub(crate) fn run_one(
+    mut check: impl FnMut(u64) -> Result<(), String>,
+    seed: u64,
+) -> Option<String> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| check(seed))) {
         Ok(Ok(())) => None,
         Ok(Err(why)) => Some(why),

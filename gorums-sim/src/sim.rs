@@ -79,7 +79,14 @@ impl Sim {
     /// Every fault applied so far (scripted or drawn) with its virtual time. Drawn
     /// faults come from the run's fault stream alone: the same seed gives the same
     /// faults at the same times even after a change to the protocol or the workload
-    /// (as long as the change does not crash what a fault needs alive).
+    /// (as long as the change does not crash what a fault needs alive; which
+    /// connection a random reset hits depends on the connections there are).
+    ///
+    /// Each fault is logged as applied, its draws resolved: a [`Fault::Crash`] of a
+    /// live process as [`Fault::CrashSilent`] or [`Fault::CrashReset`], a
+    /// [`Fault::ResetRandom`] as the [`Fault::ResetConnection`] it picked. So the log,
+    /// scheduled with [`schedule_all`](Self::schedule_all) in a run of the same seed
+    /// with random faults off, replays the run: nothing else reads the fault stream.
     pub fn fault_log(&self) -> Vec<(Duration, Fault)> {
         self.world(|w| {
             w.kernel
@@ -178,6 +185,15 @@ impl Sim {
     /// Applies `fault` at virtual time `at` (at once if that has passed).
     pub fn schedule(&mut self, at: Duration, fault: Fault) {
         self.world(|w| w.kernel.schedule(nanos(at), Event::Fault(fault)));
+    }
+
+    /// Schedules every fault of `schedule` ([`schedule`](Self::schedule)), in order:
+    /// with random faults off, a recorded [`fault_log`](Self::fault_log) scheduled so
+    /// replays its run (see the `shrink` module in the crate documentation).
+    pub fn schedule_all(&mut self, schedule: &[(Duration, Fault)]) {
+        for (at, fault) in schedule {
+            self.schedule(*at, fault.clone());
+        }
     }
 
     /// Applies `fault` now.

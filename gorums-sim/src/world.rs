@@ -94,9 +94,9 @@ impl World {
     }
 
     /// Crashes `pid`: its tasks are dropped, its listeners unbound, its connections
-    /// silent (half-open at the peers) or, as drawn, reset, its disk's unsynced writes
-    /// lost. Returns false if it was already down.
-    pub(crate) fn crash(&mut self, pid: ProcessId) -> bool {
+    /// silent (half-open at the peers) or, with `reset`, reset, its disk's unsynced
+    /// writes lost. Returns false if it was already down.
+    pub(crate) fn crash(&mut self, pid: ProcessId, reset: bool) -> bool {
         let k = &mut self.kernel;
         let Some(p) = k.procs.get_mut(pid.0) else {
             return false;
@@ -110,7 +110,7 @@ impl World {
         p.deferred.clear();
         k.note(Note::Crash, pid, 0, 0);
         self.tasks.drop_process(k, pid);
-        self.net.drop_process(k, pid);
+        self.net.drop_process(k, pid, reset);
         self.files.crash(k, pid);
         true
     }

@@ -18,9 +18,10 @@ use prost::Message;
 use register::{Empty, Run, Stamped, contested, linearizable};
 
 use gorums_sim::{
-    Code, Configuration, Coverage, DiskHandle, EndpointConfig, FaultPlan, History, NodeId,
-    NodeList, ProcessOptions, Quorum, RegisterOp, RuntimeHandle, ServerCtx, Sim, SimConfig, SimRng,
-    Status, System, SystemOptions, run_seeds_parallel,
+    Code, Configuration, Coverage, DiskHandle, EndpointConfig, Fault, FaultPlan, FaultSchedule,
+    History, NodeId, NodeList, ProcessId, ProcessOptions, Quorum, RecordedRun, RegisterOp,
+    RuntimeHandle, ServerCtx, Shrunk, Sim, SimConfig, SimRng, Status, System, SystemOptions,
+    run_seeds_parallel, run_seeds_shrinking, shrink_seed,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -177,21 +178,46 @@ async fn client(
     }
 }
 
+/// Where a run's faults come from.
+#[derive(Clone, Copy)]
+enum Faults<'a> {
+    /// Drawn from the seed (swarm testing).
+    Random,
+    /// This schedule, with random faults off (a recorded fault log, or a shrunk one).
+    Scripted(&'a [(Duration, Fault)]),
+    /// What this function schedules, with random faults off (pasted shrinker output).
+    Pasted(fn(&mut Sim)),
+}
+
 fn run_abd(seed: u64, variant: Variant) -> Run {
+    run_abd_with(seed, variant, Faults::Random).0
+}
+
+/// A run of `variant` and the faults it applied.
+fn run_abd_with(seed: u64, variant: Variant, faults: Faults<'_>) -> (Run, FaultSchedule) {
+    let plan = FaultPlan {
+        mean_interval: Duration::from_millis(30),
+        until: Duration::from_millis(600),
+        min_outage: Duration::from_millis(5),
+        max_outage: Duration::from_millis(120),
+        max_crashed: 1,
+        swarm: true,
+        ..FaultPlan::default()
+    };
     let mut sim = Sim::new(SimConfig {
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(4),
-        faults: Some(FaultPlan {
-            mean_interval: Duration::from_millis(30),
-            until: Duration::from_millis(600),
-            min_outage: Duration::from_millis(5),
-            max_outage: Duration::from_millis(120),
-            max_crashed: 1,
-            swarm: true,
-            ..FaultPlan::default()
-        }),
+        faults: match faults {
+            Faults::Random => Some(plan),
+            Faults::Scripted(_) | Faults::Pasted(_) => None,
+        },
         ..SimConfig::new(seed)
     });
+    match faults {
+        Faults::Random => {}
+        Faults::Scripted(schedule) => sim.schedule_all(schedule),
+        Faults::Pasted(schedule) => schedule(&mut sim),
+    }
     for id in 1..=REPLICAS {
         let options = ProcessOptions {
             host: format!("10.0.0.{id}"),
@@ -214,10 +240,11 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
         sim.spawn(p, client);
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
-    Run {
+    let run = Run {
         history,
         hash: sim.event_hash(),
-    }
+    };
+    (run, sim.fault_log())
 }
 
 #[test]
@@ -276,4 +303,144 @@ fn first_reads_are_caught_and_replay() {
     let b = run_abd(seed, Variant::FirstRead);
     assert_eq!(a.hash, b.hash);
     assert_eq!(linearizable(&a), Err(why));
+}
+
+/// A run of `variant` with random faults, recorded for the shrinker.
+fn record(seed: u64, variant: Variant) -> RecordedRun {
+    let (run, faults) = run_abd_with(seed, variant, Faults::Random);
+    RecordedRun {
+        result: linearizable(&run),
+        faults,
+    }
+}
+
+/// A run of `variant` with `schedule` and random faults off: fails only if its history
+/// is not linearizable (what the shrinker keeps failing).
+fn replay(seed: u64, variant: Variant, schedule: &[(Duration, Fault)]) -> Result<(), String> {
+    linearizable(&run_abd_with(seed, variant, Faults::Scripted(schedule)).0)
+}
+
+#[test]
+fn a_recorded_fault_log_replays_the_same_run_without_the_fault_stream() {
+    // Seeds 102 and 267 reset a connection while a half-open one of the same pair was
+    // still live: a log that named the pair alone replayed differently.
+    for seed in (0..12).chain([102, 267]) {
+        for variant in [Variant::Abd, Variant::NoWriteBack, Variant::FirstRead] {
+            let (recorded, log) = run_abd_with(seed, variant, Faults::Random);
+            let (replayed, replayed_log) = run_abd_with(seed, variant, Faults::Scripted(&log));
+            assert!(!log.is_empty(), "seed {seed}: faults were drawn");
+            assert_eq!(
+                log, replayed_log,
+                "seed {seed} {variant:?}: the same faults"
+            );
+            assert_eq!(
+                recorded.hash, replayed.hash,
+                "seed {seed} {variant:?}: the same run, event for event"
+            );
+            assert_eq!(linearizable(&recorded), linearizable(&replayed));
+        }
+    }
+}
+
+/// Finds the first seed that breaks `variant`, shrinks its faults, and checks the
+/// shrunk schedule: still not linearizable, shorter, and 1-minimal (without any one of
+/// its faults the run is linearizable).
+fn caught_and_shrunk(variant: Variant, max_seeds: u64) -> Shrunk {
+    let (seed, _) = first_violation(variant, max_seeds).expect("a violation is found");
+    let name = format!("abd {variant:?}");
+    let shrunk = shrink_seed(
+        &name,
+        seed,
+        |s| record(s, variant),
+        |s, f| replay(s, variant, f),
+    )
+    .expect("the recorded faults replay to the violation")
+    .expect("the seed fails when recorded");
+    let why = replay(seed, variant, &shrunk.schedule).expect_err("the shrunk schedule fails");
+    assert!(why.starts_with("not linearizable"), "{why}");
+    assert_eq!(why, shrunk.failure);
+    assert!(
+        shrunk.schedule.len() < shrunk.original_faults,
+        "shrunk: {} of {} faults left",
+        shrunk.schedule.len(),
+        shrunk.original_faults
+    );
+    for i in 0..shrunk.schedule.len() {
+        let mut fewer = shrunk.schedule.clone();
+        fewer.remove(i);
+        assert!(
+            replay(seed, variant, &fewer).is_ok(),
+            "without {:?} the run still fails: not minimal",
+            shrunk.schedule[i]
+        );
+    }
+    println!(
+        "abd {variant:?}: seed {seed}, {} faults shrunk to {} in {} runs",
+        shrunk.original_faults,
+        shrunk.schedule.len(),
+        shrunk.runs
+    );
+    shrunk
+}
+
+#[test]
+fn reads_without_write_back_shrink_to_a_few_faults() {
+    caught_and_shrunk(Variant::NoWriteBack, 5000);
+}
+
+#[test]
+fn first_reads_shrink_to_a_few_faults() {
+    caught_and_shrunk(Variant::FirstRead, 500);
+}
+
+/// The schedule `reads_without_write_back_shrink_to_a_few_faults` printed for seed 23,
+/// pasted as printed: two replicas crash at once, and a read after the first restart
+/// returns a value that a later read no longer sees.
+fn shrunk_no_write_back_seed_23(sim: &mut Sim) {
+    sim.schedule(
+        Duration::from_micros(93860),
+        Fault::CrashSilent(ProcessId(0)),
+    );
+    sim.schedule(
+        Duration::from_micros(96386),
+        Fault::CrashSilent(ProcessId(1)),
+    );
+    sim.schedule(Duration::from_micros(96467), Fault::Restart(ProcessId(1)));
+    sim.schedule(Duration::from_micros(115527), Fault::Restart(ProcessId(0)));
+}
+
+#[test]
+fn a_pasted_shrunk_schedule_compiles_and_still_breaks_reads_without_write_back() {
+    let broken = run_abd_with(
+        23,
+        Variant::NoWriteBack,
+        Faults::Pasted(shrunk_no_write_back_seed_23),
+    );
+    let why = linearizable(&broken.0).expect_err("the pasted schedule still breaks it");
+    assert!(why.starts_with("not linearizable"), "{why}");
+    // The same four faults are fine for the real register.
+    let abd = run_abd_with(
+        23,
+        Variant::Abd,
+        Faults::Pasted(shrunk_no_write_back_seed_23),
+    );
+    assert_eq!(linearizable(&abd.0), Ok(()));
+    assert_eq!(abd.1.len(), 4);
+}
+
+#[test]
+fn a_failing_seed_in_the_seed_loop_prints_its_shrunk_schedule() {
+    // Honours GORUMS_SIM_SEED/GORUMS_SIM_SEEDS like the other seed loops.
+    let report = run_seeds_shrinking(
+        "abd first-read",
+        100,
+        |seed| record(seed, Variant::FirstRead),
+        |seed, schedule| replay(seed, Variant::FirstRead, schedule),
+    );
+    let (seed, _) = report.seeds.failure.expect("a seed fails");
+    let shrunk = report.shrunk.expect("the failing seed is shrunk").unwrap();
+    assert_eq!(shrunk.seed, seed);
+    assert!(shrunk.schedule.len() < shrunk.original_faults);
+    assert!(replay(seed, Variant::FirstRead, &shrunk.schedule).is_err());
+    assert!(shrunk.to_string().contains("sim.schedule(Duration::from_"));
 }

@@ -582,7 +582,7 @@ fn run_multipaxos(seed: u64, variant: Variant) -> Run {
         .fault_log()
         .iter()
         .filter_map(|(_, f)| match f {
-            Fault::Crash(p) => proposers.get(p).copied(),
+            Fault::CrashSilent(p) | Fault::CrashReset(p) => proposers.get(p).copied(),
             _ => None,
         })
         .collect();

@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use common::{add_acceptor_with_disk, add_proposer, next};
 use gorums_sim::{
-    Code, Configuration, Coverage, DialPolicy, DiskHandle, EndpointConfig, NodeId, RuntimeHandle,
-    Schedule, ServerCtx, SimRng, Status, System, SystemOptions, run_seeds_parallel,
+    Code, Configuration, Coverage, DialPolicy, DiskHandle, EndpointConfig, Fault, FaultSchedule,
+    NodeId, RecordedRun, RuntimeHandle, Schedule, ServerCtx, Shrunk, SimRng, Status, System,
+    SystemOptions, run_seeds_parallel, shrink_seed,
 };
 
 const PREPARE: &str = "paxos.Acceptor.Prepare";
@@ -301,7 +302,30 @@ fn run_paxos(seed: u64, variant: Variant) -> Run {
 }
 
 fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
-    let mut sim = common::faulty_sim(seed, Duration::from_millis(800), schedule);
+    run_paxos_with(seed, variant, schedule, None).0
+}
+
+/// A run and the faults it applied: random ones, or `script` with random faults off.
+fn run_paxos_with(
+    seed: u64,
+    variant: Variant,
+    schedule: Schedule,
+    script: Option<&[(Duration, Fault)]>,
+) -> (Run, FaultSchedule) {
+    let until = Duration::from_millis(800);
+    let Some(script) = script else {
+        return run_paxos_on(common::faulty_sim(seed, until, schedule), variant);
+    };
+    let mut sim = gorums_sim::Sim::new(gorums_sim::SimConfig {
+        faults: None,
+        ..common::faulty_config(seed, until, schedule)
+    });
+    sim.schedule_all(script);
+    run_paxos_on(sim, variant)
+}
+
+/// Runs the acceptors and proposers of `variant` on `sim`.
+fn run_paxos_on(mut sim: gorums_sim::Sim, variant: Variant) -> (Run, FaultSchedule) {
     for id in 1..=ACCEPTORS {
         add_acceptor_with_disk(&mut sim, id, move |rt, disk| async move {
             // What the last incarnation synced (nothing for an amnesiac acceptor).
@@ -326,10 +350,11 @@ fn run_paxos_scheduled(seed: u64, variant: Variant, schedule: Schedule) -> Run {
     }
     sim.run_until(Duration::from_secs(2)).unwrap();
     let decisions = decisions.lock().unwrap().clone();
-    Run {
+    let run = Run {
         decisions,
         hash: sim.event_hash(),
-    }
+    };
+    (run, sim.fault_log())
 }
 
 #[test]
@@ -490,4 +515,54 @@ fn one_seed_twice_gives_one_event_hash_and_another_seed_another() {
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.decisions, b.decisions);
     assert_ne!(a.hash, c.hash);
+}
+
+/// Catches `variant` from seed 0, shrinks the failing seed's faults and checks the
+/// result: it still breaks agreement and keeps fewer faults.
+fn caught_and_shrunk(name: &str, variant: Variant, max_seeds: u64) -> Shrunk {
+    let run = |seed, script: Option<&[(Duration, Fault)]>| {
+        run_paxos_with(seed, variant, Schedule::default(), script)
+    };
+    let seed = (0..max_seeds)
+        .find(|&seed| run(seed, None).0.agreement().is_err())
+        .expect("the broken variant is caught");
+    let replay = |seed, script: &[(Duration, Fault)]| run(seed, Some(script)).0.agreement();
+    let record = |seed| {
+        let (run, faults) = run(seed, None);
+        RecordedRun {
+            result: run.agreement(),
+            faults,
+        }
+    };
+    let shrunk = shrink_seed(name, seed, record, replay)
+        .expect("the recorded faults replay to the violation")
+        .expect("the seed fails when recorded");
+    let why = replay(seed, &shrunk.schedule).expect_err("the shrunk schedule fails");
+    assert!(why.starts_with("agreement violated"), "{why}");
+    assert!(shrunk.schedule.len() < shrunk.original_faults);
+    println!(
+        "{name}: seed {seed}, {} faults shrunk to {} in {} runs",
+        shrunk.original_faults,
+        shrunk.schedule.len(),
+        shrunk.runs
+    );
+    shrunk
+}
+
+#[test]
+fn paxos_broken_variants_shrink_to_a_few_faults() {
+    for (name, variant, max_seeds) in [
+        ("paxos-amnesia", Variant::Amnesia, 2000),
+        ("paxos-reply-before-sync", Variant::ReplyBeforeSync, 500),
+    ] {
+        let shrunk = caught_and_shrunk(name, variant, max_seeds);
+        // Both bugs need an acceptor to lose state: a crash is kept.
+        assert!(
+            shrunk
+                .schedule
+                .iter()
+                .any(|(_, f)| matches!(f, Fault::CrashSilent(_) | Fault::CrashReset(_))),
+            "{shrunk}"
+        );
+    }
 }

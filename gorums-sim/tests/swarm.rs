@@ -31,7 +31,9 @@ fn swarm_run(seed: u64) -> (FaultPlan, Vec<(Duration, Fault)>) {
 /// The processes a fault picks as its target.
 fn targets(fault: &Fault) -> Vec<ProcessId> {
     match fault {
-        Fault::Isolate(p) | Fault::Crash(p) | Fault::Pause(p) => vec![*p],
+        Fault::Isolate(p) | Fault::CrashSilent(p) | Fault::CrashReset(p) | Fault::Pause(p) => {
+            vec![*p]
+        }
         Fault::Skew { process, .. } => vec![*process],
         Fault::Partition(minority, rest) if minority.len() + rest.len() == 5 => minority.clone(),
         Fault::Partition(a, b) => (0..5)
