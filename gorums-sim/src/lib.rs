@@ -126,11 +126,13 @@ mod tasks;
 mod world;
 
 // Checkers.
+mod determinism;
 mod history;
 mod linearizability;
 mod seeds;
 
 pub use config::{Schedule, SimConfig};
+pub use determinism::{Divergence, check_determinism};
 pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
@@ -140,7 +142,7 @@ pub use linearizability::{CheckResult, check_register};
 pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
-pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
+pub use seeds::{DEFAULT_CHECKED_SEEDS, SeedReport, Shard, run_seeds, run_seeds_parallel};
 pub use sim::Sim;
 pub use simdisk::SimDisk;
 
