@@ -36,7 +36,8 @@
 //!   loop. `sim.rs`: [`Sim`], the façade a test drives.
 //!
 //! Checkers on top: `history.rs` ([`History`]), `linearizability.rs`
-//! ([`check_register`]), `seeds.rs` ([`run_seeds`], [`run_seeds_parallel`]).
+//! ([`check_register`]), `determinism.rs` ([`check_determinism`]), `seeds.rs`
+//! ([`run_seeds`], [`run_seeds_parallel`], [`Shard`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -84,8 +85,17 @@
 //! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
 //!   workload, all derived from the seed (drawing more from one leaves the others'
 //!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and
-//!   a running hash of every event ([`Sim::event_hash`]): the same seed gives the same
-//!   run.
+//!   a running hash of every event ([`Sim::event_hash`]: time, process, kind, ids and
+//!   the bytes of every write): the same seed gives the same run.
+//! - **Determinism checked, not assumed**: [`check_determinism`] runs a closure twice
+//!   and compares, event by event, the simulations it made; the first event where the
+//!   runs part is reported as each run saw it ([`Divergence`]). [`run_seeds`] and
+//!   [`run_seeds_parallel`] do this for the first [`DEFAULT_CHECKED_SEEDS`] seeds of
+//!   every run, so a handler iterating a `HashMap` with a random hasher, reading the
+//!   real clock or waiting for a thread fails the test that runs it. Simulations made
+//!   on other threads than the closure's are not seen.
+//! - **Sweeps across machines**: `GORUMS_SIM_SHARD=k/n` runs the `k`th of `n`
+//!   contiguous parts of the seed range ([`Shard`]), numbered from 1.
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
 //!   read/write register ([`check_register`]), and [`run_seeds`] for many-seed loops.
 //!
@@ -97,6 +107,10 @@
 //!   (long opt-in runs), and prints seeds per second.
 //! - `GORUMS_SIM_THREADS=<n>`: how many seeds [`run_seeds_parallel`] runs side by side
 //!   (default: the machine's cores; each simulation itself stays on one thread).
+//! - `GORUMS_SIM_CHECK_SEEDS=<k>`: how many of a run's first seeds run twice and are
+//!   compared event for event (default [`DEFAULT_CHECKED_SEEDS`]; 0 turns it off).
+//! - `GORUMS_SIM_SHARD=<k>/<n>`: run only shard `k` (1 to `n`) of the seed range; the
+//!   `n` shards together run every seed once. A malformed value panics.
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
 // The vocabulary (leaves).

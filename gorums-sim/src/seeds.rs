@@ -41,10 +41,11 @@ impl SeedReport {
 /// [`Shard`]); with `GORUMS_SIM_SEED` set, only that seed runs. Prints seeds per second
 /// at the end.
 ///
-/// The first [`DEFAULT_CHECKED_SEEDS`] seeds run (`GORUMS_SIM_CHECK_SEEDS=<k>`: the
-/// first `k`; 0: none) run twice through [`check_determinism`]: the simulations
+/// The first [`DEFAULT_CHECKED_SEEDS`] seeds of the run (`GORUMS_SIM_CHECK_SEEDS=<k>`:
+/// the first `k`; 0: none) run twice through [`check_determinism`]: the simulations
 /// `check` makes on its thread must be equal event for event, payload bytes included,
-/// or the seed fails with the first event where the runs differ.
+/// or the seed fails with the first event where the runs differ (a replayed seed,
+/// `GORUMS_SIM_SEED`, is the run's first and so runs twice too).
 pub fn run_seeds(
     name: &str,
     default_seeds: u64,
