@@ -9,6 +9,7 @@ use crate::trace::{RECORD_LIMIT, Recording, watching};
 
 /// Where two runs of one seed first differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Divergence {
     /// Which simulation of the run differs (0: the first one the closure made).
     pub sim: usize,
@@ -93,12 +94,13 @@ fn compare(first: &[Recording], second: &[Recording]) -> Option<Divergence> {
             return Some(divergence);
         }
     }
+    let made = |n: usize| format!("made {n} simulation{}", if n == 1 { "" } else { "s" });
     (first.len() != second.len()).then(|| Divergence {
         sim: first.len().min(second.len()),
         event: None,
         last_agreed: None,
-        first_run: format!("made {} simulations", first.len()),
-        second_run: format!("made {} simulations", second.len()),
+        first_run: made(first.len()),
+        second_run: made(second.len()),
     })
 }
 

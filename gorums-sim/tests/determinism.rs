@@ -178,6 +178,47 @@ fn a_thread_waited_for_in_a_handler_is_caught() {
     );
 }
 
+/// A simulation that sleeps `naps` times for a millisecond.
+fn napping(naps: u32) {
+    let mut sim = Sim::new(SimConfig::new(3));
+    let p = sim.add_process(ProcessOptions::new("napper"));
+    let rt = sim.runtime(p);
+    sim.run(p, async move {
+        for _ in 0..naps {
+            sleep(&rt, Duration::from_millis(1)).await;
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_run_that_goes_on_longer_or_makes_another_simulation_is_caught() {
+    // Outside state the runs share (here a counter) changes what the second one does.
+    let mut runs = 0;
+    let d = check_determinism(|| {
+        runs += 1;
+        napping(if runs == 1 { 2 } else { 3 });
+    })
+    .unwrap_err();
+    println!("{d}");
+    assert!(d.first_run.starts_with("ended after"), "{d}");
+    assert!(d.second_run.contains("napper  timer set for 3.0"), "{d}");
+    let mut runs = 0;
+    let d = check_determinism(|| {
+        runs += 1;
+        for _ in 0..runs {
+            napping(2);
+        }
+    })
+    .unwrap_err();
+    println!("{d}");
+    assert_eq!((d.sim, d.event), (1, None), "{d}");
+    assert_eq!(
+        (d.first_run.as_str(), d.second_run.as_str()),
+        ("made 1 simulation", "made 2 simulations")
+    );
+}
+
 #[test]
 fn run_seeds_runs_its_first_seeds_twice_and_fails_one_that_diverges() {
     let report = run_seeds("det-sorted", 5, |seed| {
