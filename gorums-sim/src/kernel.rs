@@ -12,7 +12,7 @@ use crate::faults::Fault;
 use crate::ids::ProcessId;
 use crate::process::Proc;
 use crate::rng::Streams;
-use crate::trace::{EventLog, Note};
+use crate::trace::{EventLog, Note, payload_digest};
 
 /// Anything the world must drop once its lock is released (futures, connections,
 /// wakers: their `Drop` may call back into the simulator).
@@ -58,7 +58,18 @@ impl Kernel {
 
     /// Folds one event into the running hash, and prints it when tracing.
     pub(crate) fn note(&mut self, note: Note, pid: ProcessId, a: u64, b: u64) {
-        self.log.fold(self.now, note, pid, a, b);
+        self.note_digest(note, pid, a, b, 0);
+    }
+
+    /// [`note`](Self::note) for an event carrying `bytes`: the hash covers their content.
+    pub(crate) fn note_bytes(&mut self, note: Note, pid: ProcessId, a: u64, b: u64, bytes: &[u8]) {
+        self.note_digest(note, pid, a, b, payload_digest(bytes));
+    }
+
+    fn note_digest(&mut self, note: Note, pid: ProcessId, a: u64, b: u64, payload: u64) {
+        let procs = &self.procs;
+        let names = || procs.iter().map(|p| p.name.clone()).collect();
+        self.log.fold(self.now, note, pid, [a, b, payload], names);
         if self.log.trace {
             let name = self.procs.get(pid.0).map_or("-", |p| p.name.as_str());
             EventLog::print(self.now, name, note, a, b);

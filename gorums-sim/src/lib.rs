@@ -39,8 +39,9 @@
 //! Checkers on top: `history.rs` ([`History`], [`KvHistory`]), `linearizability.rs`
 //! ([`check_register`], [`shortest_violation`]), `kv.rs` ([`check_kv`], key by key),
 //! `log_check.rs` ([`check_log`], a replicated log's appends as clients saw them),
-//! `coverage.rs` ([`Coverage`]: `sometimes` goals some seed must reach), `seeds.rs`
-//! ([`run_seeds`], [`run_seeds_parallel`]), `shrink.rs` (record, replay and shrink a
+//! `coverage.rs` ([`Coverage`]: `sometimes` goals some seed must reach),
+//! `determinism.rs` ([`check_determinism`]), `seeds.rs` ([`run_seeds`],
+//! [`run_seeds_parallel`], [`Shard`]), `shrink.rs` (record, replay and shrink a
 //! failing run's faults: [`shrink`], [`run_seeds_shrinking`]).
 //!
 //! ```
@@ -96,8 +97,17 @@
 //! - **Separate seeded RNG streams** ([`SimRng`]) for the network, the faults and the
 //!   workload, all derived from the seed (drawing more from one leaves the others'
 //!   draws in place: [`Sim::fault_log`] stays put when a fix changes the traffic), and
-//!   a running hash of every event ([`Sim::event_hash`]): the same seed gives the same
-//!   run.
+//!   a running hash of every event ([`Sim::event_hash`]: time, process, kind, ids and
+//!   the bytes of every write): the same seed gives the same run.
+//! - **Determinism checked, not assumed**: [`check_determinism`] runs a closure twice
+//!   and compares, event by event, the simulations it made; the first event where the
+//!   runs part is reported as each run saw it ([`Divergence`]). [`run_seeds`] and
+//!   [`run_seeds_parallel`] do this for the first [`DEFAULT_CHECKED_SEEDS`] seeds of
+//!   every run, so a handler iterating a `HashMap` with a random hasher, reading the
+//!   real clock or waiting for a thread fails the test that runs it. Simulations made
+//!   on other threads than the closure's are not seen.
+//! - **Sweeps across machines**: `GORUMS_SIM_SHARD=k/n` runs the `k`th of `n`
+//!   contiguous parts of the seed range ([`Shard`]), numbered from 1.
 //! - **Checkers**: a [`History`] recorder and a linearizability checker for a
 //!   read/write register ([`check_register`]) that shrinks a failure to a shortest
 //!   non-linearizable part ([`shortest_violation`]); the same for a key-value map, key by
@@ -149,6 +159,10 @@
 //!   (long opt-in runs), and prints seeds per second.
 //! - `GORUMS_SIM_THREADS=<n>`: how many seeds [`run_seeds_parallel`] runs side by side
 //!   (default: the machine's cores; each simulation itself stays on one thread).
+//! - `GORUMS_SIM_CHECK_SEEDS=<k>`: how many of a run's first seeds run twice and are
+//!   compared event for event (default [`DEFAULT_CHECKED_SEEDS`]; 0 turns it off).
+//! - `GORUMS_SIM_SHARD=<k>/<n>`: run only shard `k` (1 to `n`) of the seed range; the
+//!   `n` shards together run every seed once. A malformed value panics.
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
 // The vocabulary (leaves).
@@ -180,6 +194,7 @@ mod world;
 
 // Checkers.
 mod coverage;
+mod determinism;
 mod history;
 mod kv;
 mod linearizability;
@@ -190,6 +205,7 @@ mod shrink;
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use config::{Schedule, SimConfig};
 pub use coverage::{Coverage, Unreached};
+pub use determinism::{Divergence, check_determinism};
 pub use disk::{Disk, DiskConfig, DiskHandle};
 pub use error::SimError;
 pub use faults::{Fault, FaultPlan};
@@ -201,7 +217,7 @@ pub use log_check::{LogAppend, LogViolation, check_log};
 pub use process::ProcessOptions;
 pub use rng::SimRng;
 pub use runtime::SimRuntime;
-pub use seeds::{SeedReport, run_seeds, run_seeds_parallel};
+pub use seeds::{DEFAULT_CHECKED_SEEDS, SeedReport, Shard, run_seeds, run_seeds_parallel};
 pub use shrink::{
     FaultSchedule, RecordedRun, ShrinkError, ShrinkReport, Shrunk, duration_code, fault_code,
     run_seeds_shrinking, schedule_code, shrink, shrink_seed,

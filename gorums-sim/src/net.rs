@@ -544,7 +544,7 @@ impl Net {
             return Poll::Pending;
         }
         let n = room.min(buf.len());
-        k.note(Note::Write, pid, conn, n as u64);
+        k.note_bytes(Note::Write, pid, conn, n as u64, &buf[..n]);
         self.enqueue(k, conn, end, Chunk::Data(buf[..n].to_vec()));
         Poll::Ready(Ok(n))
     }
