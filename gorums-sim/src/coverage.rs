@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 /// });
 /// assert!(report.failure.is_none());
 /// coverage.assert_reached();
-/// assert_eq!(coverage.count("an even seed"), 5);
+/// // Five even seeds; the runner runs its first seeds twice (its determinism check).
+/// assert!(coverage.count("an even seed") >= 5);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Coverage {
