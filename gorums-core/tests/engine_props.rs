@@ -752,6 +752,19 @@ impl Run {
                             other => return Err(format!("{call:?} finished with {other:?}")),
                         }
                         let mut expected = model.errors.clone();
+                        if err.cause == Cause::DeadlineExceeded {
+                            // The nodes still owing their reply are named as stalled.
+                            expected.extend(
+                                model
+                                    .shares
+                                    .iter()
+                                    .filter(|(_, s)| **s == ShareModel::Waiting)
+                                    .map(|(&node, _)| NodeError {
+                                        node,
+                                        failure: NodeFailure::NoReply,
+                                    }),
+                            );
+                        }
                         expected.sort_by_key(|e| e.node);
                         ensure!(
                             err.node_errors == expected,

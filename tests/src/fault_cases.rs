@@ -194,6 +194,13 @@ pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle
         .await
         .unwrap_err();
     assert_eq!(err.cause, Cause::DeadlineExceeded, "{err}");
+    // The error names the stalled node: the one that still owed its reply.
+    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(3)], "{err}");
+    assert_eq!(err.node_errors[0].failure, NodeFailure::NoReply, "{err}");
+    assert!(
+        err.to_string().contains("no reply within the deadline"),
+        "{err}"
+    );
     drop(call);
 
     // The stall closed nothing.

@@ -635,6 +635,20 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         }
     }
 
+    /// The nodes that still owed their reply when the call's deadline passed (none if
+    /// the call ended otherwise): each with [`NodeFailure::NoReply`].
+    pub(crate) fn stalled_nodes(&self) -> Vec<NodeError> {
+        match &self.finished {
+            Some(Err(e)) if e.cause == Cause::DeadlineExceeded => e
+                .node_errors
+                .iter()
+                .filter(|n| n.failure == NodeFailure::NoReply)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The cause to report when the replies ran out before the quorum was met.
     pub(crate) fn end_cause(&self) -> Cause {
         match &self.finished {

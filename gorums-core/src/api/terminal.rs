@@ -166,7 +166,10 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                     tally.failure();
                     errors.push(NodeError { node, failure });
                 }
-                None => return Err(QuorumCallError::new(self.end_cause(), errors)),
+                None => {
+                    errors.extend(self.stalled_nodes());
+                    return Err(QuorumCallError::new(self.end_cause(), errors));
+                }
             }
         }
     }

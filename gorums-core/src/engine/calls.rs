@@ -316,7 +316,21 @@ impl Calls {
         let Some(state) = self.forget(call, out) else {
             return;
         };
-        let result = outcome.map_err(|cause| QuorumCallError::new(cause, state.errors));
+        let result = outcome.map_err(|cause| {
+            let mut errors = state.errors;
+            if cause == Cause::DeadlineExceeded {
+                // The nodes still owing their reply are named too: a stalled node is
+                // why the deadline passed, and the caller should see which one.
+                let stalled = state.shares.iter().filter_map(|&(node, share)| {
+                    matches!(share, Share::Waiting { .. }).then_some(NodeError {
+                        node,
+                        failure: NodeFailure::NoReply,
+                    })
+                });
+                errors.extend(stalled);
+            }
+            QuorumCallError::new(cause, errors)
+        });
         out.push(Event::Call {
             call,
             event: CallEvent::Finished(result),
