@@ -1,6 +1,7 @@
 //! A counting global allocator: every allocation the process makes (client and
 //! in-process servers together, as Go Gorums' benchmark reports them) adds its size and
 //! one to two atomic counters. A `realloc` counts as one allocation of the new size.
+//! It also keeps the bytes live now and their peak, for memory per call in flight.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +11,19 @@ pub(crate) struct Counting;
 
 static BYTES: AtomicU64 = AtomicU64::new(0);
 static COUNT: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated and not yet freed, and the most there were since the last
+/// [`reset_peak`].
+static LIVE: AtomicU64 = AtomicU64::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+fn grew(by: usize) {
+    let live = LIVE.fetch_add(by as u64, Ordering::Relaxed) + by as u64;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+fn shrank(by: usize) {
+    LIVE.fetch_sub(by as u64, Ordering::Relaxed);
+}
 
 // SAFETY: every method forwards to `System` with the same arguments; the counters have
 // no effect on the memory handed out.
@@ -17,6 +31,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
         COUNT.fetch_add(1, Ordering::Relaxed);
+        grew(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which is System's.
         unsafe { System.alloc(layout) }
     }
@@ -24,11 +39,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
         COUNT.fetch_add(1, Ordering::Relaxed);
+        grew(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrank(layout.size());
         // SAFETY: `ptr` was allocated by `System` with `layout` (every path above).
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -36,6 +53,11 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
         COUNT.fetch_add(1, Ordering::Relaxed);
+        if new_size >= layout.size() {
+            grew(new_size - layout.size());
+        } else {
+            shrank(layout.size() - new_size);
+        }
         // SAFETY: as for `dealloc`; `new_size` is the caller's, checked by its contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -66,6 +88,18 @@ impl AllocSnapshot {
             count: self.count.saturating_sub(earlier.count),
         }
     }
+}
+
+/// Starts a new peak at the bytes live now; returns them.
+pub(crate) fn reset_peak() -> u64 {
+    let live = LIVE.load(Ordering::Relaxed);
+    PEAK.store(live, Ordering::Relaxed);
+    live
+}
+
+/// The most bytes live at once since the last [`reset_peak`].
+pub(crate) fn peak_bytes() -> u64 {
+    PEAK.load(Ordering::Relaxed)
 }
 
 /// User plus system CPU time this process has used so far, in seconds (getrusage).

@@ -18,10 +18,10 @@ use crate::run::{self, Outcome, Spec, SystemKind, Workload};
 
 /// A system as the comparison runs it.
 #[derive(Clone, Copy)]
-struct Sys {
-    system: SystemKind,
-    runtime: RuntimeKind,
-    threads: usize,
+pub(crate) struct Sys {
+    pub(crate) system: SystemKind,
+    pub(crate) runtime: RuntimeKind,
+    pub(crate) threads: usize,
 }
 
 const GORUMS_TOKIO: Sys = Sys {
@@ -67,7 +67,8 @@ const QC_SYSTEMS: [Sys; 6] = [
 const SIZES: [(usize, usize); 2] = [(3, 2), (4, 3)];
 const CALLERS: [usize; 3] = [1, 16, 256];
 /// The other workloads, on gorums-rs only, at n = 3, q = 2, c = 1.
-const OTHER_SYSTEMS: [Sys; 4] = [GORUMS_TOKIO, GORUMS_TOKIO_1T, GORUMS_SMOL, GORUMS_SMOL_1T];
+pub(crate) const OTHER_SYSTEMS: [Sys; 4] =
+    [GORUMS_TOKIO, GORUMS_TOKIO_1T, GORUMS_SMOL, GORUMS_SMOL_1T];
 const OTHERS: [Workload; 3] = [
     Workload::AsyncQuorumCall,
     Workload::Multicast,

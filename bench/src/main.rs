@@ -15,6 +15,7 @@ mod metrics;
 mod report;
 mod run;
 mod service;
+mod sweep;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -93,10 +94,14 @@ pub(crate) struct Args {
     /// Run the comparison: gorums-rs on tokio and smol against tonic (see README).
     #[arg(long)]
     compare: bool,
-    /// With --compare: short runs, one round (under a minute).
+    /// Sweep the calls in flight: AsyncQuorumCall n=3 q=2 100 B at 1 000 to 100 000 in
+    /// flight on every gorums-rs flavour (see README).
+    #[arg(long)]
+    sweep_in_flight: bool,
+    /// With --compare or --sweep-in-flight: short runs, one round.
     #[arg(long)]
     quick: bool,
-    /// With --compare: where compare.json, compare.md and compare.svg go.
+    /// With --compare or --sweep-in-flight: where their JSON, table and SVG go.
     #[arg(long, default_value = "bench-results")]
     out_dir: PathBuf,
 }
@@ -153,6 +158,9 @@ fn real_main(args: &Args) -> Result<(), String> {
     }
     if args.compare {
         return compare::run(args);
+    }
+    if args.sweep_in_flight {
+        return sweep::run(args);
     }
     let rows = run_selected(args, &filter, |_| {})?;
     if let Some(text) = metrics::render() {
