@@ -167,6 +167,7 @@
 
 // The vocabulary (leaves).
 mod buggify_plan;
+mod chart;
 mod clock;
 mod config;
 mod disk;
@@ -203,6 +204,9 @@ mod seeds;
 mod shrink;
 
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
+pub use chart::{
+    CHART_MAX_MESSAGES, Chart, chart_highlight, chart_operations, charting,
+};
 pub use config::{Schedule, SimConfig};
 pub use coverage::{Coverage, Unreached};
 pub use determinism::{Divergence, check_determinism};
