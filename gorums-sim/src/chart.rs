@@ -852,6 +852,28 @@ document.querySelectorAll('.msg[data-call]').forEach(function (m) {
 });
 ";
 
+/// What an operation did, short (its bar's label).
+fn op_what(op: &Operation) -> String {
+    match op.op {
+        RegisterOp::Write(v) => format!("write {v}"),
+        RegisterOp::Read(Some(v)) => format!("read → {v}"),
+        RegisterOp::Read(None) => String::from("read (failed)"),
+    }
+}
+
+/// An operation as the checker prints it, in chart time.
+fn describe_op(op: &Operation) -> String {
+    let returned = op
+        .ret
+        .map_or_else(|| String::from("never returned"), |r| format!("returned {}", ms(r)));
+    format!(
+        "client {}: {}, invoked {}, {returned}",
+        op.client,
+        op_what(op),
+        ms(op.invoke)
+    )
+}
+
 fn render(chart: &Chart) -> String {
     let lanes = chart
         .lanes
@@ -960,20 +982,31 @@ fn render(chart: &Chart) -> String {
         );
     }
 
-    // Messages.
+    // Messages. Labels of a fan-out (one sender, one instant) are spread along their
+    // arrows so that they do not sit on one another.
+    let mut fan_out: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for m in &shown {
         let (x0, y0) = (lane_x(m.from), axis.y(m.sent));
         let end = end_time(m, chart.end);
         let (mut x1, y1) = (lane_x(m.to), axis.y(end));
-        let (fate, fate_text) = match m.fate {
-            Fate::Delivered(t) => ("", format!("delivered {}", ms(t))),
-            Fate::Lost(t) => (" lost", format!("LOST (connection reset) {}", ms(t))),
-            Fate::InFlight => (" inflight", String::from("still in flight at the end")),
+        let (fate, fate_text, head) = match m.fate {
+            Fate::Delivered(t) => ("", format!("delivered {}", ms(t)), true),
+            // Drawn to its receiver's lane, where it would have arrived, with a cross.
+            Fate::Lost(t) => (
+                " lost",
+                format!("LOST: its connection was reset at {}", ms(t)),
+                false,
+            ),
+            Fate::InFlight => {
+                // Stops short of its receiver: it never got there.
+                x1 = x0 + (x1 - x0) * 0.6;
+                (
+                    " inflight",
+                    String::from("still in flight (or held) at the end"),
+                    true,
+                )
+            }
         };
-        if m.fate != Fate::Delivered(end) {
-            // A lost or held message stops short of its receiver.
-            x1 = x0 + (x1 - x0) * 0.6;
-        }
         if m.from == m.to {
             x1 = x0 + 30.0;
         }
@@ -991,16 +1024,24 @@ fn render(chart: &Chart) -> String {
             m.conn,
             fate_text
         );
-        let (lx, ly) = (x0 + (x1 - x0) * 0.12, y0 + (y1 - y0) * 0.12 - 2.0);
+        let nth = fan_out.entry((m.from, m.sent)).or_insert(0);
+        let along = 0.1 + 0.22 * (*nth % 4) as f64;
+        *nth += 1;
+        let (lx, ly) = (x0 + (x1 - x0) * along, y0 + (y1 - y0) * along - 2.0);
         let anchor = if x1 >= x0 { "start" } else { "end" };
+        let marker = if head {
+            r#" marker-end="url(#head)""#
+        } else {
+            ""
+        };
         let _ = write!(
             svg,
-            r#"<g class="msg {}{fate}"{call}><title>{}</title><line x1="{x0:.1}" y1="{y0:.1}" x2="{x1:.1}" y2="{y1:.1}" marker-end="url(#head)"/><text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}">{}</text>"#,
+            r#"<g class="msg {}{fate}"{call}><title>{}</title><line x1="{x0:.1}" y1="{y0:.1}" x2="{x1:.1}" y2="{y1:.1}"{marker}/><text x="{lx:.1}" y="{ly:.1}" text-anchor="{anchor}">{}</text>"#,
             m.class.css(),
             esc(&title),
             esc(&m.label)
         );
-        if m.fate != Fate::Delivered(end) && matches!(m.fate, Fate::Lost(_)) {
+        if !head {
             let _ = write!(
                 svg,
                 r##"<text x="{x1:.1}" y="{:.1}" text-anchor="middle" fill="#d00" font-size="14">✕</text>"##,
@@ -1011,26 +1052,16 @@ fn render(chart: &Chart) -> String {
     }
 
     // Client operations.
-    for o in &chart.ops {
+    for (i, o) in chart.ops.iter().enumerate() {
         let x = lane_x(o.lane) + 24.0;
         let ret = o.op.ret.unwrap_or(chart.end);
         let (y0, y1) = (axis.y(o.op.invoke), axis.y(ret));
-        let what = match o.op.op {
-            RegisterOp::Write(v) => format!("write {v}"),
-            RegisterOp::Read(Some(v)) => format!("read → {v}"),
-            RegisterOp::Read(None) => String::from("read (failed)"),
-        };
-        let returned = o
-            .op
-            .ret
-            .map_or_else(|| String::from("never returned"), |r| format!("returned {}", ms(r)));
         let class = if o.highlighted { "op violation" } else { "op" };
         let _ = writeln!(
             svg,
-            r#"<g class="{class}" data-client="{}"><title>client {}: {what}, invoked {}, {returned}{}</title><rect x="{x:.1}" y="{y0:.1}" width="7" height="{:.1}"/><text x="{:.1}" y="{:.1}">{}</text></g>"#,
+            r#"<g class="{class}" data-client="{}" id="op-{i}"><title>{}{}</title><rect x="{x:.1}" y="{y0:.1}" width="7" height="{:.1}"/><text x="{:.1}" y="{:.1}">{}</text></g>"#,
             o.op.client,
-            o.op.client,
-            ms(o.op.invoke),
+            esc(&describe_op(&o.op)),
             if o.highlighted {
                 " (part of the violation)"
             } else {
@@ -1039,19 +1070,24 @@ fn render(chart: &Chart) -> String {
             (y1 - y0).max(2.0),
             x + 10.0,
             y0 + 10.0,
-            esc(&what)
+            esc(&op_what(&o.op))
         );
     }
 
     // Faults on top.
-    for (t, fault) in &chart.faults {
+    for (i, (t, fault)) in chart.faults.iter().enumerate() {
         let (marked, label, class) = fault_marks(fault, lanes);
         let y = axis.y(*t);
-        for lane in marked.into_iter().filter(|&l| l < lanes) {
+        for (n, lane) in marked.into_iter().filter(|&l| l < lanes).enumerate() {
             let x = lane_x(lane);
+            let id = if n == 0 {
+                format!(r#" id="fault-{i}""#)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 svg,
-                r#"<g class="fault {class}"><title>{} at {}: {}</title><line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
+                r#"<g class="fault {class}"{id}><title>{} at {}: {}</title><line x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
                 esc(&lane_name(lane)),
                 ms(*t),
                 esc(&format!("{fault:?}")),
@@ -1086,7 +1122,34 @@ fn render(chart: &Chart) -> String {
     if let Some(note) = elided {
         let _ = writeln!(html, "<p class=\"meta elided\">{}</p>", esc(&note));
     }
-    html.push_str("<p class=\"meta\">Blue: requests; green: replies; dashed grey: hellos; red dashed with ✕: lost to a reset; dotted: still in flight at the end. Grey lane band: down; orange: paused; purple: isolated. Red bars: the operations that break the check.</p>\n");
+    if highlighted > 0 {
+        html.push_str("<p class=\"meta\">The operations that break the check (click to go there):</p>\n<ol class=\"violation\">\n");
+        for (i, o) in chart.ops.iter().enumerate().filter(|(_, o)| o.highlighted) {
+            let _ = writeln!(
+                html,
+                "<li><a href=\"#op-{i}\">{}</a></li>",
+                esc(&describe_op(&o.op))
+            );
+        }
+        html.push_str("</ol>\n");
+    }
+    if !chart.faults.is_empty() {
+        html.push_str("<p class=\"meta\">Faults: ");
+        for (i, (t, fault)) in chart.faults.iter().enumerate() {
+            let (marked, label, _) = fault_marks(fault, lanes);
+            let on: Vec<String> = marked.iter().map(|&l| lane_name(l)).collect();
+            let _ = write!(
+                html,
+                "{}<a href=\"#fault-{i}\">{} {} ({})</a>",
+                if i == 0 { "" } else { ", " },
+                ms(*t),
+                esc(&label),
+                esc(&on.join(", "))
+            );
+        }
+        html.push_str("</p>\n");
+    }
+    html.push_str("<p class=\"meta\">Blue: requests; green: replies; dashed grey: hellos; red dashed ending in ✕: lost to a reset; dotted: still in flight at the end. Grey lane band: down; orange: paused; purple: isolated. Red bars: the operations that break the check.</p>\n");
     html.push_str(&svg);
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     html

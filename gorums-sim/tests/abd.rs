@@ -488,13 +488,15 @@ fn assert_drawn(html: &str, witness: usize) {
     let requests = html.matches(r#"<g class="msg req"#).count();
     let replies = html.matches(r#"<g class="msg reply"#).count();
     assert!(requests > 20 && replies > 20, "{requests} requests, {replies} replies drawn");
-    assert!(html.matches("marker-end=\"url(#head)\"").count() >= requests + replies);
+    let arrows = html.matches(r#"<g class="msg "#).count();
+    let (heads, crosses) = (html.matches("marker-end=").count(), html.matches(">✕<").count());
+    assert_eq!(heads + crosses, arrows, "each arrow ends in a head or a cross");
     for label in ["Read req #", "Read reply #", "Write req #", "Write reply #", ">hello<"] {
         assert!(html.contains(label), "an arrow labelled {label:?}");
     }
     // The shrunk schedule: rep1 and rep2 crash (silent hosts) and restart.
-    assert_eq!(html.matches(r#"<g class="fault crash">"#).count(), 2);
-    assert_eq!(html.matches(r#"<g class="fault restart">"#).count(), 2);
+    assert_eq!(html.matches(r#"<g class="fault crash""#).count(), 2);
+    assert_eq!(html.matches(r#"<g class="fault restart""#).count(), 2);
     assert_eq!(html.matches(">CRASH (silent host)<").count(), 2);
     assert_eq!(html.matches(r#"<rect class="outage down""#).count(), 2);
     assert_eq!(
@@ -503,6 +505,11 @@ fn assert_drawn(html: &str, witness: usize) {
         "the witness's operations in red"
     );
     assert!(html.contains(r#"<g class="op" "#), "the rest of the history, plain");
+    assert_eq!(
+        html.matches("<li><a href=\"#op-").count(),
+        witness,
+        "the witness listed above the chart"
+    );
     // Self-contained: nothing fetched.
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg "));
     for external in ["src=", "href=\"http", "<link", "@import"] {
@@ -534,7 +541,7 @@ fn the_shrunk_no_write_back_run_is_drawn_as_a_message_sequence_chart() {
     assert_drawn(&html, witness.len());
     // Every witness operation is on its client's lane, as the checker printed it.
     for op in &witness {
-        let client = format!(r#"<g class="op violation" data-client="{}">"#, op.client);
+        let client = format!(r#"<g class="op violation" data-client="{}" "#, op.client);
         assert!(html.contains(&client), "{op:?} drawn");
     }
     println!(
