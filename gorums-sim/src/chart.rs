@@ -31,7 +31,7 @@ use crate::ids::{ConnId, ProcessId};
 
 /// At most this many messages are drawn; past it the chart keeps those around the
 /// highlighted operations (or the run's last ones) and says how many it left out.
-pub const CHART_MAX_MESSAGES: usize = 3000;
+pub const CHART_MAX_MESSAGES: usize = 2000;
 
 /// How a message ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +40,8 @@ enum Fate {
     Delivered(u64),
     /// Its connection was reset at this time before it arrived.
     Lost(u64),
-    /// Still on its way (or held by a partition) when the record was taken.
+    /// Not delivered when the record was taken: still on its way, held by a partition
+    /// or a silent host, or dropped with a connection both ends closed.
     InFlight,
 }
 
@@ -300,19 +301,19 @@ fn describe_frame(
     let decoded = match frame {
         Frame::Hello(hello) => {
             return match hello {
-            Ok(h) => (
-                String::from("hello"),
-                format!("hello ({len} bytes): {h:?}"),
-                MsgClass::Hello,
-                None,
-            ),
-            Err(err) => (
-                String::from("hello?"),
-                format!("hello that does not decode: {err}"),
-                MsgClass::Error,
-                None,
-            ),
-        };
+                Ok(h) => (
+                    String::from("hello"),
+                    format!("hello ({len} bytes): {h:?}"),
+                    MsgClass::Hello,
+                    None,
+                ),
+                Err(err) => (
+                    String::from("hello?"),
+                    format!("hello that does not decode: {err}"),
+                    MsgClass::Error,
+                    None,
+                ),
+            };
         }
         Frame::Message(m) => m,
     };
@@ -379,6 +380,7 @@ fn describe_frame(
 ///
 /// ```
 /// use gorums_sim::{Fault, ProcessId, ProcessOptions, Sim, SimConfig};
+/// use std::time::Duration;
 /// ///
 /// let mut sim = Sim::new(SimConfig::new(1));
 /// sim.record_chart();
@@ -498,6 +500,7 @@ impl Drop for Unwatch {
 ///
 /// ```
 /// use gorums_sim::{ProcessOptions, Sim, SimConfig, charting};
+/// use std::time::Duration;
 /// ///
 /// let ((), charts) = charting(|| {
 ///     let mut sim = Sim::new(SimConfig::new(3));
@@ -548,7 +551,12 @@ pub(crate) fn chart_dir_from_env() -> Option<PathBuf> {
 /// Runs `run` (the failing seed `seed` of the loop `name`, again) under [`charting`]
 /// and writes each simulation's chart into `dir` (made if missing), printing each
 /// path beside the seed. Returns the paths (none if writing failed: said, not fatal).
-pub(crate) fn draw_failing_run(name: &str, seed: u64, dir: &Path, run: impl FnOnce()) -> Vec<PathBuf> {
+pub(crate) fn draw_failing_run(
+    name: &str,
+    seed: u64,
+    dir: &Path,
+    run: impl FnOnce(),
+) -> Vec<PathBuf> {
     let ((), charts) = charting(run);
     if let Err(err) = std::fs::create_dir_all(dir) {
         println!("{name}: seed {seed}: cannot make {}: {err}", dir.display());
@@ -572,7 +580,10 @@ pub(crate) fn draw_failing_run(name: &str, seed: u64, dir: &Path, run: impl FnOn
                 println!("{name}: seed {seed} drawn: {}", path.display());
                 paths.push(path);
             }
-            Err(err) => println!("{name}: seed {seed}: cannot write {}: {err}", path.display()),
+            Err(err) => println!(
+                "{name}: seed {seed}: cannot write {}: {err}",
+                path.display()
+            ),
         }
     }
     paths
@@ -589,6 +600,8 @@ const MIN_GAP: f64 = 5.0;
 const NANOS_PER_PIXEL: f64 = 50_000.0;
 /// A longer quiet time than this many pixels is cut short (and marked as a break).
 const MAX_GAP: f64 = 80.0;
+/// The most room all gaps together get above their least: past it, time is squeezed.
+const STRETCH_BUDGET: f64 = 6000.0;
 /// Messages kept around the highlighted operations, before and after them.
 const HIGHLIGHT_MARGIN: u64 = 20_000_000;
 
@@ -601,20 +614,27 @@ struct TimeAxis {
 
 impl TimeAxis {
     fn new(times: &BTreeSet<u64>) -> TimeAxis {
+        let stretch = |dt: u64| (dt as f64 / NANOS_PER_PIXEL).min(MAX_GAP);
+        let gaps = times.iter().zip(times.iter().skip(1));
+        let total: f64 = gaps.clone().map(|(a, b)| stretch(b - a)).sum();
+        let squeeze = if total > STRETCH_BUDGET {
+            STRETCH_BUDGET / total
+        } else {
+            1.0
+        };
         let mut rows = Vec::with_capacity(times.len());
         let mut breaks = Vec::new();
         let mut y = TOP + 20.0;
-        let mut last: Option<u64> = None;
-        for &t in times {
-            if let Some(prev) = last {
-                let stretch = (t - prev) as f64 / NANOS_PER_PIXEL;
-                if stretch > MAX_GAP {
-                    breaks.push((y + (MIN_GAP + MAX_GAP) / 2.0, t - prev));
-                }
-                y += MIN_GAP + stretch.min(MAX_GAP);
+        if let Some(&first) = times.first() {
+            rows.push((first, y));
+        }
+        for (&prev, &t) in gaps {
+            let room = MIN_GAP + stretch(t - prev) * squeeze;
+            if (t - prev) as f64 / NANOS_PER_PIXEL > MAX_GAP {
+                breaks.push((y + room / 2.0, t - prev));
             }
+            y += room;
             rows.push((t, y));
-            last = Some(t);
         }
         TimeAxis { rows, breaks }
     }
@@ -775,7 +795,11 @@ fn messages_shown(chart: &Chart) -> (Vec<&ChartMessage>, Option<String>) {
         } else {
             kept.len() - CHART_MAX_MESSAGES
         };
-        kept = kept.into_iter().skip(skip).take(CHART_MAX_MESSAGES).collect();
+        kept = kept
+            .into_iter()
+            .skip(skip)
+            .take(CHART_MAX_MESSAGES)
+            .collect();
     }
     let (first, last) = (
         kept.first().map_or(0, |m| m.sent),
@@ -790,7 +814,7 @@ fn messages_shown(chart: &Chart) -> (Vec<&ChartMessage>, Option<String>) {
         if window.is_some() {
             ", around the highlighted operations"
         } else {
-            ", the run's last"
+            ", the last of the run"
         }
     );
     (kept, Some(note))
@@ -863,9 +887,10 @@ fn op_what(op: &Operation) -> String {
 
 /// An operation as the checker prints it, in chart time.
 fn describe_op(op: &Operation) -> String {
-    let returned = op
-        .ret
-        .map_or_else(|| String::from("never returned"), |r| format!("returned {}", ms(r)));
+    let returned = op.ret.map_or_else(
+        || String::from("never returned"),
+        |r| format!("returned {}", ms(r)),
+    );
     format!(
         "client {}: {}, invoked {}, {returned}",
         op.client,
@@ -1002,7 +1027,9 @@ fn render(chart: &Chart) -> String {
                 x1 = x0 + (x1 - x0) * 0.6;
                 (
                     " inflight",
-                    String::from("still in flight (or held) at the end"),
+                    String::from(
+                        "never delivered: in flight or held at the end, or its connection closed",
+                    ),
                     true,
                 )
             }
@@ -1012,7 +1039,13 @@ fn render(chart: &Chart) -> String {
         }
         let call = m
             .call
-            .map(|id| format!(r#" data-call="{}-{}-{id}""#, m.from.min(m.to), m.from.max(m.to)))
+            .map(|id| {
+                format!(
+                    r#" data-call="{}-{}-{id}""#,
+                    m.from.min(m.to),
+                    m.from.max(m.to)
+                )
+            })
             .unwrap_or_default();
         let title = format!(
             "{} → {}: {}\n{}\nwritten {} on connection {}, {}",
@@ -1149,8 +1182,173 @@ fn render(chart: &Chart) -> String {
         }
         html.push_str("</p>\n");
     }
-    html.push_str("<p class=\"meta\">Blue: requests; green: replies; dashed grey: hellos; red dashed ending in ✕: lost to a reset; dotted: still in flight at the end. Grey lane band: down; orange: paused; purple: isolated. Red bars: the operations that break the check.</p>\n");
+    html.push_str("<p class=\"meta\">Blue: requests; green: replies; dashed grey: hellos; red dashed ending in ✕: lost to a reset; dotted, stopping short: never delivered (in flight or held at the end, or its connection closed). Grey lane band: down; orange: paused; purple: isolated. Red bars: the operations that break the check.</p>\n");
     html.push_str(&svg);
     let _ = write!(html, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const A: ProcessId = ProcessId(0);
+    const B: ProcessId = ProcessId(1);
+
+    /// One native frame: a 4-byte length, then a `proto::Message` encoded by hand
+    /// (message id, method, kind).
+    fn frame(id: u64, method: &str, kind: Kind) -> Vec<u8> {
+        let mut body = vec![0x08, id as u8];
+        if !method.is_empty() {
+            body.push(0x12);
+            body.push(method.len() as u8);
+            body.extend_from_slice(method.as_bytes());
+        }
+        body.extend_from_slice(&[0x30, kind as u8]);
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+
+    /// The preface and an empty hello, as each direction opens.
+    fn opening() -> Vec<u8> {
+        let mut out = PREFACE.to_vec();
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out
+    }
+
+    fn handle() -> ChartHandle {
+        let chart = ChartHandle::default();
+        chart.names(vec!["a".into(), "b".into()]);
+        chart
+    }
+
+    #[test]
+    fn frames_split_across_writes_are_drawn_from_their_write_to_their_last_byte() {
+        let chart = handle();
+        let mut a_to_b = opening();
+        a_to_b.extend(frame(5, "abd.Register.Read", Kind::Request));
+        // Written in three uneven pieces, delivered in two.
+        chart.write(MS, 1, 0, [A, B], &a_to_b[..3]);
+        chart.write(2 * MS, 1, 0, [A, B], &a_to_b[3..15]);
+        chart.write(3 * MS, 1, 0, [A, B], &a_to_b[15..]);
+        chart.deliver(4 * MS, 1, 0, 13);
+        chart.deliver(5 * MS, 1, 0, (a_to_b.len() - 13) as u64);
+        let mut b_to_a = opening();
+        b_to_a.extend(frame(5, "", Kind::Reply));
+        b_to_a.extend(frame(6, "abd.Register.Write", Kind::Request));
+        chart.write(6 * MS, 1, 1, [B, A], &b_to_a);
+        chart.deliver(7 * MS, 1, 1, b_to_a.len() as u64);
+        let drawn = chart.chart();
+        let seen: Vec<(&str, usize, u64, Fate)> = drawn
+            .messages
+            .iter()
+            .map(|m| (m.label.as_str(), m.from, m.sent, m.fate))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("hello", 0, 2 * MS, Fate::Delivered(4 * MS)),
+                ("Read req #5", 0, 3 * MS, Fate::Delivered(5 * MS)),
+                ("hello", 1, 6 * MS, Fate::Delivered(7 * MS)),
+                // The reply is named after the call it answers.
+                ("Read reply #5", 1, 6 * MS, Fate::Delivered(7 * MS)),
+                ("Write req #6", 1, 6 * MS, Fate::Delivered(7 * MS)),
+            ]
+        );
+        let html = drawn.to_html();
+        assert_eq!(html.matches(r#"<g class="msg req""#).count(), 2);
+        assert_eq!(html.matches(r#"<g class="msg reply""#).count(), 1);
+        assert_eq!(
+            html.matches(r#"data-call="0-1-5""#).count(),
+            2,
+            "a call's pair"
+        );
+    }
+
+    #[test]
+    fn a_reset_loses_what_was_on_its_way_and_garbage_is_drawn_as_bytes() {
+        let chart = handle();
+        let mut bytes = opening();
+        bytes.extend(frame(1, "x.Y", Kind::OneWay));
+        chart.write(MS, 7, 0, [A, B], &bytes);
+        chart.reset(2 * MS, 7);
+        chart.write(3 * MS, 8, 0, [A, B], b"not a gorums preface at all");
+        chart.deliver(4 * MS, 8, 0, 27);
+        let drawn = chart.chart();
+        let fates: Vec<(&str, Fate)> = drawn
+            .messages
+            .iter()
+            .map(|m| (m.label.as_str(), m.fate))
+            .collect();
+        assert_eq!(
+            fates,
+            vec![
+                ("hello", Fate::Lost(2 * MS)),
+                ("Y msg #1", Fate::Lost(2 * MS)),
+                ("27 bytes", Fate::Delivered(4 * MS)),
+            ]
+        );
+        let html = drawn.to_html();
+        assert_eq!(html.matches(">✕<").count(), 2);
+        assert_eq!(html.matches(r#"<g class="msg bytes""#).count(), 1);
+    }
+
+    /// A run of `n` requests from a to b, one a millisecond, each delivered half a
+    /// millisecond later.
+    fn long_run(n: u64) -> ChartHandle {
+        let chart = handle();
+        chart.write(0, 1, 0, [A, B], &opening());
+        for i in 0..n {
+            let f = frame(i % 100, "s.M", Kind::Request);
+            chart.write(i * MS, 1, 0, [A, B], &f);
+            chart.deliver(
+                i * MS + MS / 2,
+                1,
+                0,
+                f.len() as u64 + u64::from(i == 0) * 12,
+            );
+        }
+        chart
+    }
+
+    #[test]
+    fn a_long_run_is_drawn_around_its_highlighted_operations_and_stays_bounded() {
+        let n = 3 * CHART_MAX_MESSAGES as u64;
+        let chart = long_run(n).chart();
+        assert_eq!(chart.message_count(), n as usize + 1);
+        let op = Operation {
+            client: 1,
+            op: RegisterOp::Write(7),
+            invoke: 5000 * MS,
+            ret: Some(5010 * MS),
+        };
+        let html = chart.clone().highlight(&[op], |_| B).to_html();
+        let drawn = html.matches(r#"<g class="msg "#).count();
+        // 20 ms of margin either side: about 50 of the messages.
+        assert!((45..=55).contains(&drawn), "{drawn} drawn");
+        let said = format!("{drawn} of {} messages drawn", n + 1);
+        assert!(html.contains(&said), "the elision said");
+        assert!(html.contains("around the highlighted operations"));
+        // Without highlights, the run's last messages, at most the cap.
+        let html = chart.to_html();
+        assert_eq!(
+            html.matches(r#"<g class="msg "#).count(),
+            CHART_MAX_MESSAGES
+        );
+        assert!(html.contains("the last of the run"));
+        let height: f64 = html
+            .split("height=\"")
+            .nth(1)
+            .and_then(|h| h.split('"').next())
+            .and_then(|h| h.parse().ok())
+            .unwrap();
+        // Two rows a message (write and delivery), each a few pixels, and time
+        // squeezed into a budget.
+        assert!(
+            height < 14.0 * CHART_MAX_MESSAGES as f64,
+            "{height} px tall"
+        );
+    }
 }

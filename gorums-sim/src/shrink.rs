@@ -26,9 +26,9 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use crate::chart::{chart_dir_from_env, draw_failing_run};
 use crate::faults::Fault;
 use crate::ids::ProcessId;
-use crate::chart::{chart_dir_from_env, draw_failing_run};
 use crate::seeds::{SeedReport, run_one, run_seeds_parallel_undrawn};
 
 /// A fault schedule: faults and the virtual times they are applied at.

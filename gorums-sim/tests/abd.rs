@@ -487,11 +487,27 @@ fn assert_drawn(html: &str, witness: usize) {
     }
     let requests = html.matches(r#"<g class="msg req"#).count();
     let replies = html.matches(r#"<g class="msg reply"#).count();
-    assert!(requests > 20 && replies > 20, "{requests} requests, {replies} replies drawn");
+    assert!(
+        requests > 20 && replies > 20,
+        "{requests} requests, {replies} replies drawn"
+    );
     let arrows = html.matches(r#"<g class="msg "#).count();
-    let (heads, crosses) = (html.matches("marker-end=").count(), html.matches(">✕<").count());
-    assert_eq!(heads + crosses, arrows, "each arrow ends in a head or a cross");
-    for label in ["Read req #", "Read reply #", "Write req #", "Write reply #", ">hello<"] {
+    let (heads, crosses) = (
+        html.matches("marker-end=").count(),
+        html.matches(">✕<").count(),
+    );
+    assert_eq!(
+        heads + crosses,
+        arrows,
+        "each arrow ends in a head or a cross"
+    );
+    for label in [
+        "Read req #",
+        "Read reply #",
+        "Write req #",
+        "Write reply #",
+        ">hello<",
+    ] {
         assert!(html.contains(label), "an arrow labelled {label:?}");
     }
     // The shrunk schedule: rep1 and rep2 crash (silent hosts) and restart.
@@ -504,7 +520,10 @@ fn assert_drawn(html: &str, witness: usize) {
         witness,
         "the witness's operations in red"
     );
-    assert!(html.contains(r#"<g class="op" "#), "the rest of the history, plain");
+    assert!(
+        html.contains(r#"<g class="op" "#),
+        "the rest of the history, plain"
+    );
     assert_eq!(
         html.matches("<li><a href=\"#op-").count(),
         witness,
@@ -578,7 +597,11 @@ fn a_failing_seed_loop_prints_where_it_drew_the_shrunk_run() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let drawn = stdout
         .lines()
         .find_map(|l| l.strip_prefix("abd no-write-back: seed 23 drawn: "))
