@@ -723,11 +723,14 @@ fn fault_marks(fault: &Fault, lanes: usize) -> (Vec<usize>, String, &'static str
             process,
             drift_ppm,
             jump,
-        } => (
-            vec![process.0],
-            format!("SKEW +{jump:?}, {drift_ppm} ppm"),
-            "skew",
-        ),
+        } => {
+            let label = if *drift_ppm == 0 && jump.is_zero() {
+                String::from("SKEW ends")
+            } else {
+                format!("SKEW +{jump:?}, {drift_ppm} ppm")
+            };
+            (vec![process.0], label, "skew")
+        }
         #[allow(unreachable_patterns)]
         other => (all(), format!("{other:?}"), "skew"),
     }

@@ -124,14 +124,20 @@ impl Sim {
         });
     }
 
-    /// The chart recorded so far (empty of messages unless
+    /// The chart recorded so far (the processes and the faults only, unless
     /// [`record_chart`](Self::record_chart) was called or [`charting`](crate::charting)
     /// watches): mark the violating operations with [`Chart::highlight`] and write it
     /// with [`Chart::write_html`].
     pub fn chart(&self) -> Chart {
         self.world(|w| {
             let k = &w.kernel;
-            let chart = k.chart.clone().unwrap_or_default();
+            let chart = k.chart.clone().unwrap_or_else(|| {
+                let faults_only = ChartHandle::default();
+                for (at, fault) in &k.fault_log {
+                    faults_only.fault(*at, fault);
+                }
+                faults_only
+            });
             chart.names(k.procs.iter().map(|p| p.name.clone()).collect());
             chart.reached(k.now);
             chart.chart()
