@@ -21,6 +21,9 @@ pub(crate) fn apply(w: &mut World, fault: Fault) -> Option<ProcessId> {
     let all: Vec<ProcessId> = (0..w.kernel.procs.len()).map(ProcessId).collect();
     let (k, net) = (&mut w.kernel, &mut w.net);
     k.fault_log.push((k.now, fault.clone()));
+    if let Some(chart) = &k.chart {
+        chart.fault(k.now, &fault);
+    }
     match fault {
         Fault::Isolate(p) => {
             for &q in &all {

@@ -6,6 +6,7 @@
 use std::task::Waker;
 
 use crate::buggify_plan::Sites;
+use crate::chart::{ChartHandle, watched_record};
 use crate::clock::Clock;
 use crate::events::{Event, EventKey, EventQueue};
 use crate::faults::Fault;
@@ -37,6 +38,8 @@ pub(crate) struct Kernel {
     pub(crate) cpu_per_poll: u64,
     /// The fault-injection points, when the run has them on.
     pub(crate) buggify: Option<Sites>,
+    /// The message sequence chart being recorded, if one is (`chart.rs`).
+    pub(crate) chart: Option<ChartHandle>,
 }
 
 impl Kernel {
@@ -53,6 +56,7 @@ impl Kernel {
             fault_log: Vec::new(),
             cpu_per_poll: 0,
             buggify: None,
+            chart: watched_record(),
         }
     }
 

@@ -42,7 +42,8 @@
 //! `coverage.rs` ([`Coverage`]: `sometimes` goals some seed must reach),
 //! `determinism.rs` ([`check_determinism`]), `seeds.rs` ([`run_seeds`],
 //! [`run_seeds_parallel`], [`Shard`]), `shrink.rs` (record, replay and shrink a
-//! failing run's faults: [`shrink`], [`run_seeds_shrinking`]).
+//! failing run's faults: [`shrink`], [`run_seeds_shrinking`]), `chart.rs` (a run drawn
+//! as a message sequence chart: [`Chart`], [`charting`]).
 //!
 //! ```
 //! use gorums_sim::{ProcessOptions, Sim, SimConfig};
@@ -121,6 +122,10 @@
 //!   then single faults, then shorter outages) and [`schedule_code`] prints it as
 //!   `sim.schedule(..)` lines to paste; [`run_seeds_shrinking`] prints a failing seed's
 //!   shrunk schedule.
+//! - **A failing run drawn**: [`Sim::record_chart`] or [`charting`] records every
+//!   frame (decoded from its envelope), fault and marked operation, and [`Chart`] writes
+//!   it as a self-contained HTML message sequence chart; with `GORUMS_SIM_CHART_DIR`
+//!   the seed runners draw a failing (shrunk) seed and print the page's path.
 //!
 //! ```
 //! use gorums_sim::{Fault, ProcessId, ProcessOptions, Sim, SimConfig, shrink};
@@ -164,9 +169,12 @@
 //! - `GORUMS_SIM_SHARD=<k>/<n>`: run only shard `k` (1 to `n`) of the seed range; the
 //!   `n` shards together run every seed once. A malformed value panics.
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
+//! - `GORUMS_SIM_CHART_DIR=<dir>`: a seed runner draws its failing seed (shrunk, in
+//!   [`run_seeds_shrinking`]) as a [`Chart`] in `dir` and prints the path.
 
 // The vocabulary (leaves).
 mod buggify_plan;
+mod chart;
 mod clock;
 mod config;
 mod disk;
@@ -203,6 +211,7 @@ mod seeds;
 mod shrink;
 
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
+pub use chart::{CHART_MAX_MESSAGES, Chart, chart_highlight, chart_operations, charting};
 pub use config::{Schedule, SimConfig};
 pub use coverage::{Coverage, Unreached};
 pub use determinism::{Divergence, check_determinism};

@@ -480,6 +480,9 @@ impl Net {
             k.wake.extend(pipe.writer_waker.take());
         }
         k.note(Note::Reset, pid, conn, 0);
+        if let Some(chart) = &k.chart {
+            chart.reset(k.now, conn);
+        }
     }
 
     /// Live (not reset) connections, in id order.
@@ -533,7 +536,7 @@ impl Net {
             Ok(c) => c,
             Err(err) => return Poll::Ready(Err(err)),
         };
-        let pid = c.ends[end].pid;
+        let (pid, peer) = (c.ends[end].pid, c.ends[1 - end].pid);
         let pipe = &mut c.pipes[end];
         if pipe.fin_queued {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
@@ -545,6 +548,9 @@ impl Net {
         }
         let n = room.min(buf.len());
         k.note_bytes(Note::Write, pid, conn, n as u64, &buf[..n]);
+        if let Some(chart) = &k.chart {
+            chart.write(k.now, conn, end, [pid, peer], &buf[..n]);
+        }
         self.enqueue(k, conn, end, Chunk::Data(buf[..n].to_vec()));
         Poll::Ready(Ok(n))
     }
@@ -647,6 +653,9 @@ impl Net {
         k.wake.extend(pipe.reader_waker.take());
         if bytes > 0 {
             k.note(Note::Deliver, to, conn, bytes);
+            if let Some(chart) = &k.chart {
+                chart.deliver(k.now, conn, dir, bytes);
+            }
             if receiver_gone {
                 // Data for a socket its owner closed: TCP answers with a reset.
                 self.reset(k, conn);

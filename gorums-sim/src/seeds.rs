@@ -5,8 +5,10 @@
 
 use std::ops::Range;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::chart::{chart_dir_from_env, draw_failing_run};
 use crate::determinism::check_determinism;
 
 /// How many of a run's first seeds [`run_seeds`] and [`run_seeds_parallel`] run twice
@@ -24,6 +26,9 @@ pub struct SeedReport {
     pub failure: Option<(u64, String)>,
     /// How many of the seeds ran twice and were compared event for event.
     pub checked_twice: u64,
+    /// The charts of the failing run written into `GORUMS_SIM_CHART_DIR` (one per
+    /// simulation it made; empty unless the variable is set and a seed failed).
+    pub charts: Vec<PathBuf>,
 }
 
 impl SeedReport {
@@ -59,6 +64,7 @@ pub fn run_seeds(
         elapsed: Duration::ZERO,
         failure: None,
         checked_twice: 0,
+        charts: Vec::new(),
     };
     for (i, seed) in seeds.into_iter().enumerate() {
         report.seeds += 1;
@@ -67,6 +73,11 @@ pub fn run_seeds(
         if let Some(why) = run_seed(&mut check, seed, twice) {
             println!("{name}: seed {seed} failed: {why}");
             println!("{name}: replay with GORUMS_SIM_SEED={seed}");
+            if let Some(dir) = chart_dir_from_env() {
+                report.charts = draw_failing_run(name, seed, &dir, || {
+                    run_one(&mut check, seed);
+                });
+            }
             report.failure = Some((seed, why));
             break;
         }
@@ -87,8 +98,25 @@ pub fn run_seeds(
 /// single-threaded and deterministic; only independent seeds run side by side. Seeds are
 /// claimed in increasing order and the report names the smallest failing seed, so the
 /// outcome does not depend on the thread count. Shards and the seeds run twice are as
-/// for [`run_seeds`] (each check stays on the thread that runs its seed).
+/// for [`run_seeds`] (each check stays on the thread that runs its seed), and so is the
+/// chart of a failing seed (`GORUMS_SIM_CHART_DIR`).
 pub fn run_seeds_parallel(
+    name: &str,
+    default_seeds: u64,
+    check: impl Fn(u64) -> Result<(), String> + Sync,
+) -> SeedReport {
+    let mut report = run_seeds_parallel_undrawn(name, default_seeds, &check);
+    if let (Some((seed, _)), Some(dir)) = (&report.failure, chart_dir_from_env()) {
+        let seed = *seed;
+        report.charts = draw_failing_run(name, seed, &dir, || {
+            run_one(&check, seed);
+        });
+    }
+    report
+}
+
+/// [`run_seeds_parallel`] without drawing the failing seed.
+pub(crate) fn run_seeds_parallel_undrawn(
     name: &str,
     default_seeds: u64,
     check: impl Fn(u64) -> Result<(), String> + Sync,
@@ -145,6 +173,7 @@ pub fn run_seeds_parallel(
         elapsed: started.elapsed(),
         failure,
         checked_twice: checked_twice.into_inner(),
+        charts: Vec::new(),
     };
     println!(
         "{name}: {} seeds ({} run twice) in {:.2?} on {threads} threads ({:.0} seeds/s)",

@@ -26,9 +26,10 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use crate::chart::{chart_dir_from_env, draw_failing_run};
 use crate::faults::Fault;
 use crate::ids::ProcessId;
-use crate::seeds::{SeedReport, run_one, run_seeds_parallel};
+use crate::seeds::{SeedReport, run_one, run_seeds_parallel_undrawn};
 
 /// A fault schedule: faults and the virtual times they are applied at.
 pub type FaultSchedule = Vec<(Duration, Fault)>;
@@ -339,24 +340,38 @@ pub struct ShrinkReport {
     pub shrunk: Option<Result<Shrunk, ShrinkError>>,
 }
 
-/// [`run_seeds_parallel`] over `record(seed).result`; a failing seed is recorded again,
-/// its fault log shrunk with `replay` and the shrunk schedule printed as code to paste
-/// (see [`shrink_seed`]).
+/// [`run_seeds_parallel`](crate::run_seeds_parallel) over `record(seed).result`; a
+/// failing seed is recorded again, its fault log shrunk with `replay` and the shrunk
+/// schedule printed as code to paste (see [`shrink_seed`]). With `GORUMS_SIM_CHART_DIR`
+/// set, the shrunk run (`replay` with the shrunk schedule; the recorded run if it could
+/// not be shrunk) is drawn as a message sequence chart there ([`Chart`](crate::Chart))
+/// and its path printed beside the seed (and kept in `seeds.charts`).
 pub fn run_seeds_shrinking(
     name: &str,
     default_seeds: u64,
     record: impl Fn(u64) -> RecordedRun + Sync,
     replay: impl Fn(u64, &[(Duration, Fault)]) -> Result<(), String>,
 ) -> ShrinkReport {
-    let seeds = run_seeds_parallel(name, default_seeds, |seed| record(seed).result);
+    let mut seeds = run_seeds_parallel_undrawn(name, default_seeds, |seed| record(seed).result);
     let shrunk = seeds.failure.as_ref().map(|(seed, _)| {
-        let shrunk = shrink_seed(name, *seed, &record, replay)
+        let shrunk = shrink_seed(name, *seed, &record, &replay)
             .and_then(|s| s.ok_or(ShrinkError::RecordPasses { seed: *seed }));
         if let Err(why) = &shrunk {
             println!("{name}: cannot shrink: {why}");
         }
         shrunk
     });
+    if let (Some((seed, _)), Some(dir)) = (&seeds.failure, chart_dir_from_env()) {
+        let seed = *seed;
+        seeds.charts = match &shrunk {
+            Some(Ok(shrunk)) => draw_failing_run(name, seed, &dir, || {
+                let _ = run_one(|s| replay(s, &shrunk.schedule), seed);
+            }),
+            _ => draw_failing_run(name, seed, &dir, || {
+                let _ = run_one(|s| record(s).result, seed);
+            }),
+        };
+    }
     ShrinkReport { seeds, shrunk }
 }
 

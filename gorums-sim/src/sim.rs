@@ -10,6 +10,7 @@ use std::time::Duration;
 use gorums_core::runtime::{BoxFuture, RuntimeHandle};
 
 use crate::buggify_plan::BuggifySite;
+use crate::chart::{Chart, ChartHandle};
 use crate::clock::nanos;
 use crate::config::SimConfig;
 use crate::disk::DiskHandle;
@@ -110,6 +111,39 @@ impl Sim {
         })
     }
 
+    /// Starts recording this run's message sequence chart (see [`Chart`]): every frame
+    /// written from now on, with its write and delivery times, every fault, and the
+    /// processes. Call it before adding processes to see the whole run. Off by default
+    /// (recording costs nothing then); on already while [`charting`](crate::charting)
+    /// watches the thread.
+    pub fn record_chart(&mut self) {
+        self.world(|w| {
+            let k = &mut w.kernel;
+            let chart = k.chart.get_or_insert_with(ChartHandle::default);
+            chart.names(k.procs.iter().map(|p| p.name.clone()).collect());
+        });
+    }
+
+    /// The chart recorded so far (the processes and the faults only, unless
+    /// [`record_chart`](Self::record_chart) was called or [`charting`](crate::charting)
+    /// watches): mark the violating operations with [`Chart::highlight`] and write it
+    /// with [`Chart::write_html`].
+    pub fn chart(&self) -> Chart {
+        self.world(|w| {
+            let k = &w.kernel;
+            let chart = k.chart.clone().unwrap_or_else(|| {
+                let faults_only = ChartHandle::default();
+                for (at, fault) in &k.fault_log {
+                    faults_only.fault(*at, fault);
+                }
+                faults_only
+            });
+            chart.names(k.procs.iter().map(|p| p.name.clone()).collect());
+            chart.reached(k.now);
+            chart.chart()
+        })
+    }
+
     /// A generator forked from the run's workload stream (for a workload's choices):
     /// drawing from it moves neither the network's nor the faults' draws.
     pub fn rng(&self) -> SimRng {
@@ -122,6 +156,9 @@ impl Sim {
         self.world(|w| {
             let pid = ProcessId(w.kernel.procs.len());
             w.kernel.procs.push(Proc::new(options));
+            if let Some(chart) = &w.kernel.chart {
+                chart.names(w.kernel.procs.iter().map(|p| p.name.clone()).collect());
+            }
             pid
         })
     }
@@ -214,7 +251,12 @@ impl Sim {
         loop {
             self.exec.poll_ready()?;
             if let Step::Idle | Step::Beyond = self.exec.next_event(until) {
-                self.world(|w| w.kernel.now = w.kernel.now.max(until));
+                self.world(|w| {
+                    w.kernel.now = w.kernel.now.max(until);
+                    if let Some(chart) = &w.kernel.chart {
+                        chart.reached(w.kernel.now);
+                    }
+                });
                 return Ok(());
             }
         }
