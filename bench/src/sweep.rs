@@ -190,6 +190,9 @@ fn flavours(points: &[Point]) -> Vec<String> {
     out
 }
 
+/// What a plot panel draws of a point.
+type Metric = fn(&Point) -> f64;
+
 /// Throughput and bytes per call in flight against calls in flight, one line per
 /// flavour, log scales.
 fn plot(path: &std::path::Path, points: &[Point]) -> Result<(), String> {
@@ -199,7 +202,7 @@ fn plot(path: &std::path::Path, points: &[Point]) -> Result<(), String> {
     let panels = root.split_evenly((1, 2));
     let colors = [BLUE, CYAN, GREEN, RED];
     let names = flavours(points);
-    let metrics: [(&str, fn(&Point) -> f64); 2] = [
+    let metrics: [(&str, Metric); 2] = [
         ("calls/s", |p| p.outcome.ops_per_sec),
         ("bytes per call in flight", |p| p.bytes_per_in_flight),
     ];
