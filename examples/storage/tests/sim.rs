@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, Fault, FaultPlan, KvHistory, NodeId, NodeList, ProcessId, ProcessOptions,
-    RegisterOp, RuntimeHandle, Sim, SimConfig, SimRng, System, SystemOptions, check_kv,
-    run_seeds_parallel,
+    Configuration, Fault, FaultPlan, FaultSchedule, KvHistory, NodeId, NodeList, ProcessId,
+    ProcessOptions, RecordedRun, RegisterOp, RuntimeHandle, Sim, SimConfig, SimRng, System,
+    SystemOptions, check_kv, run_seeds_parallel, shrink_seed,
 };
 use prost_types::Timestamp;
 use storage::proto::{ReadRequest, StorageConfiguration, WriteRequest, register_storage_server};
@@ -219,19 +219,33 @@ async fn kv_client(
 
 /// One run under random faults; the history checked key by key.
 fn run_kv(seed: u64, reads: Reads) -> Result<usize, String> {
+    run_kv_with(seed, reads, None).0
+}
+
+/// [`run_kv`] with `schedule`'s faults instead of random ones when given; also the
+/// faults the run applied (what the shrinker replays).
+fn run_kv_with(
+    seed: u64,
+    reads: Reads,
+    schedule: Option<&[(Duration, Fault)]>,
+) -> (Result<usize, String>, FaultSchedule) {
+    let random = FaultPlan {
+        mean_interval: Duration::from_millis(40),
+        until: Duration::from_millis(800),
+        max_outage: Duration::from_millis(150),
+        ..FaultPlan::default()
+    };
     let mut sim = Sim::new(SimConfig {
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(3),
-        faults: Some(FaultPlan {
-            mean_interval: Duration::from_millis(40),
-            until: Duration::from_millis(800),
-            max_outage: Duration::from_millis(150),
-            ..FaultPlan::default()
-        }),
+        faults: schedule.is_none().then_some(random),
         ..SimConfig::new(seed)
     });
     for i in 0..REPLICAS.len() {
         durable_replica(&mut sim, i);
+    }
+    if let Some(schedule) = schedule {
+        sim.schedule_all(schedule);
     }
     let history = KvHistory::new();
     for id in 1..=CLIENTS {
@@ -249,11 +263,13 @@ fn run_kv(seed: u64, reads: Reads) -> Result<usize, String> {
             kv_client(sim.runtime(p), id, rng, reads, history.clone()),
         );
     }
-    sim.run_until(Duration::from_secs(3))
-        .map_err(|e| e.to_string())?;
-    let ops = history.operations();
-    check_kv(&ops, 0).map_err(|v| v.to_string())?;
-    Ok(history.completed())
+    let ran = sim.run_until(Duration::from_secs(3));
+    let faults = sim.fault_log();
+    let verdict = ran.map_err(|e| e.to_string()).and_then(|()| {
+        check_kv(&history.operations(), 0).map_err(|v| v.to_string())?;
+        Ok(history.completed())
+    });
+    (verdict, faults)
 }
 
 #[test]
@@ -290,4 +306,35 @@ fn reads_without_write_back_are_caught_with_the_operations_that_show_it() {
         Err(why),
         "the seed replays"
     );
+
+    // The run's faults shrink to the few the violation needs, and those alone still
+    // break it (the broken read is not linearizable without them only by luck).
+    let replay = |seed: u64, schedule: &[(Duration, Fault)]| {
+        run_kv_with(seed, Reads::NoWriteBack, Some(schedule))
+            .0
+            .map(|_| ())
+    };
+    let shrunk = shrink_seed(
+        "storage-kv without write-back",
+        seed,
+        |s| {
+            let (result, faults) = run_kv_with(s, Reads::NoWriteBack, None);
+            RecordedRun {
+                result: result.map(|_| ()),
+                faults,
+            }
+        },
+        replay,
+    )
+    .expect("the recorded faults replay to the violation")
+    .expect("the seed fails when recorded");
+    let failure = replay(seed, &shrunk.schedule).expect_err("the shrunk schedule fails");
+    assert!(failure.contains("is not linearizable"), "{failure}");
+    assert!(
+        shrunk.schedule.len() < shrunk.original_faults,
+        "{} of {} faults left",
+        shrunk.schedule.len(),
+        shrunk.original_faults
+    );
+    // (`shrink_seed` printed the shrunk schedule as code to paste.)
 }
