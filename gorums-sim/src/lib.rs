@@ -21,6 +21,8 @@
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
 //! - `buggify_plan.rs`: [`BuggifyPlan`] and the run's table of fault-injection points.
+//! - `adversary.rs`: the quorum-aware [`Adversary`] (its policies, what it knows of each
+//!   call, the frames it decodes and the choices it records); `net.rs` asks it per write.
 //!
 //! The machinery, bottom up; each module imports only modules above it in this list:
 //! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
@@ -166,6 +168,7 @@
 //! - `GORUMS_SIM_TRACE=1`: print every event of a run (virtual time, process, event).
 
 // The vocabulary (leaves).
+mod adversary;
 mod buggify_plan;
 mod clock;
 mod config;
@@ -202,6 +205,10 @@ mod log_check;
 mod seeds;
 mod shrink;
 
+pub use adversary::{
+    Adversary, AdversaryChoice, AdversaryPolicy, CallView, DEFAULT_MAX_HOLD, FrameKind, FramePos,
+    Hold, HoldCompleting, HoldUntilNextCall, StalestFirst, VersionOf, WireFrame,
+};
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use config::{Schedule, SimConfig};
 pub use coverage::{Coverage, Unreached};
