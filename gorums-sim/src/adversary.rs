@@ -152,7 +152,7 @@ pub struct WireFrame<'a> {
     pub pos: FramePos,
     /// What it is.
     pub kind: FrameKind,
-    /// The full method name.
+    /// The full method name (a reply's is its call's: replies carry none on the wire).
     pub method: &'a str,
     /// Whether it carries no error status (a failed reply counts as its node's failure).
     pub ok: bool,
@@ -270,8 +270,9 @@ enum Stale {
 
 /// Stalest replicas first: a call's replies from the stale replica go at once, the
 /// others' lag by `hold`, so a caller that takes the first replies takes the stalest.
-/// The stale replica is named ([`replica`](Self::replica)) or learned: the replicas
-/// whose last reply reported the lowest version ([`by_version`](Self::by_version)).
+/// The stale replica is named ([`replica`](Self::replica)) or learned: the replica
+/// whose last reply reported the lowest version ([`by_version`](Self::by_version); the
+/// lowest process among equals).
 /// With [`lagging`](Self::lagging), requests of one method (the writes) reach the stale
 /// replica late, so it stays stale while the others move on.
 #[derive(Clone)]
@@ -293,8 +294,9 @@ impl StalestFirst {
         }
     }
 
-    /// The stalest are the processes whose last reply reported the lowest version, as
-    /// `version` reads it from a reply's method and payload.
+    /// The stalest is the process whose last reply reported the lowest version, as
+    /// `version` reads it from a reply's method and payload (the lowest process among
+    /// equals; a process that has not replied yet is not a candidate).
     pub fn by_version(
         version: impl Fn(&str, &[u8]) -> Option<u64> + Send + Sync + 'static,
         hold: Duration,
@@ -317,8 +319,10 @@ impl StalestFirst {
         match &self.stale {
             Stale::Replica(r) => *r == p,
             Stale::Version(_) => {
-                let lowest = self.versions.values().min();
-                self.versions.get(&p).is_some_and(|v| Some(v) == lowest)
+                // One stalest replica: the lowest version, the lowest process among
+                // equals (so replicas that start level do not all count as stale).
+                let stalest = self.versions.iter().min_by_key(|(p, v)| (**v, **p));
+                stalest.is_some_and(|(q, _)| *q == p)
             }
         }
     }
@@ -353,20 +357,62 @@ impl AdversaryPolicy for StalestFirst {
 }
 
 /// The reply that would complete a call's threshold held back by `hold` (and every
-/// successful reply after it), so the caller waits with its quorum one short.
-#[derive(Clone, Copy, Debug)]
+/// successful reply after it), so the caller waits with its quorum one short. With
+/// [`requests_too`](Self::requests_too), the requests that would complete it are held
+/// as well (the `k`th and later of a call with threshold `k`): the first `k - 1`
+/// nodes see the call `hold` before the others do (a write reaches one replica of three
+/// first, say). [`only`](Self::only) limits it to the calls of one method.
+#[derive(Clone, Debug)]
 pub struct HoldCompleting {
-    /// How long the completing reply lags.
-    pub hold: Duration,
+    hold: Duration,
+    requests: bool,
+    method: Option<String>,
+}
+
+impl HoldCompleting {
+    /// Completing replies held `hold`.
+    pub fn new(hold: Duration) -> HoldCompleting {
+        HoldCompleting {
+            hold,
+            requests: false,
+            method: None,
+        }
+    }
+
+    /// This policy holding completing requests too.
+    pub fn requests_too(mut self) -> HoldCompleting {
+        self.requests = true;
+        self
+    }
+
+    /// This policy for the calls of `method` alone.
+    pub fn only(mut self, method: impl Into<String>) -> HoldCompleting {
+        self.method = Some(method.into());
+        self
+    }
 }
 
 impl AdversaryPolicy for HoldCompleting {
     fn decide(&mut self, frame: &WireFrame<'_>, _rng: &mut SimRng) -> Hold {
-        match frame.call {
-            Some(call) if frame.kind.is_reply() && frame.ok && call.would_complete() => {
-                Hold::For(self.hold)
-            }
-            _ => Hold::Deliver,
+        let Some(call) = frame.call else {
+            return Hold::Deliver;
+        };
+        if self.method.as_ref().is_some_and(|m| *m != call.method) {
+            return Hold::Deliver;
+        }
+        let completing = if frame.kind.is_reply() {
+            frame.ok && call.would_complete()
+        } else {
+            self.requests
+                && frame.kind.is_request()
+                && call
+                    .threshold
+                    .is_some_and(|k| call.requested.len() + 1 >= k)
+        };
+        if completing {
+            Hold::For(self.hold)
+        } else {
+            Hold::Deliver
         }
     }
 }
@@ -497,10 +543,14 @@ impl AdversaryState {
             let id = message.message_seq_no & !MsgId::ACCEPTOR_BIT;
             // A request's caller writes it; a reply goes to its caller.
             let caller = if kind.is_reply() { to } else { from };
-            let method = String::from_utf8_lossy(&message.method);
+            let call = self.calls.get(&(caller, id));
+            // Replies carry no method on the wire: theirs is their call's.
+            let method = match (message.method.is_empty(), call) {
+                (true, Some(call)) => std::borrow::Cow::Borrowed(call.method.as_str()),
+                _ => String::from_utf8_lossy(&message.method),
+            };
             let ok = message.status.as_ref().is_none_or(|s| s.code == 0);
             let pos = FramePos { conn, dir, index };
-            let call = self.calls.get(&(caller, id));
             let frame = WireFrame {
                 now: Duration::from_nanos(now),
                 from,

@@ -115,9 +115,10 @@ fn shortest_wait_for_quorum(seen: &[Arrivals]) -> Duration {
 
 #[test]
 fn the_completing_reply_is_held_back_every_time() {
-    let hold = HoldCompleting { hold: HOLD };
+    let hold = HoldCompleting::new(HOLD);
+    let adversary = Adversary::new("hold completing", move || hold.clone());
     for seed in 0..5 {
-        let (seen, _) = run_calls(seed, Some(Adversary::new("hold", move || hold)), 20);
+        let (seen, _) = run_calls(seed, Some(adversary.clone()), 20);
         assert_eq!(seen.len(), 20, "every call completes: liveness stays");
         // The second reply (the one completing 2 of 3) arrives at least the hold after
         // the first, whatever the jitter drew.
@@ -252,8 +253,8 @@ fn a_user_written_policy_sees_each_calls_nodes_and_threshold() {
 
 #[test]
 fn a_recorded_adversary_log_replays_the_same_run_without_the_policy() {
-    let hold = HoldCompleting { hold: HOLD };
-    let adversary = Adversary::new("hold", move || hold);
+    let hold = HoldCompleting::new(HOLD);
+    let adversary = Adversary::new("hold", move || hold.clone());
     let (mut recorded, client) = sim(4, Some(adversary));
     let rt = recorded.runtime(client);
     let work = |rt: RuntimeHandle| async move {
