@@ -280,3 +280,73 @@ fn a_recorded_adversary_log_replays_the_same_run_without_the_policy() {
     assert_eq!(replayed.adversary_log(), log);
     assert_eq!(replayed.event_hash(), recorded.event_hash());
 }
+
+/// Holds node 1's reply to the client's second call only.
+#[derive(Default)]
+struct HoldNodeOnesReplyToTheSecondCall {
+    calls: usize,
+    target: Option<u64>,
+}
+
+impl AdversaryPolicy for HoldNodeOnesReplyToTheSecondCall {
+    fn decide(&mut self, frame: &WireFrame<'_>, _rng: &mut SimRng) -> Hold {
+        let ours = frame.call.is_some_and(|c| Some(c.id) == self.target);
+        if frame.kind.is_reply() && frame.from == ProcessId(0) && ours {
+            Hold::For(Duration::from_millis(8))
+        } else {
+            Hold::Deliver
+        }
+    }
+
+    fn call_started(&mut self, call: &CallView) {
+        self.calls += 1;
+        if self.calls == 2 {
+            self.target = Some(call.id);
+        }
+    }
+}
+
+#[test]
+fn a_held_reply_holds_the_later_bytes_on_its_connection() {
+    let adversary = Adversary::new(
+        "hold node 1 once",
+        HoldNodeOnesReplyToTheSecondCall::default,
+    );
+    let (mut sim, client) = sim(5, Some(adversary));
+    let rt = sim.runtime(client);
+    let (first, second) = sim
+        .run(client, async move {
+            let config = config(&rt);
+            let now = || Duration::from_nanos(rt.now().as_nanos());
+            // Two calls back to back: node 1's reply to the second is not held itself,
+            // but it follows the held one on the same connection.
+            // Connected first, so that the held reply is a call's, not the handshake's.
+            config.quorum_call::<(), u64>(GET, &()).all().await.unwrap();
+            let start = now();
+            let a = config.quorum_call::<(), u64>(GET, &()).async_all();
+            // 2 ms apart, so the two replies leave node 1 in separate writes.
+            rt.sleep_until(rt.now() + Duration::from_millis(2)).await;
+            let b = config.quorum_call::<(), u64>(GET, &()).async_all();
+            let second_done = Arc::new(Mutex::new(None));
+            let (done, clock) = (second_done.clone(), rt.clone());
+            rt.spawn(Box::pin(async move {
+                b.await.unwrap();
+                *done.lock().unwrap() = Some(Duration::from_nanos(clock.now().as_nanos()));
+            }));
+            a.await.unwrap();
+            let first = now() - start;
+            loop {
+                if let Some(at) = *second_done.lock().unwrap() {
+                    break (first, at - start);
+                }
+                rt.sleep_until(rt.now() + Duration::from_micros(10)).await;
+            }
+        })
+        .unwrap();
+    println!("first call {first:?}, second {second:?} (from the first's start)");
+    assert!(first >= Duration::from_millis(8), "{first:?}");
+    assert!(
+        second >= first,
+        "the later reply waited: {second:?} {first:?}"
+    );
+}
