@@ -92,6 +92,12 @@
 //!   stream of its own. The API has points of its own ([`buggify`](mod@buggify): a call's
 //!   deadline cut to a quarter, a connection's write held 5 ms). On tokio and smol
 //!   every point answers no. [`Sim::buggify_report`] says what fired.
+//! - **A quorum-aware adversary** ([`SimConfig::adversary`]): the simulator decodes the
+//!   frames it carries and learns each call's nodes and threshold as it starts
+//!   ([`Runtime::call_started`]); a policy holds frames (bounded, each direction FIFO):
+//!   [`StalestFirst`], [`HoldCompleting`], [`HoldUntilNextCall`], or a user's
+//!   [`AdversaryPolicy`]. [`Sim::adversary_log`] records its choices and
+//!   [`Adversary::replay`] plays them back.
 //! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
 //!   issue order; a crash loses what was not synced (optionally tearing the last
 //!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by

@@ -211,10 +211,13 @@ fn a_nodes_replies_are_held_until_the_callers_next_call() {
     );
 }
 
+/// What the API announced of each call: its node count and threshold.
+type Announced = Arc<Mutex<Vec<(usize, Option<usize>)>>>;
+
 /// A user-written policy: lags every reply of node 1 by 8 ms, and notes what the API
 /// announced of each call.
 struct SlowNodeOne {
-    announced: Arc<Mutex<Vec<(usize, Option<usize>)>>>,
+    announced: Announced,
 }
 
 impl AdversaryPolicy for SlowNodeOne {
@@ -236,7 +239,7 @@ impl AdversaryPolicy for SlowNodeOne {
 
 #[test]
 fn a_user_written_policy_sees_each_calls_nodes_and_threshold() {
-    let announced = Arc::new(Mutex::new(Vec::new()));
+    let announced: Announced = Arc::default();
     let seen_by_policy = announced.clone();
     let adversary = Adversary::new("slow node 1", move || SlowNodeOne {
         announced: seen_by_policy.clone(),
