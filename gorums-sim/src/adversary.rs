@@ -593,3 +593,56 @@ impl AdversaryState {
         hold
     }
 }
+
+/// Shrinks a failing run's adversary choices (a [`Sim::adversary_log`](crate::Sim::adversary_log))
+/// by delta debugging: keeps removing choices while `test(choices)` still fails (an
+/// `Err`), and returns the choices left with the number of test runs. `test` must run
+/// the same seed with [`Adversary::replay`] of the choices it is given in place of the
+/// policy. The result is 1-minimal: without any one of its choices the run passes. A
+/// choice left out is a frame delivered at its link's latency; the frames a choice
+/// names are found again by position, so one that no longer exists is simply unused.
+pub fn shrink_adversary_log(
+    log: &[AdversaryChoice],
+    mut test: impl FnMut(&[AdversaryChoice]) -> Result<(), String>,
+) -> (Vec<AdversaryChoice>, usize) {
+    let mut runs = 0;
+    let mut fails = |choices: &[AdversaryChoice]| {
+        runs += 1;
+        test(choices).is_err()
+    };
+    let mut left = log.to_vec();
+    let mut parts = 2;
+    while left.len() >= 2 {
+        let chunk = left.len().div_ceil(parts);
+        let mut reduced = false;
+        for start in (0..left.len()).step_by(chunk) {
+            let end = (start + chunk).min(left.len());
+            // The part alone, then everything but the part.
+            let part = left[start..end].to_vec();
+            if part.len() < left.len() && fails(&part) {
+                left = part;
+                parts = 2;
+                reduced = true;
+                break;
+            }
+            let mut rest = left[..start].to_vec();
+            rest.extend_from_slice(&left[end..]);
+            if fails(&rest) {
+                left = rest;
+                parts = (parts - 1).max(2);
+                reduced = true;
+                break;
+            }
+        }
+        if !reduced {
+            if parts >= left.len() {
+                break;
+            }
+            parts = (parts * 2).min(left.len());
+        }
+    }
+    if left.len() == 1 && fails(&[]) {
+        left.clear();
+    }
+    (left, runs)
+}

@@ -214,6 +214,7 @@ mod shrink;
 pub use adversary::{
     Adversary, AdversaryChoice, AdversaryPolicy, CallView, DEFAULT_MAX_HOLD, FrameKind, FramePos,
     Hold, HoldCompleting, HoldUntilNextCall, StalestFirst, VersionOf, WireFrame,
+    shrink_adversary_log,
 };
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use config::{Schedule, SimConfig};

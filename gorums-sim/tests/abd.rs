@@ -18,11 +18,11 @@ use prost::Message;
 use register::{Empty, Run, Stamped, contested, linearizable};
 
 use gorums_sim::{
-    Adversary, Code, Configuration, Coverage, DiskHandle, EndpointConfig, Fault, FaultPlan,
-    FaultSchedule, History, HoldCompleting, NodeId, NodeList, ProcessId, ProcessOptions, Quorum,
-    RecordedRun, RegisterOp, RuntimeHandle, ServerCtx, Shrunk, Sim, SimConfig, SimRng,
+    Adversary, AdversaryChoice, Code, Configuration, Coverage, DiskHandle, EndpointConfig, Fault,
+    FaultPlan, FaultSchedule, History, HoldCompleting, NodeId, NodeList, ProcessId, ProcessOptions,
+    Quorum, RecordedRun, RegisterOp, RuntimeHandle, ServerCtx, Shrunk, Sim, SimConfig, SimRng,
     StalestFirst, Status, System, SystemOptions, run_seeds_parallel, run_seeds_shrinking,
-    shrink_seed,
+    shrink_adversary_log, shrink_seed,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -198,16 +198,17 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
 
 /// A run of `variant` and the faults it applied.
 fn run_abd_with(seed: u64, variant: Variant, faults: Faults<'_>) -> (Run, FaultSchedule) {
-    run_abd_against(seed, variant, faults, None)
+    let (run, faults, _) = run_abd_against(seed, variant, faults, None);
+    (run, faults)
 }
 
-/// [`run_abd_with`] with `adversary` choosing which frames lag.
+/// [`run_abd_with`] with `adversary` choosing which frames lag; also what it chose.
 fn run_abd_against(
     seed: u64,
     variant: Variant,
     faults: Faults<'_>,
     adversary: Option<Adversary>,
-) -> (Run, FaultSchedule) {
+) -> (Run, FaultSchedule, Vec<AdversaryChoice>) {
     let plan = FaultPlan {
         mean_interval: Duration::from_millis(30),
         until: Duration::from_millis(600),
@@ -258,7 +259,7 @@ fn run_abd_against(
         history,
         hash: sim.event_hash(),
     };
-    (run, sim.fault_log())
+    (run, sim.fault_log(), sim.adversary_log())
 }
 
 #[test]
@@ -543,5 +544,49 @@ fn the_adversary_catches_the_broken_variants_within_a_few_seeds() {
                 ))
             );
         }
+    }
+}
+
+#[test]
+fn the_adversarys_choices_replay_and_shrink_to_a_few_holds() {
+    for (variant, adversary) in [
+        (Variant::FirstRead, stalest_first()),
+        (Variant::NoWriteBack, write_reaches_one_replica_first()),
+    ] {
+        let seed = first_violation_against(
+            variant,
+            ADVERSARY_SEED_BUDGET,
+            Faults::Off,
+            Some(&adversary),
+        )
+        .expect("the adversary breaks it");
+        let (run, _, log) = run_abd_against(seed, variant, Faults::Off, Some(adversary));
+        let replay = |choices: &[AdversaryChoice]| {
+            let replayed = Some(Adversary::replay(choices));
+            linearizable(&run_abd_against(seed, variant, Faults::Off, replayed).0)
+        };
+        // The log without the policy is the same run.
+        let (replayed, _, replayed_log) =
+            run_abd_against(seed, variant, Faults::Off, Some(Adversary::replay(&log)));
+        assert_eq!(replayed.hash, run.hash);
+        assert_eq!(replayed_log, log);
+        let (shrunk, runs) = shrink_adversary_log(&log, replay);
+        let still = replay(&shrunk).expect_err("the shrunk choices still break it");
+        assert!(still.starts_with("not linearizable"), "{still}");
+        assert!(shrunk.len() < log.len());
+        for i in 0..shrunk.len() {
+            let mut fewer = shrunk.clone();
+            fewer.remove(i);
+            assert!(
+                replay(&fewer).is_ok(),
+                "without {:?} it still fails",
+                shrunk[i]
+            );
+        }
+        println!(
+            "abd {variant:?} seed {seed}: {} adversary choices shrunk to {} in {runs} runs: {shrunk:?}",
+            log.len(),
+            shrunk.len()
+        );
     }
 }
