@@ -96,8 +96,9 @@
 //!   frames it carries and learns each call's nodes and threshold as it starts
 //!   ([`Runtime::call_started`]); a policy holds frames (bounded, each direction FIFO):
 //!   [`StalestFirst`], [`HoldCompleting`], [`HoldUntilNextCall`], or a user's
-//!   [`AdversaryPolicy`]. [`Sim::adversary_log`] records its choices and
-//!   [`Adversary::replay`] plays them back.
+//!   [`AdversaryPolicy`]. [`Sim::adversary_log`] records its choices,
+//!   [`Adversary::replay`] plays them back and [`shrink_adversary_log`] cuts them to a
+//!   1-minimal set.
 //! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
 //!   issue order; a crash loses what was not synced (optionally tearing the last
 //!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by
