@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::engine::Instant;
+use crate::engine::{CallId, CallKind, Instant, NodeId};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -197,4 +197,33 @@ pub trait Runtime: Send + Sync + 'static {
         let _ = site;
         false
     }
+
+    /// A two-way call (RPC, quorum or correctable call) has just started: its requests
+    /// are queued and none of its replies has been read. A simulator uses it to know
+    /// each call's nodes and threshold (which the wire does not carry) so that an
+    /// adversary can choose which replies lag; every other runtime keeps this default,
+    /// which does nothing.
+    fn call_started(&self, call: &CallStart<'_>) {
+        let _ = call;
+    }
+}
+
+/// What [`Runtime::call_started`] tells a runtime about a call that starts.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct CallStart<'a> {
+    /// The call's id: its message id on every connection (with
+    /// [`MsgId::ACCEPTOR_BIT`](crate::engine::MsgId::ACCEPTOR_BIT) set on the ones the
+    /// caller accepted).
+    pub id: CallId,
+    /// The call type.
+    pub kind: CallKind,
+    /// The full method name.
+    pub method: &'a str,
+    /// The nodes of the call's configuration, in its order.
+    pub nodes: &'a [NodeId],
+    /// How many successes end it, when the caller said so as it started (a terminal
+    /// method, `fold`, an `async_*` method, or the level of `correctable(k)`); `None`
+    /// for a raw reply stream or an RPC.
+    pub threshold: Option<usize>,
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::adversary::Adversary;
 use crate::buggify_plan::BuggifyPlan;
 use crate::disk::DiskConfig;
 use crate::faults::FaultPlan;
@@ -49,6 +50,9 @@ pub struct SimConfig {
     /// [`Runtime::buggify`](gorums_core::runtime::Runtime::buggify) with no, so a run is
     /// as it would be without the points; `Some` makes them fire as the plan says.
     pub buggify: Option<BuggifyPlan>,
+    /// A quorum-aware adversary choosing which frames lag ([`Adversary`]); `None` (the
+    /// default) leaves every frame to its link's latency and jitter.
+    pub adversary: Option<Adversary>,
 }
 
 /// How the executor orders the tasks that are ready at one instant.
@@ -91,6 +95,7 @@ impl SimConfig {
             schedule: Schedule::default(),
             cpu_per_poll: Duration::ZERO,
             buggify: None,
+            adversary: None,
         }
     }
 }

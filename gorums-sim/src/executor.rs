@@ -9,6 +9,7 @@ use std::task::Context;
 
 use gorums_core::runtime::RuntimeHandle;
 
+use crate::adversary::AdversaryState;
 use crate::buggify_plan::Sites;
 use crate::clock::nanos;
 use crate::config::SimConfig;
@@ -68,6 +69,7 @@ impl Executor {
             k.buggify = config
                 .buggify
                 .map(|plan| Sites::new(plan, k.rng.buggify.fork()));
+            w.net.adversary = config.adversary.as_ref().map(AdversaryState::new);
         });
         let mut plan = config.faults.clone();
         if let Some(p) = &mut plan {

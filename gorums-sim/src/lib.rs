@@ -21,6 +21,8 @@
 //!   [`ProcessOptions`] (and the world's record of a process).
 //! - `trace.rs`: the event hash and the trace. `events.rs`: the event queue.
 //! - `buggify_plan.rs`: [`BuggifyPlan`] and the run's table of fault-injection points.
+//! - `adversary.rs`: the quorum-aware [`Adversary`] (its policies, what it knows of each
+//!   call, the frames it decodes and the choices it records); `net.rs` asks it per write.
 //!
 //! The machinery, bottom up; each module imports only modules above it in this list:
 //! - `kernel.rs`: time, the event queue, the RNG, the log and the process table.
@@ -91,6 +93,13 @@
 //!   stream of its own. The API has points of its own ([`buggify`](mod@buggify): a call's
 //!   deadline cut to a quarter, a connection's write held 5 ms). On tokio and smol
 //!   every point answers no. [`Sim::buggify_report`] says what fired.
+//! - **A quorum-aware adversary** ([`SimConfig::adversary`]): the simulator decodes the
+//!   frames it carries and learns each call's nodes and threshold as it starts
+//!   ([`Runtime::call_started`]); a policy holds frames (bounded, each direction FIFO):
+//!   [`StalestFirst`], [`HoldCompleting`], [`HoldUntilNextCall`], or a user's
+//!   [`AdversaryPolicy`]. [`Sim::adversary_log`] records its choices,
+//!   [`Adversary::replay`] plays them back and [`shrink_adversary_log`] cuts them to a
+//!   1-minimal set.
 //! - **Disks** ([`Disk`], [`SimDisk`]): per process, write and sync with latency, in
 //!   issue order; a crash loses what was not synced (optionally tearing the last
 //!   write); injected I/O errors ([`DiskConfig`]); handed to the boot function by
@@ -173,6 +182,7 @@
 //!   [`run_seeds_shrinking`]) as a [`Chart`] in `dir` and prints the path.
 
 // The vocabulary (leaves).
+mod adversary;
 mod buggify_plan;
 mod chart;
 mod clock;
@@ -210,6 +220,11 @@ mod log_check;
 mod seeds;
 mod shrink;
 
+pub use adversary::{
+    Adversary, AdversaryChoice, AdversaryPolicy, CallView, DEFAULT_MAX_HOLD, FrameKind, FramePos,
+    Hold, HoldCompleting, HoldUntilNextCall, StalestFirst, VersionOf, WireFrame,
+    shrink_adversary_log,
+};
 pub use buggify_plan::{BuggifyPlan, BuggifySite};
 pub use chart::{CHART_MAX_MESSAGES, Chart, chart_highlight, chart_operations, charting};
 pub use config::{Schedule, SimConfig};

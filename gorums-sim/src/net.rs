@@ -27,6 +27,7 @@ use std::task::{Poll, Waker};
 
 use gorums_core::runtime::{Connection, PeerIdentity};
 
+use crate::adversary::{AdversaryState, WriteHold};
 use crate::events::Event;
 use crate::ids::{ConnId, ListenerId, ProcessId};
 use crate::kernel::{Garbage, Kernel};
@@ -47,10 +48,27 @@ enum Chunk {
     Fin,
 }
 
+/// A chunk on its way and when it arrives.
+struct InFlight {
+    /// When it arrives: its own time, but never before the chunk ahead of it (FIFO).
+    at: u64,
+    /// When it would arrive on its own (latency, jitter and any adversary hold).
+    alone: u64,
+    /// Held by the adversary until its receiver's next call, or this bound.
+    until_call: Option<u64>,
+    chunk: Chunk,
+}
+
+impl InFlight {
+    fn own_time(&self) -> u64 {
+        self.until_call.unwrap_or(self.alone)
+    }
+}
+
 /// One direction of a connection.
 #[derive(Default)]
 struct Pipe {
-    in_flight: VecDeque<(u64, Chunk)>,
+    in_flight: VecDeque<InFlight>,
     in_flight_bytes: usize,
     last_at: u64,
     rx: VecDeque<u8>,
@@ -162,6 +180,8 @@ pub(crate) struct Net {
     latency: u64,
     jitter: u64,
     crash_reset: f64,
+    /// The quorum-aware adversary, if the run has one.
+    pub(crate) adversary: Option<AdversaryState>,
 }
 
 impl Net {
@@ -183,6 +203,7 @@ impl Net {
             latency,
             jitter,
             crash_reset,
+            adversary: None,
         }
     }
 
@@ -506,20 +527,66 @@ impl Net {
             .collect()
     }
 
-    fn enqueue(&mut self, k: &mut Kernel, conn: ConnId, dir: usize, chunk: Chunk) {
+    fn enqueue(&mut self, k: &mut Kernel, conn: ConnId, dir: usize, chunk: Chunk, hold: WriteHold) {
         let delay = self.delay(k);
         let now = k.now;
+        let max_hold = self.adversary.as_ref().map_or(0, |a| a.max_hold());
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let pipe = &mut c.pipes[dir];
-        let at = (now + delay).max(pipe.last_at);
+        let alone = now + delay + hold.extra;
+        let until_call = hold.until_call.then_some(now + delay + max_hold);
+        let entry = InFlight {
+            at: 0,
+            alone,
+            until_call,
+            chunk,
+        };
+        // A held chunk holds every later one on this direction: TCP keeps order.
+        let at = entry.own_time().max(pipe.last_at);
         pipe.last_at = at;
-        if let Chunk::Data(d) = &chunk {
+        if let Chunk::Data(d) = &entry.chunk {
             pipe.in_flight_bytes += d.len();
         }
-        pipe.in_flight.push_back((at, chunk));
+        pipe.in_flight.push_back(InFlight { at, ..entry });
         k.schedule(at, Event::Deliver { conn, dir });
+    }
+
+    /// `caller` starts a call: the adversary learns it, and what it held until this
+    /// process's next call is released (in order, each chunk no earlier than alone).
+    pub(crate) fn call_started(
+        &mut self,
+        k: &mut Kernel,
+        caller: ProcessId,
+        call: &gorums_core::runtime::CallStart<'_>,
+    ) {
+        let Some(adversary) = self.adversary.as_mut() else {
+            return;
+        };
+        adversary.call_started(caller, call);
+        for (&conn, c) in &mut self.conns {
+            for dir in 0..2 {
+                if c.ends[1 - dir].pid != caller {
+                    continue;
+                }
+                let pipe = &mut c.pipes[dir];
+                if pipe.in_flight.iter().all(|e| e.until_call.is_none()) {
+                    continue;
+                }
+                let mut prev = 0;
+                for entry in &mut pipe.in_flight {
+                    entry.until_call = None;
+                    let at = entry.own_time().max(prev);
+                    if at < entry.at {
+                        k.schedule(at, Event::Deliver { conn, dir });
+                    }
+                    entry.at = at;
+                    prev = at;
+                }
+                pipe.last_at = prev;
+            }
+        }
     }
 
     /// Writes what fits of `buf` into `end`'s outgoing direction, or `waker` is woken
@@ -551,7 +618,16 @@ impl Net {
         if let Some(chart) = &k.chart {
             chart.write(k.now, conn, end, [pid, peer], &buf[..n]);
         }
-        self.enqueue(k, conn, end, Chunk::Data(buf[..n].to_vec()));
+        let mut hold = WriteHold::default();
+        if let Some(adversary) = self.adversary.as_mut() {
+            let dir = end as u8;
+            let now = k.now;
+            hold = adversary.observe(now, conn, dir, pid, peer, &buf[..n], &mut k.rng.adversary);
+            if hold.extra > 0 || hold.until_call {
+                k.note(Note::AdversaryHold, pid, conn, hold.extra);
+            }
+        }
+        self.enqueue(k, conn, end, Chunk::Data(buf[..n].to_vec()), hold);
         Poll::Ready(Ok(n))
     }
 
@@ -566,7 +642,7 @@ impl Net {
         c.pipes[end].fin_queued = true;
         let pid = c.ends[end].pid;
         k.note(Note::Close, pid, conn, end as u64);
-        self.enqueue(k, conn, end, Chunk::Fin);
+        self.enqueue(k, conn, end, Chunk::Fin, WriteHold::default());
     }
 
     /// Reads what has arrived for `end` into `buf`, or `waker` is woken when more does.
@@ -637,8 +713,8 @@ impl Net {
         let pipe = &mut c.pipes[dir];
         pipe.retry_at = None;
         let mut bytes = 0u64;
-        while pipe.in_flight.front().is_some_and(|(at, _)| *at <= now) {
-            let Some((_, chunk)) = pipe.in_flight.pop_front() else {
+        while pipe.in_flight.front().is_some_and(|e| e.at <= now) {
+            let Some(InFlight { chunk, .. }) = pipe.in_flight.pop_front() else {
                 break;
             };
             match chunk {

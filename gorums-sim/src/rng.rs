@@ -1,7 +1,8 @@
 //! [`SimRng`]: the simulator's source of randomness. It wraps gorums-core's
 //! [`SplitMix64`] (the same generator the engine draws its backoff jitter from) and adds
 //! the draws a simulation needs: a coin with a given bias, a duration in a range, a fork.
-//! [`Streams`]: the independent generators of one run (network, faults, workload, disk;
+//! [`Streams`]: the independent generators of one run (network, faults, workload, disk,
+//! buggify, adversary;
 //! the scheduler's stream is derived the same way), each derived from the run's seed and its own name, so that drawing
 //! more from one (a protocol that sends more, a fix that changes a workload) leaves the
 //! others' sequences where they were.
@@ -80,6 +81,8 @@ pub(crate) struct Streams {
     pub(crate) disk: SimRng,
     /// Which fault-injection points are on and when they fire.
     pub(crate) buggify: SimRng,
+    /// What the adversary's policy draws.
+    pub(crate) adversary: SimRng,
 }
 
 impl Streams {
@@ -91,6 +94,7 @@ impl Streams {
             workload: SimRng::stream(seed, "workload"),
             disk: SimRng::stream(seed, "disk"),
             buggify: SimRng::stream(seed, "buggify"),
+            adversary: SimRng::stream(seed, "adversary"),
         }
     }
 }

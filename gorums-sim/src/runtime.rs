@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use gorums_core::engine::Instant;
-use gorums_core::runtime::{BoxFuture, Connection, Listener, PeerIdentity, Runtime};
+use gorums_core::runtime::{BoxFuture, CallStart, Connection, Listener, PeerIdentity, Runtime};
 
 use crate::events::{Event, EventKey};
 use crate::ids::ProcessId;
@@ -134,6 +134,14 @@ impl Runtime for SimRuntime {
             }
             fired
         })
+    }
+
+    fn call_started(&self, call: &CallStart<'_>) {
+        self.shared.with(|w| {
+            if w.net.adversary.is_some() && w.kernel.is_current(self.pid, self.incarnation) {
+                w.net.call_started(&mut w.kernel, self.pid, call);
+            }
+        });
     }
 }
 

@@ -144,6 +144,20 @@ impl Sim {
         })
     }
 
+    /// Every frame the adversary held so far, in write order, with its hold (empty
+    /// without [`SimConfig::adversary`](crate::SimConfig::adversary)). Replayed with
+    /// [`Adversary::replay`](crate::Adversary::replay) in a run of the same seed, it
+    /// makes the same run without the policy.
+    pub fn adversary_log(&self) -> Vec<crate::adversary::AdversaryChoice> {
+        self.world(|w| {
+            w.net
+                .adversary
+                .as_ref()
+                .map(|a| a.log.clone())
+                .unwrap_or_default()
+        })
+    }
+
     /// A generator forked from the run's workload stream (for a workload's choices):
     /// drawing from it moves neither the network's nor the faults' draws.
     pub fn rng(&self) -> SimRng {

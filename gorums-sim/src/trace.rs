@@ -31,6 +31,7 @@ pub(crate) enum Note {
     Partition,
     Heal,
     Buggify,
+    AdversaryHold,
 }
 
 impl Note {
@@ -55,6 +56,7 @@ impl Note {
             Note::Partition => format!("BLOCK link to process {a}"),
             Note::Heal => format!("HEAL link to process {a}"),
             Note::Buggify => format!("BUGGIFY point fired (its {a}th firing)"),
+            Note::AdversaryHold => format!("adversary holds a write on conn {a}: {b} ns more"),
         }
     }
 }

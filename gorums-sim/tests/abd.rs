@@ -18,11 +18,11 @@ use prost::Message;
 use register::{Empty, Run, Stamped, contested, linearizable};
 
 use gorums_sim::{
-    Code, Configuration, Coverage, DiskHandle, EndpointConfig, Fault, FaultPlan, FaultSchedule,
-    History, NodeId, NodeList, ProcessId, ProcessOptions, Quorum, RecordedRun, RegisterOp,
-    RuntimeHandle, ServerCtx, Shrunk, Sim, SimConfig, SimRng, Status, System, SystemOptions,
-    chart_highlight, chart_operations, charting, run_seeds_parallel, run_seeds_shrinking,
-    shortest_violation, shrink_seed,
+    Adversary, AdversaryChoice, Code, Configuration, Coverage, DiskHandle, EndpointConfig, Fault,
+    FaultPlan, FaultSchedule, History, HoldCompleting, NodeId, NodeList, ProcessId, ProcessOptions,
+    Quorum, RecordedRun, RegisterOp, RuntimeHandle, ServerCtx, Shrunk, Sim, SimConfig, SimRng,
+    StalestFirst, Status, System, SystemOptions, chart_highlight, chart_operations, charting,
+    run_seeds_parallel, run_seeds_shrinking, shortest_violation, shrink_adversary_log, shrink_seed,
 };
 
 const READ: &str = "abd.Register.Read";
@@ -188,6 +188,8 @@ enum Faults<'a> {
     Scripted(&'a [(Duration, Fault)]),
     /// What this function schedules, with random faults off (pasted shrinker output).
     Pasted(fn(&mut Sim)),
+    /// None: only the links' random delays (latency plus jitter).
+    Off,
 }
 
 fn run_abd(seed: u64, variant: Variant) -> Run {
@@ -196,6 +198,17 @@ fn run_abd(seed: u64, variant: Variant) -> Run {
 
 /// A run of `variant` and the faults it applied.
 fn run_abd_with(seed: u64, variant: Variant, faults: Faults<'_>) -> (Run, FaultSchedule) {
+    let (run, faults, _) = run_abd_against(seed, variant, faults, None);
+    (run, faults)
+}
+
+/// [`run_abd_with`] with `adversary` choosing which frames lag; also what it chose.
+fn run_abd_against(
+    seed: u64,
+    variant: Variant,
+    faults: Faults<'_>,
+    adversary: Option<Adversary>,
+) -> (Run, FaultSchedule, Vec<AdversaryChoice>) {
     let plan = FaultPlan {
         mean_interval: Duration::from_millis(30),
         until: Duration::from_millis(600),
@@ -210,12 +223,13 @@ fn run_abd_with(seed: u64, variant: Variant, faults: Faults<'_>) -> (Run, FaultS
         jitter: Duration::from_millis(4),
         faults: match faults {
             Faults::Random => Some(plan),
-            Faults::Scripted(_) | Faults::Pasted(_) => None,
+            Faults::Scripted(_) | Faults::Pasted(_) | Faults::Off => None,
         },
+        adversary,
         ..SimConfig::new(seed)
     });
     match faults {
-        Faults::Random => {}
+        Faults::Random | Faults::Off => {}
         Faults::Scripted(schedule) => sim.schedule_all(schedule),
         Faults::Pasted(schedule) => schedule(&mut sim),
     }
@@ -245,7 +259,7 @@ fn run_abd_with(seed: u64, variant: Variant, faults: Faults<'_>) -> (Run, FaultS
         history,
         hash: sim.event_hash(),
     };
-    (run, sim.fault_log())
+    (run, sim.fault_log(), sim.adversary_log())
 }
 
 #[test]
@@ -617,4 +631,135 @@ fn a_failing_seed_loop_prints_where_it_drew_the_shrunk_run() {
     assert!(witness >= 2, "{witness} operations highlighted");
     assert_drawn(&html, witness);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The adversary that breaks reads from the first reply: the stalest replica (lowest
+/// timestamp its last read reply reported) answers first, and writes reach it 40 ms
+/// late, so it stays the stalest.
+fn stalest_first() -> Adversary {
+    let ts = |method: &str, payload: &[u8]| {
+        (method == READ)
+            .then(|| Stamped::decode(payload).ok().map(|s| s.ts))
+            .flatten()
+    };
+    let policy = StalestFirst::by_version(ts, Duration::from_millis(5))
+        .lagging(WRITE, Duration::from_millis(40));
+    Adversary::new("stalest first, writes to it lag", move || policy.clone())
+}
+
+/// The adversary that breaks reads without the write-back: a write's requests beyond
+/// the first are held 30 ms (so one replica alone has the new value meanwhile), and
+/// the reply that would complete it too.
+fn write_reaches_one_replica_first() -> Adversary {
+    let policy = HoldCompleting::new(Duration::from_millis(30))
+        .requests_too()
+        .only(WRITE);
+    Adversary::new("a write's completing share held", move || policy.clone())
+}
+
+/// The first seed from 0 below `max_seeds` whose run of `variant` (faults as `faults`
+/// says, against `adversary`) is not linearizable.
+fn first_violation_against(
+    variant: Variant,
+    max_seeds: u64,
+    faults: Faults<'_>,
+    adversary: Option<&Adversary>,
+) -> Option<u64> {
+    (0..max_seeds).find(|&seed| {
+        linearizable(&run_abd_against(seed, variant, faults, adversary.cloned()).0).is_err()
+    })
+}
+
+/// How many seeds the adversary may need (no random faults at all).
+const ADVERSARY_SEED_BUDGET: u64 = 5;
+
+#[test]
+fn the_adversary_catches_the_broken_variants_within_a_few_seeds() {
+    // Random delays only, to compare (GORUMS_SIM_ABD_BASELINE=<max seeds> searches
+    // that far; it is slow, so off by default).
+    let baseline: Option<u64> = std::env::var("GORUMS_SIM_ABD_BASELINE")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    for (variant, adversary) in [
+        (Variant::FirstRead, stalest_first()),
+        (Variant::NoWriteBack, write_reaches_one_replica_first()),
+    ] {
+        let caught = first_violation_against(
+            variant,
+            ADVERSARY_SEED_BUDGET,
+            Faults::Off,
+            Some(&adversary),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "{variant:?}: the adversary ({}) catches it within {ADVERSARY_SEED_BUDGET} seeds",
+                adversary.name()
+            )
+        });
+        println!(
+            "abd {variant:?}: caught by the adversary ({}) at seed {caught}: {} seed(s)",
+            adversary.name(),
+            caught + 1
+        );
+        // The same seeds without it pass: the adversary, not luck, broke them.
+        assert_eq!(
+            first_violation_against(variant, caught + 1, Faults::Off, None),
+            None,
+            "{variant:?}: random delays alone catch it as early"
+        );
+        if let Some(max) = baseline {
+            let random = first_violation_against(variant, max, Faults::Off, None);
+            println!(
+                "abd {variant:?}: random delays alone: {}",
+                random.map_or(format!("not caught in {max} seeds"), |s| format!(
+                    "{} seed(s)",
+                    s + 1
+                ))
+            );
+        }
+    }
+}
+
+#[test]
+fn the_adversarys_choices_replay_and_shrink_to_a_few_holds() {
+    for (variant, adversary) in [
+        (Variant::FirstRead, stalest_first()),
+        (Variant::NoWriteBack, write_reaches_one_replica_first()),
+    ] {
+        let seed = first_violation_against(
+            variant,
+            ADVERSARY_SEED_BUDGET,
+            Faults::Off,
+            Some(&adversary),
+        )
+        .expect("the adversary breaks it");
+        let (run, _, log) = run_abd_against(seed, variant, Faults::Off, Some(adversary));
+        let replay = |choices: &[AdversaryChoice]| {
+            let replayed = Some(Adversary::replay(choices));
+            linearizable(&run_abd_against(seed, variant, Faults::Off, replayed).0)
+        };
+        // The log without the policy is the same run.
+        let (replayed, _, replayed_log) =
+            run_abd_against(seed, variant, Faults::Off, Some(Adversary::replay(&log)));
+        assert_eq!(replayed.hash, run.hash);
+        assert_eq!(replayed_log, log);
+        let (shrunk, runs) = shrink_adversary_log(&log, replay);
+        let still = replay(&shrunk).expect_err("the shrunk choices still break it");
+        assert!(still.starts_with("not linearizable"), "{still}");
+        assert!(shrunk.len() < log.len());
+        for i in 0..shrunk.len() {
+            let mut fewer = shrunk.clone();
+            fewer.remove(i);
+            assert!(
+                replay(&fewer).is_ok(),
+                "without {:?} it still fails",
+                shrunk[i]
+            );
+        }
+        println!(
+            "abd {variant:?} seed {seed}: {} adversary choices shrunk to {} in {runs} runs: {shrunk:?}",
+            log.len(),
+            shrunk.len()
+        );
+    }
 }

@@ -450,6 +450,12 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
 
     /// Sends the requests now, if not sent yet.
     pub fn start(&mut self) {
+        self.start_for(None);
+    }
+
+    /// [`start`](Self::start), telling the runtime the quorum the caller waits for
+    /// (the simulator's adversary reads it; other runtimes ignore it).
+    pub(crate) fn start_for(&mut self, quorum: Option<crate::quorum::Quorum>) {
         let Some(p) = self.pending.take() else { return };
         if !self.interceptors.is_empty() {
             self.info = Some(CallInfo {
@@ -484,7 +490,9 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         if inner.options.metrics {
             self.metrics = Some(CallMetrics::start(&p.method, p.kind, inner.rt.now()));
         }
-        let mut spec = CallSpec::new(p.kind, p.method, self.config.set.shared_ids(), payload);
+        let nodes = self.config.set.shared_ids();
+        let (kind, method) = (p.kind, p.method.clone());
+        let mut spec = CallSpec::new(p.kind, p.method, nodes.clone(), payload);
         spec.metadata = p.metadata;
         let timeout = p.timeout.map(|t| {
             if inner.rt.buggify(super::buggify::EARLY_TIMEOUT) {
@@ -502,6 +510,13 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         match started {
             Ok(started) => {
                 self.call = Some(started.id);
+                inner.rt.call_started(&crate::runtime::CallStart {
+                    id: started.id,
+                    kind,
+                    method: &method,
+                    threshold: quorum.map(|q| q.required(nodes.len())),
+                    nodes: &nodes,
+                });
                 self.early
                     .extend(started.send_failures.into_iter().map(|e| NodeResponse {
                         node: e.node,

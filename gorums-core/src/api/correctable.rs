@@ -82,7 +82,7 @@ impl Wake for Watchers {
 impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Turns the call into a [`Correctable`] that is done at level `k`; sends now.
     pub fn correctable(mut self, k: usize) -> Correctable<T> {
-        self.start();
+        self.start_for(Some(crate::quorum::Quorum::Threshold(k)));
         let n = self.config().len();
         Correctable {
             shared: Arc::new(Shared {

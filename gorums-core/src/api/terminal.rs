@@ -46,7 +46,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     where
         T: Send + 'static,
     {
-        self.start();
+        self.start_for(Some(Quorum::First));
         self.first()
     }
 
@@ -57,7 +57,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     where
         T: Send + 'static,
     {
-        self.start();
+        self.start_for(Some(Quorum::Majority));
         self.majority()
     }
 
@@ -68,7 +68,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     where
         T: Send + 'static,
     {
-        self.start();
+        self.start_for(Some(Quorum::All));
         self.all()
     }
 
@@ -80,7 +80,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     where
         T: Send + 'static,
     {
-        self.start();
+        self.start_for(Some(Quorum::Threshold(k)));
         self.threshold(k)
     }
 
@@ -132,7 +132,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     ) -> Result<A, QuorumCallError> {
         let n = self.config().len();
         let mut tally = Tally::new(quorum.required(n), n);
-        self.start();
+        self.start_for(Some(quorum));
         for _ in 0..self.skipped() {
             tally.closed();
         }
