@@ -158,8 +158,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         results: rows.clone(),
         runs: all,
     };
-    report::write_json(&args.out_dir.join("compare.json"), &json)?;
-    std::fs::write(args.out_dir.join("compare.md"), &table).map_err(|e| e.to_string())?;
+    report::write_results(&args.out_dir, "compare", &json, &table)?;
     plot(&args.out_dir.join("compare.svg"), &medians)?;
     if let Some(path) = &args.json {
         report::write_json(path, &json)?;

@@ -56,3 +56,15 @@ pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// Writes a run's `<stem>.json` and `<stem>.md` (its table) into `dir`.
+pub(crate) fn write_results(
+    dir: &Path,
+    stem: &str,
+    json: &impl serde::Serialize,
+    table: &str,
+) -> Result<(), String> {
+    write_json(&dir.join(format!("{stem}.json")), json)?;
+    let md = dir.join(format!("{stem}.md"));
+    std::fs::write(&md, table).map_err(|e| format!("{}: {e}", md.display()))
+}

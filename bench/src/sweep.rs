@@ -115,8 +115,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         results: medians.clone(),
         runs: all,
     };
-    report::write_json(&args.out_dir.join("sweep.json"), &json)?;
-    std::fs::write(args.out_dir.join("sweep.md"), &table).map_err(|e| e.to_string())?;
+    report::write_results(&args.out_dir, "sweep", &json, &table)?;
     plot(&args.out_dir.join("sweep.svg"), &medians)?;
     eprintln!(
         "gorums-bench: wrote sweep.json, sweep.md and sweep.svg in {}",
