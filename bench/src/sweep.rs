@@ -3,6 +3,11 @@
 //! and allocations per call and the memory a call in flight holds; a table, JSON and an
 //! SVG plot. What a call costs should not grow with the calls beside it.
 //!
+//! Each point is fixed work, [`CALLS_PER_IN_FLIGHT`] times the calls kept in flight
+//! (no warm-up window): a timed window shorter than the calls in flight over the
+//! throughput would see no call finish at 100 000 in flight. The filling and draining
+//! of the pipeline is then the same share of every point's time.
+//!
 //! Memory per call in flight is read off the counting allocator: the peak of live bytes
 //! during a run (warm-up included) over the bytes live before it, divided by the calls
 //! kept in flight. It covers everything a call holds anywhere in the process (the
@@ -25,6 +30,8 @@ use crate::run::{self, Outcome, Spec, Workload};
 /// Calls kept in flight at each point.
 const IN_FLIGHT: [usize; 5] = [1_000, 3_000, 10_000, 30_000, 100_000];
 const PAYLOAD: usize = 100;
+/// Calls each point makes, per call kept in flight.
+const CALLS_PER_IN_FLIGHT: u64 = 5;
 
 /// One point of the sweep: a run and the memory it held per call in flight.
 #[derive(Clone, Debug, Serialize)]
@@ -39,8 +46,7 @@ struct Point {
 #[derive(Serialize)]
 struct SweepReport {
     rounds: usize,
-    time_s: f64,
-    warmup_s: f64,
+    calls_per_in_flight: u64,
     /// The median round of each (flavour, in flight).
     results: Vec<Point>,
     runs: Vec<Point>,
@@ -48,11 +54,8 @@ struct SweepReport {
 
 /// Runs the sweep and writes `sweep.json`, `sweep.md` and `sweep.svg` in `--out-dir`.
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    let (rounds, time, warmup) = if args.quick {
-        (1, Duration::from_millis(500), Duration::from_millis(200))
-    } else {
-        (3, Duration::from_secs(2), Duration::from_millis(500))
-    };
+    let rounds = if args.quick { 1 } else { 3 };
+    let (time, warmup) = (Duration::ZERO, Duration::ZERO);
     std::fs::create_dir_all(&args.out_dir).map_err(|e| e.to_string())?;
     let began = Instant::now();
     let points: Vec<(usize, usize)> = IN_FLIGHT
@@ -78,7 +81,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
                 time,
                 warmup,
                 max_async: in_flight,
-                calls: None,
+                calls: Some(CALLS_PER_IN_FLIGHT * in_flight as u64),
                 remotes: Vec::new(),
             };
             let before = alloc::reset_peak();
@@ -110,8 +113,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     );
     let json = SweepReport {
         rounds,
-        time_s: time.as_secs_f64(),
-        warmup_s: warmup.as_secs_f64(),
+        calls_per_in_flight: CALLS_PER_IN_FLIGHT,
         results: medians.clone(),
         runs: all,
     };
@@ -169,11 +171,12 @@ fn markdown(points: &[Point]) -> String {
         };
         let held = |p: &Point| p.bytes_per_in_flight * p.in_flight as f64;
         let marginal = (held(high) - held(low)) / (high.in_flight - low.in_flight) as f64;
-        let _ = writeln!(
-            out,
-            "| {flavour} | {:.2}x | {marginal:.0} |",
-            low.outcome.ops_per_sec / high.outcome.ops_per_sec.max(1e-9)
-        );
+        let ratio = if high.outcome.ops_per_sec > 0.0 {
+            format!("{:.2}x", low.outcome.ops_per_sec / high.outcome.ops_per_sec)
+        } else {
+            String::from("no call finished")
+        };
+        let _ = writeln!(out, "| {flavour} | {ratio} | {marginal:.0} |");
     }
     out
 }
