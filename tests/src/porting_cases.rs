@@ -324,13 +324,17 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
 pub async fn one_way_calls_can_wait_for_the_send(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let node_1 = c.client.node(NodeId(1)).unwrap();
-    node_1
-        .unicast_written(method::RECORD, &msg(7), CallOptions::new())
+    let to_one = node_1.unicast_written(method::RECORD, &msg(7), CallOptions::new());
+    within(&rt, Duration::from_secs(5), to_one)
         .await
+        .expect("the wait ends once the bytes left")
         .expect("written to a live node");
-    c.client
-        .multicast_written(method::RECORD, &msg(8), CallOptions::new())
+    let to_all = c
+        .client
+        .multicast_written(method::RECORD, &msg(8), CallOptions::new());
+    within(&rt, Duration::from_secs(5), to_all)
         .await
+        .expect("the wait ends once the bytes left")
         .expect("written to every live node");
     for n in 1..=3 {
         let want: &[u64] = if n == 1 { &[7, 8] } else { &[8] };
@@ -357,8 +361,8 @@ pub async fn one_way_calls_can_wait_for_the_send(rt: RuntimeHandle) {
         },
         ..SystemOptions::default()
     };
-    let stuck = Configuration::new(rt.clone(), NodeList::addrs([silent_addr]), options.clone())
-        .unwrap();
+    let stuck =
+        Configuration::new(rt.clone(), NodeList::addrs([silent_addr]), options.clone()).unwrap();
     let node = stuck.node(NodeId(1)).unwrap();
     // 16 MiB: more than a loopback socket's buffers (or the simulator's link window) hold.
     let big = Msg {

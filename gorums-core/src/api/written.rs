@@ -82,24 +82,25 @@ impl Node {
             options,
         );
         async move {
-            call.await.map_err(|e| match (e.cause, e.node_errors.into_iter().next()) {
-                (_, Some(error)) => error,
-                (Cause::Usage(usage), None) => NodeError {
-                    node,
-                    failure: NodeFailure::Usage(usage),
-                },
-                (Cause::DeadlineExceeded, None) => NodeError {
-                    node,
-                    failure: NodeFailure::Status(Status::new(
-                        Code::DeadlineExceeded,
-                        "request not written before the deadline",
-                    )),
-                },
-                (_, None) => NodeError {
-                    node,
-                    failure: NodeFailure::NotConnected(None),
-                },
-            })
+            call.await
+                .map_err(|e| match (e.cause, e.node_errors.into_iter().next()) {
+                    (_, Some(error)) => error,
+                    (Cause::Usage(usage), None) => NodeError {
+                        node,
+                        failure: NodeFailure::Usage(usage),
+                    },
+                    (Cause::DeadlineExceeded, None) => NodeError {
+                        node,
+                        failure: NodeFailure::Status(Status::new(
+                            Code::DeadlineExceeded,
+                            "request not written before the deadline",
+                        )),
+                    },
+                    (_, None) => NodeError {
+                        node,
+                        failure: NodeFailure::NotConnected(None),
+                    },
+                })
         }
     }
 }

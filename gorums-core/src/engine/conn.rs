@@ -292,3 +292,60 @@ impl Conn {
         self.phase != Phase::Connecting && self.side != Side::Local
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::proto::Kind;
+
+    fn open_conn() -> Conn {
+        let mut c = Conn::new(Side::Dialled(NodeId(1)), "a".into(), NodeId(1), 1024, 1024);
+        c.open(1 << 20);
+        c
+    }
+
+    fn queue(c: &mut Conn, payload: &[u8]) -> FrameSeq {
+        let envelope = EnvelopeRef {
+            id: 1,
+            method: "m",
+            status: None,
+            metadata: &[],
+            payload,
+            kind: Kind::OneWay,
+        };
+        c.queue_envelope(&envelope, 1 << 20, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn a_watched_frame_is_reported_once_its_last_byte_is_written() {
+        let mut c = open_conn();
+        // An unwatched batch the driver never reports does not shift the count.
+        queue(&mut c, b"before");
+        let mut buf = BytesMut::new();
+        c.take_transmit(&mut buf);
+        let first = queue(&mut c, b"first");
+        let taken_back = queue(&mut c, b"cancelled");
+        let second = queue(&mut c, b"second");
+        c.watch_written(first, (CallId(1), NodeId(1)));
+        c.watch_written(taken_back, (CallId(2), NodeId(1)));
+        c.watch_written(second, (CallId(3), NodeId(1)));
+        c.take_back(taken_back);
+        let mut buf = BytesMut::new();
+        let n = c.take_transmit(&mut buf);
+        assert!(c.awaits_write());
+        // One byte short of the first frame: nothing yet.
+        let whole_first = queue_len(b"first");
+        assert!(c.written(whole_first - 1).is_empty());
+        assert_eq!(c.written(1), [(CallId(1), NodeId(1))]);
+        assert!(c.awaits_write());
+        // The taken-back frame is not reported; the second is, with the last byte.
+        assert_eq!(c.written(n - whole_first), [(CallId(3), NodeId(1))]);
+        assert!(!c.awaits_write());
+    }
+
+    fn queue_len(payload: &[u8]) -> usize {
+        let mut c = open_conn();
+        queue(&mut c, payload);
+        c.queued_bytes()
+    }
+}
