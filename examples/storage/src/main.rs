@@ -266,9 +266,11 @@ impl Executor {
     }
 }
 
+/// The server with id `id` of `peers` servers (ids 1..=peers, the `--peers` order).
 fn serve_system(
     rt: &RuntimeHandle,
     id: u32,
+    peers: u32,
     interceptors: &[String],
     storage: Arc<Storage>,
 ) -> System {
@@ -278,7 +280,10 @@ fn serve_system(
     };
     // Each server dials only the peers with higher ids and reaches the others over the
     // connections they open: n servers hold n(n-1)/2 connections among them.
-    let mut system_options = system_options(id);
+    // The `--peers` list is declared as the known peers (Go's `WithConfig(myID,
+    // nodeList)`): `ctx.config()` holds those of them connected, never a process that
+    // dials in announcing another id.
+    let mut system_options = system_options(id).known_peers((1..=peers).map(NodeId));
     system_options.endpoint.dial = DialPolicy::HigherIds;
     let system = System::with_server(rt.clone(), system_options, options);
     register_storage_server(&system, storage);
@@ -427,6 +432,7 @@ fn serve(
         .position(|p| p == addr)
         .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
     let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
+    let count = u32::try_from(peers.len()).map_err(|e| e.to_string())?;
     let storage = match data_dir {
         Some(dir) => {
             let disk = exec.file_disk(dir)?;
@@ -435,7 +441,7 @@ fn serve(
         }
         None => Storage::new(),
     };
-    let system = serve_system(rt, id, interceptors, storage);
+    let system = serve_system(rt, id, count, interceptors, storage);
     let bound = exec
         .block_on(system.listen(addr))
         .map_err(|e| format!("listen on {addr}: {e}"))?;

@@ -342,3 +342,110 @@ fn servers_killed_and_restarted_on_their_data_dirs_keep_their_writes() {
     let out = run_script(&connect, "qc read k\n");
     assert_eq!(out, ["k = newer"]);
 }
+
+/// Starts `--serve addr --peers peers` and waits until it says it is connected to
+/// every peer.
+fn start_connected_server(addr: &str, peers: &str) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["--serve", addr, "--peers", peers])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        if line.contains("connected to all") {
+            return server;
+        }
+    }
+    panic!("server {addr} ended before its peers connected");
+}
+
+/// `--serve` declares its `--peers` as its known peers (Go's `WithConfig(myID,
+/// nodeList)`): a process that dials server 1 announcing id 7 (not in the list) and
+/// serves the storage methods is served, but server 1's nested multicast, which goes to
+/// `ctx.config()`, reaches servers 1, 2 and 3 and not it.
+#[test]
+fn serve_declares_its_peers_as_the_known_peers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gorums_core::api::{NodeId, NodeList, ServerCtx, System, SystemOptions};
+    use storage::proto::{
+        ReadRequest, StorageConfiguration, WriteRequest, storage_methods::WRITE_MULTICAST,
+    };
+
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    let peers = addrs.join(",");
+    let starting: Vec<std::thread::JoinHandle<Server>> = addrs
+        .iter()
+        .map(|a| {
+            let (a, p) = (a.clone(), peers.clone());
+            std::thread::spawn(move || start_connected_server(&a, &p))
+        })
+        .collect();
+    let _servers: Vec<Server> = starting.into_iter().map(|s| s.join().unwrap()).collect();
+
+    let tokio = tokio::runtime::Runtime::new().expect("tokio");
+    tokio.block_on(async {
+        let rt = gorums_tokio::runtime();
+        let stranger = System::new(rt.clone(), SystemOptions::with_id(NodeId(7)));
+        let reached = Arc::new(AtomicUsize::new(0));
+        let count = reached.clone();
+        stranger.register_one_way(WRITE_MULTICAST, move |_: ServerCtx, _: WriteRequest| {
+            count.fetch_add(1, Ordering::AcqRel);
+            async {}
+        });
+        let to_1 = stranger
+            .configuration(NodeList::map([(1, addrs[0].clone())]))
+            .expect("configuration");
+        let write = WriteRequest {
+            key: "k".into(),
+            value: "nested".into(),
+            time: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+        };
+        StorageConfiguration::new(to_1)
+            .write_nested_multicast(&write)
+            .all()
+            .await
+            .expect("server 1 multicasts to its peers");
+
+        // The multicast reached all three servers...
+        let all = gorums_core::api::Configuration::new(
+            rt.clone(),
+            NodeList::addrs(addrs.clone()),
+            SystemOptions::default(),
+        )
+        .expect("configuration");
+        let all = StorageConfiguration::new(all);
+        let read = ReadRequest { key: "k".into() };
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = all.read_qc(&read).collect_all().await;
+            if got
+                .iter()
+                .all(|r| r.result.as_ref().is_ok_and(|r| r.value == "nested"))
+            {
+                break;
+            }
+            rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
+        }
+        assert!(
+            got.iter()
+                .all(|r| r.result.as_ref().is_ok_and(|r| r.value == "nested")),
+            "{got:?}"
+        );
+        // ...and not the stranger, though it was sent at the same moment.
+        rt.sleep_until(rt.now() + Duration::from_millis(200)).await;
+        assert_eq!(
+            reached.load(Ordering::Acquire),
+            0,
+            "node 7 got the multicast"
+        );
+    });
+}
