@@ -449,3 +449,69 @@ fn serve_declares_its_peers_as_the_known_peers() {
         );
     });
 }
+
+/// Whether process `pid` has exited: gone, or a zombie nobody has reaped yet (its
+/// parent, the REPL, is dead; the container's init may be slow to reap).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses: `pid (comm) S ...`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// `--cluster`: a REPL killed by a signal (SIGTERM, SIGINT) takes its four server
+/// processes with it: they exit within seconds, and their ports stop accepting.
+#[test]
+fn a_cluster_repl_killed_by_a_signal_takes_its_servers_with_it() {
+    for signal in ["-TERM", "-INT"] {
+        let mut repl = Command::new(BIN)
+            .arg("--cluster")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the REPL starts");
+        let stdout = BufReader::new(repl.stdout.take().expect("stdout"));
+        let started = stdout
+            .lines()
+            .map(|l| l.expect("a line"))
+            .find(|l| l.starts_with("started 4 storage server processes: "))
+            .expect("the started line");
+        let servers: Vec<(String, u32)> = started
+            .trim_start_matches("started 4 storage server processes: ")
+            .split(", ")
+            .map(|s| {
+                let (addr, pid) = s.split_once(" (pid ").expect("addr (pid N)");
+                (
+                    addr.to_owned(),
+                    pid.trim_end_matches(')').parse().expect("pid"),
+                )
+            })
+            .collect();
+        assert_eq!(servers.len(), 4, "{started}");
+        assert!(servers.iter().all(|(_, pid)| !exited(*pid)), "{started}");
+
+        let killed = Command::new("kill")
+            .args([signal, &repl.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = repl.wait().expect("the REPL ends");
+        assert!(!status.success(), "{signal}: {status:?}");
+        for (addr, pid) in &servers {
+            // A process shows as a zombie a moment before its last thread has closed
+            // its sockets: both are waited for.
+            let gone = || exited(*pid) && std::net::TcpStream::connect(addr).is_err();
+            let mut waited = 0;
+            while !gone() && waited < 5000 {
+                std::thread::sleep(Duration::from_millis(20));
+                waited += 20;
+            }
+            assert!(exited(*pid), "{signal}: server {pid} outlived its REPL");
+            assert!(gone(), "{signal}: {addr} still accepts");
+        }
+    }
+}
