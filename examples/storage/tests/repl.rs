@@ -462,6 +462,20 @@ fn exited(pid: u32) -> bool {
     }
 }
 
+/// Kills the processes still running when dropped: a failing test leaves no server
+/// behind (nor a pipe held open that the test harness waits on).
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in self.0.iter().filter(|pid| !exited(**pid)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 /// `--cluster`: a REPL killed by a signal (SIGTERM, SIGINT) takes its four server
 /// processes with it: they exit within seconds, and their ports stop accepting.
 #[test]
@@ -493,6 +507,7 @@ fn a_cluster_repl_killed_by_a_signal_takes_its_servers_with_it() {
             .collect();
         assert_eq!(servers.len(), 4, "{started}");
         assert!(servers.iter().all(|(_, pid)| !exited(*pid)), "{started}");
+        let _cleanup = KillOnDrop(servers.iter().map(|(_, pid)| *pid).collect());
 
         let killed = Command::new("kill")
             .args([signal, &repl.id().to_string()])
