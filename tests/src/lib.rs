@@ -167,6 +167,7 @@ macro_rules! conformance_suite {
             declared_known_peers_bound_the_configuration,
             several_watchers_of_one_correctable,
             local_systems_return_a_stop_of_them_all,
+            one_way_calls_can_wait_for_the_send,
             ordering_stress_run_opt_in,
             a_node_that_stalls_mid_call_fails_by_the_deadline,
             calls_go_on_through_repeated_restarts,

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_core::api::{
-    CallInfo, Cause, FailureKind, NodeFailure, NodeId, NodeList, NodeResponse, Quorum,
-    ReplyInterceptor, System, SystemOptions,
+    CallInfo, CallOptions, Cause, Configuration, ConnectionError, EndpointConfig, FailureKind,
+    NodeFailure, NodeId, NodeList, NodeResponse, Quorum, ReplyInterceptor, System, SystemOptions,
 };
 use gorums_core::runtime::RuntimeHandle;
 
@@ -312,4 +312,101 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
         .await
         .unwrap_err();
     assert_eq!(err.node_errors.len(), 3, "{err}");
+}
+
+/// CONFORMANCE: one-way calls that wait for the send (Go's default `Unicast` and
+/// `Multicast`): `unicast_written` and `multicast_written` to live nodes return `Ok` and
+/// the servers get the messages; to a peer that reads nothing, a request larger than
+/// any socket or link buffer cannot leave, so the waited call returns only when the
+/// connection closes (the handshake timeout), with that connection's error, while the
+/// default `unicast` (queue and return) returned `Ok` at once; to an address where
+/// nobody listens, the waited call fails.
+pub async fn one_way_calls_can_wait_for_the_send(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let node_1 = c.client.node(NodeId(1)).unwrap();
+    let to_one = node_1.unicast_written(method::RECORD, &msg(7), CallOptions::new());
+    within(&rt, Duration::from_secs(5), to_one)
+        .await
+        .expect("the wait ends once the bytes left")
+        .expect("written to a live node");
+    let to_all = c
+        .client
+        .multicast_written(method::RECORD, &msg(8), CallOptions::new());
+    within(&rt, Duration::from_secs(5), to_all)
+        .await
+        .expect("the wait ends once the bytes left")
+        .expect("written to every live node");
+    for n in 1..=3 {
+        let want: &[u64] = if n == 1 { &[7, 8] } else { &[8] };
+        eventually(&rt, || c.seen_by(n, method::RECORD) == want).await;
+    }
+
+    // A peer that accepts and never reads nor says hello.
+    let mut silent = rt.listen("127.0.0.1:0").await.expect("listen");
+    let silent_addr = silent.local_addr();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    rt.spawn(Box::pin(async move {
+        while let Ok(conn) = silent.accept().await {
+            keep.lock().unwrap().push(conn);
+        }
+    }));
+    let big_frames = 64 << 20;
+    let options = SystemOptions {
+        endpoint: EndpointConfig {
+            connect_timeout: Duration::from_millis(500),
+            max_frame_len: big_frames,
+            send_queue_limit: big_frames,
+            ..EndpointConfig::default()
+        },
+        ..SystemOptions::default()
+    };
+    let stuck =
+        Configuration::new(rt.clone(), NodeList::addrs([silent_addr]), options.clone()).unwrap();
+    let node = stuck.node(NodeId(1)).unwrap();
+    // 16 MiB: more than a loopback socket's buffers (or the simulator's link window) hold.
+    let big = Msg {
+        text: "x".repeat(16 << 20),
+        seq: 1,
+        node: 0,
+    };
+    let started = rt.now();
+    node.unicast(method::RECORD, &big)
+        .expect("the default one-way call only queues");
+    let err = within(
+        &rt,
+        Duration::from_secs(10),
+        node.unicast_written(method::RECORD, &big, CallOptions::new()),
+    )
+    .await
+    .expect("the connection closes at the handshake timeout")
+    .expect_err("the request never left");
+    assert!(
+        matches!(
+            err.failure,
+            NodeFailure::ConnectionLost(ConnectionError::HandshakeTimeout)
+        ),
+        "{err}"
+    );
+    assert!(
+        rt.now() - started >= Duration::from_millis(400),
+        "returned before the connection closed"
+    );
+    assert!(held.lock().unwrap().len() == 1);
+
+    // Nobody listens: the waited call fails (the connect fails, or was refused already).
+    let closed = rt.listen("127.0.0.1:0").await.expect("listen");
+    let closed_addr = closed.local_addr();
+    drop(closed);
+    let down = Configuration::new(rt.clone(), NodeList::addrs([closed_addr]), options).unwrap();
+    let err = within(
+        &rt,
+        Duration::from_secs(10),
+        down.multicast_written(method::RECORD, &msg(9), CallOptions::new()),
+    )
+    .await
+    .expect("a failed connect ends the wait")
+    .expect_err("nobody listens");
+    assert_eq!(err.cause, Cause::SendFailure, "{err}");
+    assert_eq!(err.node_errors.len(), 1, "{err}");
 }

@@ -1,15 +1,19 @@
 //! `--cluster`: the REPL starts its servers, each as a process of its own (this binary
 //! with `--serve ADDR --peers ...`), as Go Gorums' storage guide has the REPL start its
-//! servers; they are stopped when the REPL ends.
+//! servers; they are stopped when the REPL ends, and die with it when it is killed
+//! (each runs with `--until-stdin-closes` on a pipe only the REPL holds open).
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// The server processes, in id order; killed (and reaped) when dropped.
 pub(crate) struct Servers {
     /// Each child with its stdout, kept open (not read past the banner) so that a
     /// server never writes into a closed pipe.
     children: Vec<(Child, BufReader<ChildStdout>)>,
+    /// Each child's stdin, never written: when this process ends, by any means, the
+    /// kernel closes them and the children exit (`--until-stdin-closes`).
+    _lifelines: Vec<ChildStdin>,
     addrs: Vec<String>,
 }
 
@@ -24,21 +28,23 @@ impl Servers {
         let peers = addrs.join(",");
         let mut servers = Servers {
             children: Vec::new(),
+            _lifelines: Vec::new(),
             addrs,
         };
         for addr in servers.addrs.clone() {
             let mut child = Command::new(&exe)
-                .args(["--serve", &addr, "--peers", &peers])
+                .args(["--serve", &addr, "--peers", &peers, "--until-stdin-closes"])
                 .args(flags)
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
                 .map_err(|e| format!("starting the server for {addr}: {e}"))?;
-            let Some(stdout) = child.stdout.take() else {
+            let (Some(stdout), Some(lifeline)) = (child.stdout.take(), child.stdin.take()) else {
                 let _ = child.kill();
-                return Err(format!("the server for {addr} has no stdout"));
+                return Err(format!("the server for {addr} has no stdout or stdin"));
             };
+            servers._lifelines.push(lifeline);
             servers.children.push((child, BufReader::new(stdout)));
             let mut line = String::new();
             let read = servers

@@ -7,6 +7,8 @@
 //! storage --serve ADDR --peers a,b,c        one server as its own process
 //!         [--data-dir DIR]                  ... keeping its writes in DIR across
 //!                                           restarts (synced before each reply)
+//!         [--until-stdin-closes]            ... exiting when its stdin ends (how a
+//!                                           `--cluster` REPL's servers die with it)
 //! storage --cluster                         four server processes it starts, then the
 //!                                           REPL (the servers stop when it ends)
 //! options: --interceptors logging,nofoo,metadata,delayed   --runtime tokio|smol
@@ -102,6 +104,8 @@ enum Mode {
         addr: String,
         peers: Vec<String>,
         data_dir: Option<String>,
+        /// Exit when stdin ends (the `--cluster` REPL holds the other end).
+        until_stdin_closes: bool,
     },
     /// Four servers, each a process of its own started with these flags, then the REPL
     /// against them.
@@ -120,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let (mut connect, mut serve, mut peers, mut data_dir) = (None, None, None, None);
     let mut cluster = false;
+    let mut until_stdin_closes = false;
     // The flags a `--cluster` REPL passes on to the servers it starts.
     let mut server_flags = Vec::new();
     let mut interceptors = Vec::new();
@@ -135,6 +140,7 @@ fn parse_args() -> Result<Args, String> {
             "--serve" => serve = Some(value()?),
             "--peers" => peers = Some(list(&value()?)),
             "--data-dir" => data_dir = Some(value()?),
+            "--until-stdin-closes" => until_stdin_closes = true,
             "--interceptors" => {
                 let names = value()?;
                 server_flags.extend([arg.clone(), names.clone()]);
@@ -163,7 +169,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR] | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--transport native|grpc]"
+                    "usage: storage [--connect a,b,c | --serve ADDR --peers a,b,c [--data-dir DIR] [--until-stdin-closes] | --cluster] [--interceptors logging,nofoo,metadata,delayed] [--runtime tokio|smol] [--metrics ADDR] [--tls-ca PEM [--tls-cert PEM --tls-key PEM]] [--transport native|grpc]"
                 );
                 std::process::exit(0);
             }
@@ -172,6 +178,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if data_dir.is_some() && serve.is_none() {
         return Err(String::from("--data-dir goes with --serve"));
+    }
+    if until_stdin_closes && serve.is_none() {
+        return Err(String::from("--until-stdin-closes goes with --serve"));
     }
     let mode = match (connect, serve, peers) {
         (None, None, None) if cluster => Mode::Cluster(server_flags),
@@ -185,6 +194,7 @@ fn parse_args() -> Result<Args, String> {
             addr,
             peers,
             data_dir,
+            until_stdin_closes,
         },
         (None, None, None) => Mode::Local,
         (None, Some(_), None) => return Err(String::from("--serve needs --peers")),
@@ -266,9 +276,11 @@ impl Executor {
     }
 }
 
+/// The server with id `id` of `peers` servers (ids 1..=peers, the `--peers` order).
 fn serve_system(
     rt: &RuntimeHandle,
     id: u32,
+    peers: u32,
     interceptors: &[String],
     storage: Arc<Storage>,
 ) -> System {
@@ -278,7 +290,10 @@ fn serve_system(
     };
     // Each server dials only the peers with higher ids and reaches the others over the
     // connections they open: n servers hold n(n-1)/2 connections among them.
-    let mut system_options = system_options(id);
+    // The `--peers` list is declared as the known peers (Go's `WithConfig(myID,
+    // nodeList)`): `ctx.config()` holds those of them connected, never a process that
+    // dials in announcing another id.
+    let mut system_options = system_options(id).known_peers((1..=peers).map(NodeId));
     system_options.endpoint.dial = DialPolicy::HigherIds;
     let system = System::with_server(rt.clone(), system_options, options);
     register_storage_server(&system, storage);
@@ -336,14 +351,20 @@ fn main() {
             addr,
             peers,
             data_dir,
-        } => serve(
-            &exec,
-            &rt,
-            &addr,
-            &peers,
-            data_dir.as_deref(),
-            &args.interceptors,
-        ),
+            until_stdin_closes,
+        } => {
+            if until_stdin_closes {
+                exit_when_stdin_closes();
+            }
+            serve(
+                &exec,
+                &rt,
+                &addr,
+                &peers,
+                data_dir.as_deref(),
+                &args.interceptors,
+            )
+        }
         Mode::Local => local(&exec, &rt, &args.interceptors),
         Mode::Cluster(flags) => cluster(&exec, &rt, &flags),
         Mode::Connect(addrs) => {
@@ -356,6 +377,19 @@ fn main() {
         eprintln!("error: {err}");
         std::process::exit(1);
     }
+}
+
+/// Exits the process once its stdin ends. A `--cluster` REPL gives each server a pipe
+/// as stdin and never writes to it; however the REPL ends (its `exit`, a SIGTERM or
+/// SIGINT, even SIGKILL), the kernel closes its end, and the server follows it.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        // Whatever arrives is ignored; the end (or a read error) is the signal.
+        while matches!(std::io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+        std::process::exit(0);
+    });
 }
 
 /// Four servers on loopback that know each other, then the REPL against them.
@@ -427,6 +461,7 @@ fn serve(
         .position(|p| p == addr)
         .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
     let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
+    let count = u32::try_from(peers.len()).map_err(|e| e.to_string())?;
     let storage = match data_dir {
         Some(dir) => {
             let disk = exec.file_disk(dir)?;
@@ -435,7 +470,7 @@ fn serve(
         }
         None => Storage::new(),
     };
-    let system = serve_system(rt, id, interceptors, storage);
+    let system = serve_system(rt, id, count, interceptors, storage);
     let bound = exec
         .block_on(system.listen(addr))
         .map_err(|e| format!("listen on {addr}: {e}"))?;

@@ -342,3 +342,191 @@ fn servers_killed_and_restarted_on_their_data_dirs_keep_their_writes() {
     let out = run_script(&connect, "qc read k\n");
     assert_eq!(out, ["k = newer"]);
 }
+
+/// Starts `--serve addr --peers peers` and waits until it says it is connected to
+/// every peer.
+fn start_connected_server(addr: &str, peers: &str) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["--serve", addr, "--peers", peers])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("a line");
+        if line.contains("connected to all") {
+            return server;
+        }
+    }
+    panic!("server {addr} ended before its peers connected");
+}
+
+/// `--serve` declares its `--peers` as its known peers (Go's `WithConfig(myID,
+/// nodeList)`): a process that dials server 1 announcing id 7 (not in the list) and
+/// serves the storage methods is served, but server 1's nested multicast, which goes to
+/// `ctx.config()`, reaches servers 1, 2 and 3 and not it.
+#[test]
+fn serve_declares_its_peers_as_the_known_peers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use gorums_core::api::{NodeId, NodeList, ServerCtx, System, SystemOptions};
+    use storage::proto::{
+        ReadRequest, StorageConfiguration, WriteRequest, storage_methods::WRITE_MULTICAST,
+    };
+
+    let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
+    let peers = addrs.join(",");
+    let starting: Vec<std::thread::JoinHandle<Server>> = addrs
+        .iter()
+        .map(|a| {
+            let (a, p) = (a.clone(), peers.clone());
+            std::thread::spawn(move || start_connected_server(&a, &p))
+        })
+        .collect();
+    let _servers: Vec<Server> = starting.into_iter().map(|s| s.join().unwrap()).collect();
+
+    let tokio = tokio::runtime::Runtime::new().expect("tokio");
+    tokio.block_on(async {
+        let rt = gorums_tokio::runtime();
+        let stranger = System::new(rt.clone(), SystemOptions::with_id(NodeId(7)));
+        let reached = Arc::new(AtomicUsize::new(0));
+        let count = reached.clone();
+        stranger.register_one_way(WRITE_MULTICAST, move |_: ServerCtx, _: WriteRequest| {
+            count.fetch_add(1, Ordering::AcqRel);
+            async {}
+        });
+        let to_1 = stranger
+            .configuration(NodeList::map([(1, addrs[0].clone())]))
+            .expect("configuration");
+        let write = WriteRequest {
+            key: "k".into(),
+            value: "nested".into(),
+            time: Some(prost_types::Timestamp {
+                seconds: 1,
+                nanos: 0,
+            }),
+        };
+        StorageConfiguration::new(to_1)
+            .write_nested_multicast(&write)
+            .all()
+            .await
+            .expect("server 1 multicasts to its peers");
+
+        // The multicast reached all three servers...
+        let all = gorums_core::api::Configuration::new(
+            rt.clone(),
+            NodeList::addrs(addrs.clone()),
+            SystemOptions::default(),
+        )
+        .expect("configuration");
+        let all = StorageConfiguration::new(all);
+        let read = ReadRequest { key: "k".into() };
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            got = all.read_qc(&read).collect_all().await;
+            if got
+                .iter()
+                .all(|r| r.result.as_ref().is_ok_and(|r| r.value == "nested"))
+            {
+                break;
+            }
+            rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
+        }
+        assert!(
+            got.iter()
+                .all(|r| r.result.as_ref().is_ok_and(|r| r.value == "nested")),
+            "{got:?}"
+        );
+        // ...and not the stranger, though it was sent at the same moment.
+        rt.sleep_until(rt.now() + Duration::from_millis(200)).await;
+        assert_eq!(
+            reached.load(Ordering::Acquire),
+            0,
+            "node 7 got the multicast"
+        );
+    });
+}
+
+/// Whether process `pid` has exited: gone, or a zombie nobody has reaped yet (its
+/// parent, the REPL, is dead; the container's init may be slow to reap).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses: `pid (comm) S ...`.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// Kills the processes still running when dropped: a failing test leaves no server
+/// behind (nor a pipe held open that the test harness waits on).
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in self.0.iter().filter(|pid| !exited(**pid)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// `--cluster`: a REPL killed by a signal (SIGTERM, SIGINT) takes its four server
+/// processes with it: they exit within seconds, and their ports stop accepting.
+#[test]
+fn a_cluster_repl_killed_by_a_signal_takes_its_servers_with_it() {
+    for signal in ["-TERM", "-INT"] {
+        let mut repl = Command::new(BIN)
+            .arg("--cluster")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the REPL starts");
+        let stdout = BufReader::new(repl.stdout.take().expect("stdout"));
+        let started = stdout
+            .lines()
+            .map(|l| l.expect("a line"))
+            .find(|l| l.starts_with("started 4 storage server processes: "))
+            .expect("the started line");
+        let servers: Vec<(String, u32)> = started
+            .trim_start_matches("started 4 storage server processes: ")
+            .split(", ")
+            .map(|s| {
+                let (addr, pid) = s.split_once(" (pid ").expect("addr (pid N)");
+                (
+                    addr.to_owned(),
+                    pid.trim_end_matches(')').parse().expect("pid"),
+                )
+            })
+            .collect();
+        assert_eq!(servers.len(), 4, "{started}");
+        assert!(servers.iter().all(|(_, pid)| !exited(*pid)), "{started}");
+        let _cleanup = KillOnDrop(servers.iter().map(|(_, pid)| *pid).collect());
+
+        let killed = Command::new("kill")
+            .args([signal, &repl.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        let status = repl.wait().expect("the REPL ends");
+        assert!(!status.success(), "{signal}: {status:?}");
+        for (addr, pid) in &servers {
+            // A process shows as a zombie a moment before its last thread has closed
+            // its sockets: both are waited for.
+            let gone = || exited(*pid) && std::net::TcpStream::connect(addr).is_err();
+            let mut waited = 0;
+            while !gone() && waited < 5000 {
+                std::thread::sleep(Duration::from_millis(20));
+                waited += 20;
+            }
+            assert!(exited(*pid), "{signal}: server {pid} outlived its REPL");
+            assert!(gone(), "{signal}: {addr} still accepts");
+        }
+    }
+}

@@ -145,7 +145,9 @@ impl Configuration {
     }
 
     /// Sends `request` one-way to every node, at once. Returns the nodes it could not
-    /// be sent to (as a `SendFailure`); it never waits for the servers.
+    /// be queued for (as a `SendFailure`); it waits neither for the servers nor for the
+    /// send (Go Gorums' `Multicast` with `IgnoreErrors`). To wait until every request is
+    /// written, see [`multicast_written`](Self::multicast_written).
     pub fn multicast<Req: prost::Message>(
         &self,
         method: impl Into<Cow<'static, str>>,
@@ -272,7 +274,9 @@ impl Node {
         }
     }
 
-    /// A one-way message to this node, sent at once.
+    /// A one-way message to this node, queued at once; it returns without waiting for
+    /// the send (Go Gorums' `Unicast` with `IgnoreErrors`). To wait until the request is
+    /// written, see [`unicast_written`](Self::unicast_written).
     pub fn unicast<Req: prost::Message>(
         &self,
         method: impl Into<Cow<'static, str>>,
@@ -571,6 +575,8 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                         result: Err(failure),
                     }));
                 }
+                // Only one-way calls are told when they are written (written.rs).
+                CallEvent::Written { .. } => {}
                 CallEvent::Finished(result) => {
                     self.config.inner.lock().calls.remove(&call);
                     self.finished = Some(result);

@@ -159,6 +159,9 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
     let mut read_buf = vec![0u8; BUFFER_START];
     let mut out = BytesMut::with_capacity(BUFFER_START);
     let mut written = 0;
+    // The bytes taken hold a request whose caller waits for it to be written: each
+    // write is reported to the engine (otherwise no write takes the lock).
+    let mut report_writes = false;
     // A write the runtime's fault injection holds back (never on tokio or smol).
     let mut held: Option<BoxFuture<'static, ()>> = None;
     let ended = poll_fn(|cx| {
@@ -169,7 +172,9 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
             // Parked before looking for bytes: a Transmit after the look wakes this task.
             signal.park(Role::Writer, cx.waker());
             let mut progressed = false;
-            if written == out.len() && take_transmit(&inner, conn, &mut out, &mut written) {
+            if written == out.len()
+                && take_transmit(&inner, conn, &mut out, &mut written, &mut report_writes)
+            {
                 inner.writing.fetch_add(1, Ordering::AcqRel);
                 if inner.rt.buggify(buggify::DELAYED_FLUSH) {
                     let until = inner.rt.now() + buggify::DELAYED_FLUSH_HOLD;
@@ -191,6 +196,9 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
                     Poll::Ready(Ok(n)) => {
                         written += n;
                         progressed = true;
+                        if report_writes {
+                            inner.with(|st, now| st.ep.handle_written(now, conn, n));
+                        }
                         if written == out.len() {
                             inner.writing.fetch_sub(1, Ordering::AcqRel);
                         }
@@ -241,11 +249,21 @@ async fn serve(inner: Arc<Inner>, conn: ConnId, connection: Connection, signal: 
 }
 
 /// Moves every byte the engine has queued for `conn` into `out` (emptied first); says
-/// whether there were any.
-fn take_transmit(inner: &Inner, conn: ConnId, out: &mut BytesMut, written: &mut usize) -> bool {
+/// whether there were any, and sets `report_writes` to whether the engine wants to hear
+/// of their writes.
+fn take_transmit(
+    inner: &Inner,
+    conn: ConnId,
+    out: &mut BytesMut,
+    written: &mut usize,
+    report_writes: &mut bool,
+) -> bool {
     out.clear();
     *written = 0;
-    inner.lock().ep.poll_transmit(conn, out) > 0
+    let mut st = inner.lock();
+    let any = st.ep.poll_transmit(conn, out) > 0;
+    *report_writes = st.ep.awaits_write(conn);
+    any
 }
 
 fn closed_by_transport(inner: &Arc<Inner>, conn: ConnId, error: ConnectionError) {

@@ -40,6 +40,7 @@ mod signal;
 mod system;
 mod terminal;
 mod watch;
+mod written;
 
 pub use call::{CallOptions, Responses};
 pub use config::{Configuration, Node, NodeList};

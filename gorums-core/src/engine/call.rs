@@ -65,6 +65,13 @@ pub struct CallSpec {
     pub payload: Payload,
     /// When the engine gives up on the call (`DeadlineExceeded`).
     pub deadline: Option<Instant>,
+    /// One-way calls only: keep the call until each node's request is written to its
+    /// connection ([`CallEvent::Written`](super::CallEvent::Written), then
+    /// [`CallEvent::Finished`](super::CallEvent::Finished)) instead of forgetting it once
+    /// queued. The driver reports writes with
+    /// [`Endpoint::handle_written`](super::Endpoint::handle_written). Two-way calls
+    /// ignore it.
+    pub report_written: bool,
 }
 
 impl CallSpec {
@@ -82,11 +89,18 @@ impl CallSpec {
             nodes: nodes.into(),
             payload,
             deadline: None,
+            report_written: false,
         }
     }
 }
 
 impl CallSpec {
+    /// Whether the engine keeps the call's state until it ends: every two-way call, and
+    /// one-way calls that report when they are written.
+    pub(crate) fn is_tracked(&self) -> bool {
+        self.kind.is_two_way() || self.report_written
+    }
+
     /// Checks the spec before anything is sent: node count, payload count, ids.
     pub(crate) fn validate(&self) -> Result<(), UsageError> {
         let spec = self;

@@ -55,6 +55,8 @@ pub(crate) enum ShareOutcome {
     Item(Bytes),
     /// The node's stream ended.
     End,
+    /// The node's request was written (a one-way call that reports it).
+    Written,
     /// The node failed.
     Failed(NodeFailure),
 }
@@ -86,7 +88,7 @@ impl ShareOutcome {
     }
 }
 
-/// The engine's state of one two-way call.
+/// The engine's state of one two-way call (or one-way call that reports when written).
 #[derive(Debug)]
 pub(crate) struct Call {
     kind: CallKind,
@@ -153,7 +155,7 @@ fn fixed_map<K, V>() -> FixedMap<K, V> {
     FixedMap::with_hasher(foldhash::fast::FixedState::with_seed(0))
 }
 
-/// Every two-way call in flight.
+/// Every two-way call in flight, and the one-way calls waiting to be written.
 #[derive(Debug)]
 pub(crate) struct Calls {
     next_call: u64,
@@ -223,6 +225,10 @@ impl Calls {
     /// whether that call streams.
     pub(crate) fn expects(&self, call: CallId, node: NodeId, conn: ConnId) -> Option<bool> {
         let state = self.calls.get(&call)?;
+        // A one-way call expects no reply: a message with its id is the peer's mistake.
+        if !state.kind.is_two_way() {
+            return None;
+        }
         let (_, share) = state.share(node)?;
         (share.conn() == Some(conn)).then_some(state.streaming())
     }
@@ -283,6 +289,10 @@ impl Calls {
                 node,
                 result: Ok(()),
             },
+            ShareOutcome::Written => CallEvent::Written {
+                node,
+                result: Ok(()),
+            },
             ShareOutcome::Failed(failure) => {
                 stats.failed(node, &failure);
                 state.errors.push(NodeError {
@@ -291,6 +301,11 @@ impl Calls {
                 });
                 if state.streaming() {
                     CallEvent::End {
+                        node,
+                        result: Err(failure),
+                    }
+                } else if !state.kind.is_two_way() {
+                    CallEvent::Written {
                         node,
                         result: Err(failure),
                     }

@@ -3,6 +3,11 @@
 //! The send queue numbers every frame it takes, so a call's share can remember where
 //! its request sits and a cancel can take that frame back in O(1), without scanning the
 //! queue (see [`Conn::take_back`]).
+//!
+//! It also follows the frames whose callers wait for them to be written (one-way calls
+//! with `report_written`): once the driver has taken such a frame, the connection keeps
+//! the stream offset its last byte ends at, and the driver's reports of bytes written
+//! ([`Conn::written`]) say when it has left.
 
 use std::collections::VecDeque;
 
@@ -10,6 +15,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::server::ServerQueue;
 use super::{Authenticated, CallId, Instant, MsgId, NodeFailure, NodeId};
+
+/// A call share waiting for its frame to be written: the call and the node it goes to.
+pub(crate) type WrittenWatch = (CallId, NodeId);
 use crate::wire::proto::MetadataEntry;
 use crate::wire::{EnvelopeRef, FrameDecoder};
 
@@ -76,6 +84,15 @@ pub(crate) struct Conn {
     chunk: BytesMut,
     /// A `Transmit` event is outstanding: the driver has not taken the queue since.
     transmit_signalled: bool,
+    /// Queued frames whose callers wait for them to be written, oldest first.
+    watched: VecDeque<(FrameSeq, WrittenWatch)>,
+    /// Watched frames the driver has taken, with the stream offset their last byte ends
+    /// at, oldest first.
+    in_flight: VecDeque<(u64, WrittenWatch)>,
+    /// Bytes handed to the driver since the connection opened.
+    taken: u64,
+    /// Of those, bytes the driver has said are written.
+    written_bytes: u64,
 }
 
 impl Conn {
@@ -107,6 +124,10 @@ impl Conn {
             out_bytes: 0,
             chunk: BytesMut::new(),
             transmit_signalled: false,
+            watched: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            taken: 0,
+            written_bytes: 0,
         }
     }
 
@@ -185,6 +206,34 @@ impl Conn {
         }
     }
 
+    /// Reports the frame at `seq` as `watch` once the driver has written all of it
+    /// (see [`written`](Self::written)). Frames are watched in the order queued.
+    pub(crate) fn watch_written(&mut self, seq: FrameSeq, watch: WrittenWatch) {
+        debug_assert!(self.watched.back().is_none_or(|(last, _)| last.0 < seq.0));
+        self.watched.push_back((seq, watch));
+    }
+
+    /// Whether bytes the driver has taken hold a watched frame not yet written: the
+    /// driver must then report its writes ([`written`](Self::written)).
+    pub(crate) fn awaits_write(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// The driver wrote `bytes` more of what it took; returns the watched frames now
+    /// wholly written, oldest first.
+    pub(crate) fn written(&mut self, bytes: usize) -> Vec<WrittenWatch> {
+        self.written_bytes = (self.written_bytes + bytes as u64).min(self.taken);
+        let mut done = Vec::new();
+        while let Some(&(end, watch)) = self.in_flight.front() {
+            if end > self.written_bytes {
+                break;
+            }
+            self.in_flight.pop_front();
+            done.push(watch);
+        }
+        done
+    }
+
     /// Bytes queued and not yet taken by the driver.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.out_bytes
@@ -207,12 +256,33 @@ impl Conn {
         }
         let taken = self.out_bytes;
         buf.reserve(taken);
+        // A driver takes again only once it has written what it took before; one that
+        // reports no writes (nothing it took was watched) is caught up here.
+        if self.in_flight.is_empty() {
+            self.written_bytes = self.taken;
+        }
+        let mut offset = self.taken;
+        let first = self.out_front;
         self.out_front += self.out.len() as u64;
-        for frame in self.out.drain(..) {
+        for (i, frame) in self.out.drain(..).enumerate() {
+            let seq = first + i as u64;
+            let sent = frame.0.is_some();
             if let Some(bytes) = frame.0 {
                 buf.extend_from_slice(&bytes);
+                offset += bytes.len() as u64;
+            }
+            while let Some(&(at, watch)) = self.watched.front() {
+                if at.0 > seq {
+                    break;
+                }
+                self.watched.pop_front();
+                // A frame taken back belongs to a cancelled call: nobody waits for it.
+                if at.0 == seq && sent {
+                    self.in_flight.push_back((offset, watch));
+                }
             }
         }
+        self.taken = offset;
         self.out_bytes = 0;
         self.transmit_signalled = false;
         taken
@@ -220,5 +290,62 @@ impl Conn {
 
     fn can_write(&self) -> bool {
         self.phase != Phase::Connecting && self.side != Side::Local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::proto::Kind;
+
+    fn open_conn() -> Conn {
+        let mut c = Conn::new(Side::Dialled(NodeId(1)), "a".into(), NodeId(1), 1024, 1024);
+        c.open(1 << 20);
+        c
+    }
+
+    fn queue(c: &mut Conn, payload: &[u8]) -> FrameSeq {
+        let envelope = EnvelopeRef {
+            id: 1,
+            method: "m",
+            status: None,
+            metadata: &[],
+            payload,
+            kind: Kind::OneWay,
+        };
+        c.queue_envelope(&envelope, 1 << 20, 1 << 20).unwrap()
+    }
+
+    #[test]
+    fn a_watched_frame_is_reported_once_its_last_byte_is_written() {
+        let mut c = open_conn();
+        // An unwatched batch the driver never reports does not shift the count.
+        queue(&mut c, b"before");
+        let mut buf = BytesMut::new();
+        c.take_transmit(&mut buf);
+        let first = queue(&mut c, b"first");
+        let taken_back = queue(&mut c, b"cancelled");
+        let second = queue(&mut c, b"second");
+        c.watch_written(first, (CallId(1), NodeId(1)));
+        c.watch_written(taken_back, (CallId(2), NodeId(1)));
+        c.watch_written(second, (CallId(3), NodeId(1)));
+        c.take_back(taken_back);
+        let mut buf = BytesMut::new();
+        let n = c.take_transmit(&mut buf);
+        assert!(c.awaits_write());
+        // One byte short of the first frame: nothing yet.
+        let whole_first = queue_len(b"first");
+        assert!(c.written(whole_first - 1).is_empty());
+        assert_eq!(c.written(1), [(CallId(1), NodeId(1))]);
+        assert!(c.awaits_write());
+        // The taken-back frame is not reported; the second is, with the last byte.
+        assert_eq!(c.written(n - whole_first), [(CallId(3), NodeId(1))]);
+        assert!(!c.awaits_write());
+    }
+
+    fn queue_len(payload: &[u8]) -> usize {
+        let mut c = open_conn();
+        queue(&mut c, payload);
+        c.queued_bytes()
     }
 }

@@ -36,8 +36,9 @@ use crate::wire::{self, EnvelopeRef};
 /// 1. **Inputs**, each carrying `now` (never earlier than the last one):
 ///    [`handle_accepted`](Self::handle_accepted), [`handle_connected`](Self::handle_connected),
 ///    [`handle_connect_failed`](Self::handle_connect_failed),
-///    [`handle_bytes`](Self::handle_bytes), [`handle_closed`](Self::handle_closed),
-///    [`handle_timeout`](Self::handle_timeout); and **commands**:
+///    [`handle_bytes`](Self::handle_bytes), [`handle_written`](Self::handle_written),
+///    [`handle_closed`](Self::handle_closed), [`handle_timeout`](Self::handle_timeout);
+///    and **commands**:
 ///    [`add_node`](Self::add_node), [`start_call`](Self::start_call),
 ///    [`cancel`](Self::cancel), [`finish`](Self::finish), [`respond`](Self::respond),
 ///    [`send_item`](Self::send_item), [`end_stream`](Self::end_stream),
@@ -276,6 +277,21 @@ impl Endpoint {
         self.drop_conn(conn, error);
     }
 
+    /// The driver wrote `bytes` more of what [`poll_transmit`](Self::poll_transmit) gave
+    /// it for `conn` to the connection. Each request now written whole whose caller waits
+    /// for that ([`CallSpec::report_written`]) is reported
+    /// ([`CallEvent::Written`](super::CallEvent::Written)). A driver takes the next bytes
+    /// only once it has written the last; calling `poll_transmit` again says so.
+    pub fn handle_written(&mut self, now: Instant, conn: ConnId, bytes: usize) {
+        self.advance(now);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        for (call, node) in c.written(bytes) {
+            self.settle(call, node, ShareOutcome::Written);
+        }
+    }
+
     /// Fires every timer due at `now`: call deadlines, connect timeouts, redials.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
@@ -310,6 +326,14 @@ impl Endpoint {
     /// returns how many. Zero if the connection is unknown or not yet connected.
     pub fn poll_transmit(&mut self, conn: ConnId, buf: &mut BytesMut) -> usize {
         self.conns.get_mut(conn).map_or(0, |c| c.take_transmit(buf))
+    }
+
+    /// Whether bytes the driver took from `conn` hold a request whose caller waits for
+    /// it to be written ([`CallSpec::report_written`]): the driver then reports each
+    /// write of them with [`handle_written`](Self::handle_written). A driver may report
+    /// every write; one that reports none never completes such calls.
+    pub fn awaits_write(&self, conn: ConnId) -> bool {
+        self.conns.get(conn).is_some_and(|c| c.awaits_write())
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, if ever.
@@ -367,7 +391,8 @@ impl Endpoint {
         self.conns.queued_bytes()
     }
 
-    /// The number of two-way calls the engine still holds state for.
+    /// The number of calls the engine still holds state for (two-way calls, and one-way
+    /// calls waiting to be written).
     pub fn live_calls(&self) -> usize {
         self.calls.len()
     }
@@ -386,7 +411,9 @@ impl Endpoint {
     /// full) fail at once and are listed in [`StartedCall::send_failures`]; the others
     /// report through [`Event::Call`]. A two-way call ends with
     /// [`CallEvent::Finished`](super::CallEvent::Finished); a one-way call keeps no
-    /// state once enqueued.
+    /// state once enqueued, unless it asked to hear when it is written
+    /// ([`CallSpec::report_written`]: one [`CallEvent::Written`](super::CallEvent::Written)
+    /// per node, then `Finished`).
     pub fn start_call(&mut self, now: Instant, spec: CallSpec) -> Result<StartedCall, UsageError> {
         self.advance(now);
         spec.validate()?;
@@ -394,6 +421,7 @@ impl Endpoint {
         let kind = spec.kind.request_kind();
         let mut failures = Vec::new();
         let mut call = Call::new(spec.kind, self.now, spec.deadline);
+        let mut written_now = Vec::new();
         for (i, &node) in spec.nodes.iter().enumerate() {
             let payload = match &spec.payload {
                 Payload::Shared(p) => Some(p.clone()),
@@ -418,6 +446,13 @@ impl Endpoint {
                 Ok((conn, frame)) => {
                     self.stats.sent(node);
                     call.wait_for(node, conn, frame);
+                    if spec.report_written && !spec.kind.is_two_way() {
+                        match (frame, self.conns.get_mut(conn)) {
+                            (Some(seq), Some(c)) => c.watch_written(seq, (id, node)),
+                            // To ourselves: handed over, nothing to write.
+                            _ => written_now.push(node),
+                        }
+                    }
                 }
                 Err(failure) => {
                     self.stats.failed(node, &failure);
@@ -425,9 +460,13 @@ impl Endpoint {
                 }
             }
         }
-        if spec.kind.is_two_way() {
+        if spec.is_tracked() {
             call.record_failures(&failures);
-            if self.calls.insert(id, call, &mut self.out) {
+            let over = self.calls.insert(id, call, &mut self.out);
+            for node in written_now {
+                self.settle(id, node, ShareOutcome::Written);
+            }
+            if over {
                 self.calls.finish(id, Ok(()), &mut self.out);
             } else if spec.deadline.is_some_and(|d| d <= self.now) {
                 // A deadline already due fails the call now, not when the driver's timer

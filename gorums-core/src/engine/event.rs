@@ -113,12 +113,23 @@ pub enum CallEvent {
         /// How it ended.
         result: Result<(), NodeFailure>,
     },
+    /// A one-way call started with
+    /// [`report_written`](super::CallSpec::report_written): the node's request was
+    /// written to its connection (`Ok`; to ourselves: handed over), or the connection
+    /// closed before it was (`Err`, [`NodeFailure::ConnectionLost`]). Each node is
+    /// reported once, here or in the [`StartedCall`](super::StartedCall).
+    Written {
+        /// The node.
+        node: NodeId,
+        /// Whether its request left.
+        result: Result<(), NodeFailure>,
+    },
     /// The call is over and the engine has forgotten it: later replies are dropped and
     /// counted. `Ok` once every node has answered or failed, `Err` at the deadline. The
     /// engine does not judge quorums: the caller feeds each node's outcome to a
     /// [`Tally`](crate::quorum::Tally) and ends the call with
     /// [`Endpoint::finish`](super::Endpoint::finish) once it is decided. Not sent for
-    /// one-way calls or cancelled calls.
+    /// cancelled calls, nor for one-way calls but those that report when written.
     Finished(Result<(), QuorumCallError>),
 }
 
