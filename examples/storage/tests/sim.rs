@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use gorums_sim::{
-    Configuration, Fault, FaultPlan, FaultSchedule, KvHistory, NodeId, NodeList, ProcessId,
-    ProcessOptions, RecordedRun, RegisterOp, RuntimeHandle, Sim, SimConfig, SimRng, System,
-    SystemOptions, check_kv, run_seeds_parallel, shrink_seed,
+    Adversary, Configuration, Fault, FaultPlan, FaultSchedule, HoldCompleting, KvHistory, NodeId,
+    NodeList, ProcessId, ProcessOptions, RecordedRun, RegisterOp, RuntimeHandle, Sim, SimConfig,
+    SimRng, System, SystemOptions, check_kv, run_seeds_parallel, shrink_seed,
 };
 use prost_types::Timestamp;
 use storage::proto::{ReadRequest, StorageConfiguration, WriteRequest, register_storage_server};
@@ -217,17 +217,28 @@ async fn kv_client(
     }
 }
 
-/// One run under random faults; the history checked key by key.
-fn run_kv(seed: u64, reads: Reads) -> Result<usize, String> {
-    run_kv_with(seed, reads, None).0
+/// What goes wrong in a linearizability run.
+#[derive(Clone, Copy)]
+enum KvFaults<'a> {
+    /// Random faults drawn from the seed.
+    Random,
+    /// These faults only (a recorded or shrunk schedule).
+    Scripted(&'a [(Duration, Fault)]),
+    /// No faults; the adversary decides which writes and replies lag.
+    Adversary(&'a Adversary),
 }
 
-/// [`run_kv`] with `schedule`'s faults instead of random ones when given; also the
-/// faults the run applied (what the shrinker replays).
+/// One run under random faults; the history checked key by key.
+fn run_kv(seed: u64, reads: Reads) -> Result<usize, String> {
+    run_kv_with(seed, reads, KvFaults::Random).0
+}
+
+/// [`run_kv`] with the faults `faults` says; also the faults the run applied (what the
+/// shrinker replays).
 fn run_kv_with(
     seed: u64,
     reads: Reads,
-    schedule: Option<&[(Duration, Fault)]>,
+    faults: KvFaults<'_>,
 ) -> (Result<usize, String>, FaultSchedule) {
     let random = FaultPlan {
         mean_interval: Duration::from_millis(40),
@@ -238,13 +249,17 @@ fn run_kv_with(
     let mut sim = Sim::new(SimConfig {
         latency: Duration::from_micros(500),
         jitter: Duration::from_millis(3),
-        faults: schedule.is_none().then_some(random),
+        faults: matches!(faults, KvFaults::Random).then_some(random),
+        adversary: match faults {
+            KvFaults::Adversary(a) => Some(a.clone()),
+            _ => None,
+        },
         ..SimConfig::new(seed)
     });
     for i in 0..REPLICAS.len() {
         durable_replica(&mut sim, i);
     }
-    if let Some(schedule) = schedule {
+    if let KvFaults::Scripted(schedule) = faults {
         sim.schedule_all(schedule);
     }
     let history = KvHistory::new();
@@ -310,7 +325,7 @@ fn reads_without_write_back_are_caught_with_the_operations_that_show_it() {
     // The run's faults shrink to the few the violation needs, and those alone still
     // break it (the broken read is not linearizable without them only by luck).
     let replay = |seed: u64, schedule: &[(Duration, Fault)]| {
-        run_kv_with(seed, Reads::NoWriteBack, Some(schedule))
+        run_kv_with(seed, Reads::NoWriteBack, KvFaults::Scripted(schedule))
             .0
             .map(|_| ())
     };
@@ -318,7 +333,7 @@ fn reads_without_write_back_are_caught_with_the_operations_that_show_it() {
         "storage-kv without write-back",
         seed,
         |s| {
-            let (result, faults) = run_kv_with(s, Reads::NoWriteBack, None);
+            let (result, faults) = run_kv_with(s, Reads::NoWriteBack, KvFaults::Random);
             RecordedRun {
                 result: result.map(|_| ()),
                 faults,
@@ -337,4 +352,35 @@ fn reads_without_write_back_are_caught_with_the_operations_that_show_it() {
         shrunk.original_faults
     );
     // (`shrink_seed` printed the shrunk schedule as code to paste.)
+}
+
+/// The storage example's quorum write, as the adversary sees it on the wire.
+const WRITE_QC: &str = "proto.Storage.WriteQC";
+
+#[test]
+fn the_adversary_breaks_reads_without_write_back_at_once_and_not_with_it() {
+    // A write's requests beyond the first, and the reply that would complete it, are
+    // held 30 ms: one replica alone has the new value meanwhile.
+    let policy = HoldCompleting::new(Duration::from_millis(30))
+        .requests_too()
+        .only(WRITE_QC);
+    let adversary = Adversary::new("a write reaches one replica first", move || policy.clone());
+    let against = |seed, reads| run_kv_with(seed, reads, KvFaults::Adversary(&adversary)).0;
+    let caught = (0..5).find(|&seed| against(seed, Reads::NoWriteBack).is_err());
+    let seed = caught.expect("the adversary breaks reads without write-back within 5 seeds");
+    println!("storage-kv without write-back: caught by the adversary at seed {seed}, no faults");
+    for seed in 0..=seed {
+        let quiet = run_kv_with(seed, Reads::NoWriteBack, KvFaults::Scripted(&[])).0;
+        assert!(
+            quiet.is_ok(),
+            "seed {seed} without the adversary: {quiet:?}"
+        );
+    }
+    for seed in 0..5 {
+        let completed = against(seed, Reads::WriteBack).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            completed > 0,
+            "seed {seed}: the adversary leaves the calls live"
+        );
+    }
 }
