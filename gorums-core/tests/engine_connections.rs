@@ -3,6 +3,8 @@
 //! reported as, and the registry of node addresses, told with one client and one server
 //! whose bytes this test carries by hand.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io;
 use std::time::Duration;
 
@@ -177,7 +179,11 @@ fn a_removed_node_is_closed_its_shares_fail_and_it_is_never_redialled() {
         Payload::Shared(Bytes::from_static(b"req")),
     );
     let again = p.client.start_call(p.now, spec).unwrap();
-    assert_eq!(again.send_failures.len(), 1, "a removed node cannot be called");
+    assert_eq!(
+        again.send_failures.len(),
+        1,
+        "a removed node cannot be called"
+    );
 }
 
 #[test]
@@ -212,9 +218,9 @@ fn a_peer_that_closes_inside_a_frame_broke_the_protocol() {
         .handle_closed(p.now, p.client_conn, ConnectionError::ClosedByPeer);
     p.pump();
     match p.share_result(&call) {
-        Some(Err(NodeFailure::ConnectionLost(ConnectionError::Wire(
-            WireError::Truncated { .. },
-        )))) => {}
+        Some(Err(NodeFailure::ConnectionLost(ConnectionError::Wire(WireError::Truncated {
+            ..
+        })))) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -226,8 +232,7 @@ fn a_transport_error_inside_a_frame_stays_a_transport_error_and_a_clean_close_a_
     p.client
         .handle_bytes(p.now, p.client_conn, &[0, 0, 0, 9, 1, 2]);
     let reset = ConnectionError::io("read", io::Error::from(io::ErrorKind::ConnectionReset));
-    p.client
-        .handle_closed(p.now, p.client_conn, reset.clone());
+    p.client.handle_closed(p.now, p.client_conn, reset.clone());
     p.pump();
     assert_eq!(
         p.share_result(&call),
@@ -266,7 +271,11 @@ fn the_registry_knows_every_node_and_this_process_by_address_in_id_order() {
     assert_eq!(ep.node_addr(NodeId(2)), Some("b"));
     assert_eq!(ep.node_addr(NodeId(4)), None);
     assert!(ep.add_node(Instant::ZERO, NodeId(2), "b2").is_err());
-    assert_eq!(ep.node_addr(NodeId(2)), Some("b"), "a second add changes nothing");
+    assert_eq!(
+        ep.node_addr(NodeId(2)),
+        Some("b"),
+        "a second add changes nothing"
+    );
 }
 
 #[test]

@@ -76,7 +76,10 @@ fn has_kind_says_whether_some_node_failed_that_way() {
     assert!(!err.has_kind(FailureKind::SendQueueFull));
     assert!(!err.has_kind(FailureKind::ConnectionLost));
     assert!(!QuorumCallError::new(Cause::Cancelled, Vec::new()).has_kind(FailureKind::NoReply));
-    assert_eq!(err.failed_nodes().collect::<Vec<_>>(), [NodeId(1), NodeId(2)]);
+    assert_eq!(
+        err.failed_nodes().collect::<Vec<_>>(),
+        [NodeId(1), NodeId(2)]
+    );
     assert_eq!(
         err.node_error(NodeId(2)).map(|e| e.failure.kind()),
         Some(FailureKind::Status)
@@ -106,7 +109,11 @@ fn a_call_errors_source_is_its_usage_error_or_its_first_node_error() {
         Some(&node_error(2, NodeFailure::SendQueueFull))
     );
 
-    assert!(QuorumCallError::new(Cause::Cancelled, Vec::new()).source().is_none());
+    assert!(
+        QuorumCallError::new(Cause::Cancelled, Vec::new())
+            .source()
+            .is_none()
+    );
 }
 
 #[test]
@@ -155,7 +162,10 @@ fn a_nodes_failure_reads_as_what_went_wrong_and_chains_to_its_cause() {
     let conn = failure.source().expect("the connection error");
     assert_eq!(conn.downcast_ref::<ConnectionError>(), Some(&refused));
     let io = conn.source().and_then(|e| e.downcast_ref::<io::Error>());
-    assert_eq!(io.map(io::Error::kind), Some(io::ErrorKind::ConnectionRefused));
+    assert_eq!(
+        io.map(io::Error::kind),
+        Some(io::ErrorKind::ConnectionRefused)
+    );
 }
 
 #[test]

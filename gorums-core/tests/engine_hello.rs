@@ -1,6 +1,8 @@
 //! The checks a server makes on a peer's hello, and the reason it closes the connection
 //! with when one fails: what an operator reads in the log of a refused peer.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::BytesMut;
 use gorums_core::engine::{
     Authenticated, ConnId, ConnectionError, Endpoint, EndpointConfig, Event, Instant, NodeId,

@@ -3,6 +3,8 @@
 //! request frees its room and never reaches the wire, and the driver is told once that
 //! there are bytes to take.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{Bytes, BytesMut};
 use gorums_core::engine::{
     CallId, CallKind, CallSpec, ConnId, Endpoint, EndpointConfig, Event, FailureKind, Instant,
@@ -100,7 +102,11 @@ fn requests_fill_the_queue_to_its_limit_exactly_and_the_next_fails_with_send_que
     assert_eq!(ep.queued_bytes(), handshake + 3 * frame);
     let over = rpc(&mut ep);
     assert!(queue_full(&over), "{:?}", over.send_failures);
-    assert_eq!(ep.queued_bytes(), handshake + 3 * frame, "nothing of it queued");
+    assert_eq!(
+        ep.queued_bytes(),
+        handshake + 3 * frame,
+        "nothing of it queued"
+    );
     let info = ep.node_info(NODE).unwrap();
     assert_eq!((info.sent, info.failed), (3, 1));
     assert_eq!(
