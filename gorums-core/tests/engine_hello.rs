@@ -149,3 +149,75 @@ fn a_peer_that_reconnects_replaces_its_older_connection() {
     assert!(ep.peer_of(new).is_some());
     assert_eq!(ep.peer_of(old), None);
 }
+
+/// The hello a client sends on its first connection to node 1, decoded.
+fn client_hello(serving: Option<bool>) -> proto::Hello {
+    let mut client = Endpoint::new(EndpointConfig::default(), Instant::ZERO);
+    if let Some(serves) = serving {
+        client.set_serving(serves);
+    }
+    client.add_node(Instant::ZERO, ME, "s1").unwrap();
+    let conn = std::iter::from_fn(|| client.poll_event())
+        .find_map(|e| match e {
+            Event::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("a dial");
+    client.handle_connected(Instant::ZERO, conn);
+    let mut bytes = BytesMut::new();
+    client.poll_transmit(conn, &mut bytes);
+    let mut decoder = wire::FrameDecoder::new(wire::DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&bytes);
+    wire::decode_hello(decoder.next_frame().unwrap().expect("a hello")).unwrap()
+}
+
+#[test]
+fn a_client_says_in_its_hello_whether_it_serves_and_a_server_keeps_non_serving_clients_out_of_its_clients()
+ {
+    assert!(client_hello(None).serves, "serving unless told otherwise");
+    assert!(client_hello(Some(true)).serves);
+    let quiet = client_hello(Some(false));
+    assert!(!quiet.serves);
+
+    let mut ep = server();
+    let (conn, events) = say_hello(&mut ep, None, &quiet);
+    assert!(closes(&events).is_empty(), "served: {events:?}");
+    assert!(ep.clients().is_empty(), "it cannot be called back");
+    assert!(ep.peer_of(conn).is_some());
+}
+
+/// A request from a wire that does not say its kind (Go Gorums' gRPC stream) is served as
+/// the kind its method was registered with, and as unary otherwise.
+#[test]
+fn an_untyped_request_is_served_as_its_methods_kind() {
+    use gorums_core::engine::RequestKind;
+    let mut ep = server();
+    ep.set_method_kind("test.Svc.Watch", RequestKind::Stream);
+    let (conn, _) = say_hello(&mut ep, None, &hello(0));
+    let mut kinds = Vec::new();
+    for (id, method) in [(1, "test.Svc.Watch"), (2, "test.Svc.Read")] {
+        let msg = proto::Message {
+            message_seq_no: id,
+            method: method.to_owned().into(),
+            kind: proto::Kind::Untyped as i32,
+            ..proto::Message::default()
+        };
+        let mut bytes = BytesMut::new();
+        wire::encode_frame(&msg, wire::DEFAULT_MAX_FRAME_LEN, &mut bytes).unwrap();
+        ep.handle_bytes(Instant::ZERO, conn, &bytes);
+        let events: Vec<Event> = std::iter::from_fn(|| ep.poll_event()).collect();
+        for e in events {
+            if let Event::Request(r) = e {
+                kinds.push((r.method.to_string(), r.kind));
+                ep.release(Instant::ZERO, r.id);
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            ("test.Svc.Watch".to_owned(), RequestKind::Stream),
+            ("test.Svc.Read".to_owned(), RequestKind::Unary)
+        ]
+    );
+}
