@@ -85,7 +85,7 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Tls { reason } => write!(f, "tls: {reason}"),
             ConnectionError::SpoofedId { claimed, certified } => write!(
                 f,
-                "refused: hello claims node {claimed}, its certificate is node {certified}'s"
+                "refused: hello claims {claimed}, its certificate is {certified}'s"
             ),
             ConnectionError::Unauthenticated(why) => write!(f, "unauthenticated: {why}"),
             ConnectionError::Closed(reason) => write!(f, "closed: {reason}"),

@@ -402,7 +402,7 @@ impl Connections {
             }
             Some(Authenticated::Anonymous) if !anonymous => {
                 return HelloOutcome::Refused(ConnectionError::Unauthenticated(format!(
-                    "a peer whose certificate names no node claims node {claimed}"
+                    "a peer whose certificate names no node claims {claimed}"
                 )));
             }
             _ => {}

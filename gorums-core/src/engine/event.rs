@@ -211,3 +211,24 @@ pub enum RequestKind {
     /// Nothing (unicast or multicast).
     OneWay,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler matches and prints the method name it was asked for.
+    #[test]
+    fn a_method_name_reads_compares_and_prints_as_its_text() {
+        let name = MethodName::new(Bytes::from_static(b"proto.Storage.Read")).expect("UTF-8");
+        assert_eq!(name.as_str(), "proto.Storage.Read");
+        assert_eq!(name.len(), "proto.Storage.Read".len(), "derefs to the text");
+        assert!(name == "proto.Storage.Read");
+        assert!(name != "proto.Storage.Write");
+        assert!(*"proto.Storage.Read" == *name.as_str());
+        assert!(name == *"proto.Storage.Read");
+        assert!(name != *"proto.Storage.Write");
+        assert_eq!(name.to_string(), "proto.Storage.Read");
+        assert_eq!(format!("{name:?}"), "\"proto.Storage.Read\"");
+        assert!(MethodName::new(Bytes::from_static(b"\xff\xfe")).is_none());
+    }
+}

@@ -288,3 +288,48 @@ fn payload_is_not_copied() {
         "payload points into the frame body"
     );
 }
+
+#[test]
+fn a_frame_is_its_big_endian_length_then_its_body() {
+    let msg = message(7, "proto.Storage.Read", b"abc");
+    let body = prost::Message::encode_to_vec(&msg);
+    let mut out = BytesMut::from(&b"earlier"[..]);
+    let written = encode_frame(&msg, DEFAULT_MAX_FRAME_LEN, &mut out).unwrap();
+    assert_eq!(written, FRAME_HEADER_LEN + body.len());
+    let mut expected = b"earlier".to_vec();
+    expected.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    expected.extend_from_slice(&body);
+    assert_eq!(&out[..], &expected[..], "appended after what was there");
+}
+
+#[test]
+fn a_message_exactly_at_the_limit_is_sent_and_one_byte_over_is_refused_by_name() {
+    let msg = message(1, "m", &[0; 100]);
+    let len = prost::Message::encoded_len(&msg);
+    let mut out = BytesMut::new();
+    assert_eq!(
+        encode_frame(&msg, len, &mut out).unwrap(),
+        FRAME_HEADER_LEN + len
+    );
+    let mut refused = BytesMut::new();
+    let err = encode_frame(&msg, len - 1, &mut refused).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "outgoing Message of {len} bytes exceeds the maximum frame of {} bytes",
+            len - 1
+        )
+    );
+    assert!(refused.is_empty());
+}
+
+#[test]
+fn the_preface_is_the_magic_then_the_version() {
+    let mut out = BytesMut::from(&b"x"[..]);
+    encode_preface(&mut out);
+    let mut expected = b"x".to_vec();
+    expected.extend_from_slice(&MAGIC);
+    expected.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+    assert_eq!(&out[..], &expected[..]);
+    assert_eq!(&out[1..], &PREFACE[..]);
+}

@@ -1,0 +1,301 @@
+//! The connection commands and queries an application uses on an [`Endpoint`]:
+//! removing a node, closing a connection, what a close in the middle of a frame is
+//! reported as, and the registry of node addresses, told with one client and one server
+//! whose bytes this test carries by hand.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use gorums_core::engine::{
+    CallEvent, CallKind, CallSpec, ConnId, ConnectionError, Endpoint, EndpointConfig, Event,
+    Instant, NodeFailure, NodeId, Payload, StartedCall,
+};
+use gorums_core::wire::WireError;
+
+const SERVER: NodeId = NodeId(1);
+
+/// A client connected to server 1, with the bytes carried between them by `pump`.
+struct Pair {
+    now: Instant,
+    client: Endpoint,
+    server: Endpoint,
+    client_conn: ConnId,
+    server_conn: ConnId,
+    /// Every client event `pump` did not consume itself.
+    client_events: Vec<Event>,
+    /// Every server event `pump` did not consume itself.
+    server_events: Vec<Event>,
+}
+
+impl Pair {
+    fn new() -> Pair {
+        let now = Instant::ZERO;
+        let mut client = Endpoint::new(EndpointConfig::default(), now);
+        let server_config = EndpointConfig {
+            node_id: SERVER,
+            ..EndpointConfig::default()
+        };
+        let mut server = Endpoint::new(server_config, now);
+        client.add_node(now, SERVER, "s1").unwrap();
+        let client_conn = std::iter::from_fn(|| client.poll_event())
+            .find_map(|e| match e {
+                Event::Connect { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .expect("a dial");
+        let server_conn = server.handle_accepted(now, "client");
+        client.handle_connected(now, client_conn);
+        let mut pair = Pair {
+            now,
+            client,
+            server,
+            client_conn,
+            server_conn,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+        };
+        pair.pump();
+        assert!(pair.client.node_info(SERVER).unwrap().connected);
+        pair
+    }
+
+    /// Carries bytes both ways until neither side has anything more to say.
+    fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(e) = self.client.poll_event() {
+                progress = true;
+                match e {
+                    Event::Transmit(conn) if conn == self.client_conn => {
+                        let mut buf = BytesMut::new();
+                        self.client.poll_transmit(conn, &mut buf);
+                        self.server.handle_bytes(self.now, self.server_conn, &buf);
+                    }
+                    other => self.client_events.push(other),
+                }
+            }
+            while let Some(e) = self.server.poll_event() {
+                progress = true;
+                match e {
+                    Event::Transmit(conn) if conn == self.server_conn => {
+                        let mut buf = BytesMut::new();
+                        self.server.poll_transmit(conn, &mut buf);
+                        self.client.handle_bytes(self.now, self.client_conn, &buf);
+                    }
+                    other => self.server_events.push(other),
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    /// Starts an RPC to the server and delivers it (the server does not answer).
+    fn pending_rpc(&mut self) -> StartedCall {
+        let spec = CallSpec::new(
+            CallKind::Rpc,
+            "test.Svc.Method",
+            vec![SERVER],
+            Payload::Shared(Bytes::from_static(b"req")),
+        );
+        let started = self.client.start_call(self.now, spec).unwrap();
+        assert!(started.send_failures.is_empty());
+        self.pump();
+        assert!(
+            self.server_events
+                .iter()
+                .any(|e| matches!(e, Event::Request(_))),
+            "the request arrived"
+        );
+        started
+    }
+
+    /// The reasons the client was told to drop its connections for.
+    fn client_closes(&mut self) -> Vec<(ConnId, ConnectionError)> {
+        self.pump();
+        self.client_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Close { conn, reason } => Some((*conn, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// What the client's call said about the server's share.
+    fn share_result(&self, call: &StartedCall) -> Option<Result<Bytes, NodeFailure>> {
+        self.client_events.iter().find_map(|e| match e {
+            Event::Call {
+                call: id,
+                event: CallEvent::Reply { node, result },
+            } if *id == call.id && *node == SERVER => Some(result.clone()),
+            _ => None,
+        })
+    }
+
+    /// Moves the clock on by `d`, firing the client's timers.
+    fn advance(&mut self, d: Duration) {
+        self.now = self.now + d;
+        self.client.handle_timeout(self.now);
+        self.server.handle_timeout(self.now);
+        self.pump();
+    }
+}
+
+#[test]
+fn a_removed_node_is_closed_its_shares_fail_and_it_is_never_redialled() {
+    let mut p = Pair::new();
+    let conns_before = p.client.connection_count();
+    let call = p.pending_rpc();
+    p.client.remove_node(p.now, SERVER);
+    let removed = ConnectionError::Closed("node 1 removed".into());
+    assert_eq!(p.client_closes(), [(p.client_conn, removed.clone())]);
+    assert_eq!(
+        p.share_result(&call),
+        Some(Err(NodeFailure::ConnectionLost(removed)))
+    );
+    assert_eq!(p.client.live_calls(), 0);
+    assert_eq!(p.client.connection_count(), conns_before - 1);
+    assert_eq!(p.client.node_addr(SERVER), None);
+    assert!(p.client.node_addrs().is_empty());
+
+    p.client_events.clear();
+    p.advance(Duration::from_secs(60));
+    assert!(
+        !p.client_events
+            .iter()
+            .any(|e| matches!(e, Event::Connect { .. })),
+        "{:?}",
+        p.client_events
+    );
+    let spec = CallSpec::new(
+        CallKind::Rpc,
+        "test.Svc.Method",
+        vec![SERVER],
+        Payload::Shared(Bytes::from_static(b"req")),
+    );
+    let again = p.client.start_call(p.now, spec).unwrap();
+    assert_eq!(
+        again.send_failures.len(),
+        1,
+        "a removed node cannot be called"
+    );
+}
+
+#[test]
+fn closing_a_connection_fails_what_waits_on_it_with_the_applications_reason() {
+    let mut p = Pair::new();
+    let call = p.pending_rpc();
+    p.client
+        .close_connection(p.now, p.client_conn, "shutting down");
+    let reason = ConnectionError::Closed("shutting down".into());
+    assert_eq!(p.client_closes(), [(p.client_conn, reason.clone())]);
+    assert_eq!(
+        p.share_result(&call),
+        Some(Err(NodeFailure::ConnectionLost(reason.clone())))
+    );
+    assert!(!p.client.node_info(SERVER).unwrap().connected);
+    assert!(p.client_events.iter().any(|e| matches!(
+        e,
+        Event::NodeDown { node, error: NodeFailure::ConnectionLost(r) } if *node == SERVER && *r == reason
+    )));
+    // The node is still registered: it is dialled again.
+    assert_eq!(p.client.node_addr(SERVER), Some("s1"));
+}
+
+#[test]
+fn a_peer_that_closes_inside_a_frame_broke_the_protocol() {
+    let mut p = Pair::new();
+    let call = p.pending_rpc();
+    // A frame header announcing 9 bytes, then 2 of them, then the end of the stream.
+    p.client
+        .handle_bytes(p.now, p.client_conn, &[0, 0, 0, 9, 1, 2]);
+    p.client
+        .handle_closed(p.now, p.client_conn, ConnectionError::ClosedByPeer);
+    p.pump();
+    match p.share_result(&call) {
+        Some(Err(NodeFailure::ConnectionLost(ConnectionError::Wire(WireError::Truncated {
+            ..
+        })))) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_transport_error_inside_a_frame_stays_a_transport_error_and_a_clean_close_a_close() {
+    let mut p = Pair::new();
+    let call = p.pending_rpc();
+    p.client
+        .handle_bytes(p.now, p.client_conn, &[0, 0, 0, 9, 1, 2]);
+    let reset = ConnectionError::io("read", io::Error::from(io::ErrorKind::ConnectionReset));
+    p.client.handle_closed(p.now, p.client_conn, reset.clone());
+    p.pump();
+    assert_eq!(
+        p.share_result(&call),
+        Some(Err(NodeFailure::ConnectionLost(reset)))
+    );
+
+    let mut p = Pair::new();
+    let call = p.pending_rpc();
+    p.client
+        .handle_closed(p.now, p.client_conn, ConnectionError::ClosedByPeer);
+    p.pump();
+    assert_eq!(
+        p.share_result(&call),
+        Some(Err(NodeFailure::ConnectionLost(
+            ConnectionError::ClosedByPeer
+        )))
+    );
+}
+
+#[test]
+fn the_registry_knows_every_node_and_this_process_by_address_in_id_order() {
+    let config = EndpointConfig {
+        node_id: NodeId(3),
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(config, Instant::ZERO);
+    assert_eq!(ep.node_id(), NodeId(3));
+    assert_eq!(ep.config().node_id, NodeId(3));
+    ep.add_node(Instant::ZERO, NodeId(2), "b").unwrap();
+    ep.add_node(Instant::ZERO, NodeId(3), "me").unwrap();
+    ep.add_node(Instant::ZERO, NodeId(1), "a").unwrap();
+    assert_eq!(
+        ep.node_addrs(),
+        [(NodeId(1), "a"), (NodeId(2), "b"), (NodeId(3), "me")]
+    );
+    assert_eq!(ep.node_addr(NodeId(2)), Some("b"));
+    assert_eq!(ep.node_addr(NodeId(4)), None);
+    assert!(ep.add_node(Instant::ZERO, NodeId(2), "b2").is_err());
+    assert_eq!(
+        ep.node_addr(NodeId(2)),
+        Some("b"),
+        "a second add changes nothing"
+    );
+}
+
+#[test]
+fn a_server_knows_who_is_on_a_connection_once_its_hello_arrived() {
+    let now = Instant::ZERO;
+    let mut server = Endpoint::new(
+        EndpointConfig {
+            node_id: SERVER,
+            ..EndpointConfig::default()
+        },
+        now,
+    );
+    let conn = server.handle_accepted(now, "peer-addr");
+    assert_eq!(server.peer_of(conn), None, "no hello yet");
+    assert_eq!(server.handshaking(), 1);
+    let p = Pair::new();
+    let (node, metadata, addr) = p.server.peer_of(p.server_conn).expect("hello done");
+    assert!(node.is_anonymous() || node != SERVER);
+    assert!(metadata.is_empty());
+    assert_eq!(addr, "client");
+    assert_eq!(p.server.handshaking(), 0);
+    assert_eq!(p.server.handshake_bytes(), 0);
+}

@@ -1,0 +1,223 @@
+//! The checks a server makes on a peer's hello, and the reason it closes the connection
+//! with when one fails: what an operator reads in the log of a refused peer.
+
+#![allow(clippy::unwrap_used)]
+
+use bytes::BytesMut;
+use gorums_core::engine::{
+    Authenticated, ConnId, ConnectionError, Endpoint, EndpointConfig, Event, Instant, NodeId,
+};
+use gorums_core::wire::{self, proto};
+
+const ME: NodeId = NodeId(1);
+
+fn server() -> Endpoint {
+    Endpoint::new(
+        EndpointConfig {
+            node_id: ME,
+            ..EndpointConfig::default()
+        },
+        Instant::ZERO,
+    )
+}
+
+fn hello(node_id: u32) -> proto::Hello {
+    proto::Hello {
+        protocol_version: u32::from(wire::PROTOCOL_VERSION),
+        node_id,
+        serves: true,
+        ..proto::Hello::default()
+    }
+}
+
+/// Accepts a connection on `ep` (proved `proved` by its transport, if given), feeds it
+/// the preface and `hello`, and returns it with the events that followed.
+fn say_hello(
+    ep: &mut Endpoint,
+    proved: Option<Authenticated>,
+    hello: &proto::Hello,
+) -> (ConnId, Vec<Event>) {
+    let conn = ep.handle_accepted(Instant::ZERO, "peer");
+    if let Some(proved) = proved {
+        ep.handle_authenticated(Instant::ZERO, conn, proved);
+    }
+    let mut bytes = BytesMut::new();
+    wire::encode_preface(&mut bytes);
+    wire::encode_frame(hello, wire::DEFAULT_MAX_FRAME_LEN, &mut bytes).unwrap();
+    ep.handle_bytes(Instant::ZERO, conn, &bytes);
+    (conn, std::iter::from_fn(|| ep.poll_event()).collect())
+}
+
+fn closes(events: &[Event]) -> Vec<(ConnId, ConnectionError)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Close { conn, reason } => Some((*conn, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn connected(events: &[Event]) -> Vec<NodeId> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerConnected(info) => Some(info.node),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `hello` is refused on its connection, with `reason` read as `text`.
+fn refused(proved: Option<Authenticated>, hello: &proto::Hello, text: &str) {
+    let mut ep = server();
+    let (conn, events) = say_hello(&mut ep, proved, hello);
+    let closed = closes(&events);
+    assert_eq!(closed.len(), 1, "{events:?}");
+    assert_eq!(closed[0].0, conn);
+    assert_eq!(closed[0].1.to_string(), text);
+    assert!(connected(&events).is_empty());
+    assert_eq!(ep.peer_of(conn), None);
+    assert_eq!(ep.handshaking(), 0, "nothing is held for it");
+}
+
+#[test]
+fn a_hello_of_another_protocol_version_is_refused() {
+    let mut other = hello(2);
+    other.protocol_version = 2;
+    refused(
+        None,
+        &other,
+        "protocol violation: hello speaks protocol version 2",
+    );
+}
+
+#[test]
+fn a_peer_claiming_the_servers_own_id_is_refused() {
+    refused(
+        None,
+        &hello(ME.0),
+        "protocol violation: peer claims our own id 1",
+    );
+}
+
+#[test]
+fn a_peer_whose_certificate_is_another_nodes_is_refused_as_spoofed() {
+    refused(
+        Some(Authenticated::Node(NodeId(2))),
+        &hello(3),
+        "refused: hello claims node 3, its certificate is node 2's",
+    );
+}
+
+#[test]
+fn a_peer_with_no_node_certificate_may_not_claim_an_id() {
+    refused(
+        Some(Authenticated::Anonymous),
+        &hello(2),
+        "unauthenticated: a peer whose certificate names no node claims node 2",
+    );
+}
+
+#[test]
+fn a_peer_proving_the_id_it_claims_is_admitted_and_anonymous_peers_get_ids() {
+    let mut ep = server();
+    let (conn, events) = say_hello(&mut ep, Some(Authenticated::Node(NodeId(2))), &hello(2));
+    assert!(closes(&events).is_empty(), "{events:?}");
+    assert_eq!(connected(&events), [NodeId(2)]);
+    assert_eq!(ep.peer_of(conn).map(|(node, ..)| node), Some(NodeId(2)));
+
+    let (_, events) = say_hello(&mut ep, Some(Authenticated::Anonymous), &hello(0));
+    assert!(closes(&events).is_empty(), "{events:?}");
+    let given = connected(&events);
+    assert_eq!(given.len(), 1);
+    assert!(!given[0].is_anonymous() && given[0] != ME && given[0] != NodeId(2));
+    assert_eq!(ep.clients(), given);
+}
+
+#[test]
+fn a_peer_that_reconnects_replaces_its_older_connection() {
+    let mut ep = server();
+    let (old, events) = say_hello(&mut ep, None, &hello(2));
+    assert_eq!(connected(&events), [NodeId(2)]);
+    let (new, events) = say_hello(&mut ep, None, &hello(2));
+    assert_eq!(
+        closes(&events),
+        [(old, ConnectionError::Closed("node 2 reconnected".into()))]
+    );
+    assert_eq!(connected(&events), [NodeId(2)]);
+    assert!(ep.peer_of(new).is_some());
+    assert_eq!(ep.peer_of(old), None);
+}
+
+/// The hello a client sends on its first connection to node 1, decoded.
+fn client_hello(serving: Option<bool>) -> proto::Hello {
+    let mut client = Endpoint::new(EndpointConfig::default(), Instant::ZERO);
+    if let Some(serves) = serving {
+        client.set_serving(serves);
+    }
+    client.add_node(Instant::ZERO, ME, "s1").unwrap();
+    let conn = std::iter::from_fn(|| client.poll_event())
+        .find_map(|e| match e {
+            Event::Connect { conn, .. } => Some(conn),
+            _ => None,
+        })
+        .expect("a dial");
+    client.handle_connected(Instant::ZERO, conn);
+    let mut bytes = BytesMut::new();
+    client.poll_transmit(conn, &mut bytes);
+    let mut decoder = wire::FrameDecoder::new(wire::DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&bytes);
+    wire::decode_hello(decoder.next_frame().unwrap().expect("a hello")).unwrap()
+}
+
+#[test]
+fn a_client_says_in_its_hello_whether_it_serves_and_a_server_keeps_non_serving_clients_out_of_its_clients()
+ {
+    assert!(client_hello(None).serves, "serving unless told otherwise");
+    assert!(client_hello(Some(true)).serves);
+    let quiet = client_hello(Some(false));
+    assert!(!quiet.serves);
+
+    let mut ep = server();
+    let (conn, events) = say_hello(&mut ep, None, &quiet);
+    assert!(closes(&events).is_empty(), "served: {events:?}");
+    assert!(ep.clients().is_empty(), "it cannot be called back");
+    assert!(ep.peer_of(conn).is_some());
+}
+
+/// A request from a wire that does not say its kind (Go Gorums' gRPC stream) is served as
+/// the kind its method was registered with, and as unary otherwise.
+#[test]
+fn an_untyped_request_is_served_as_its_methods_kind() {
+    use gorums_core::engine::RequestKind;
+    let mut ep = server();
+    ep.set_method_kind("test.Svc.Watch", RequestKind::Stream);
+    let (conn, _) = say_hello(&mut ep, None, &hello(0));
+    let mut kinds = Vec::new();
+    for (id, method) in [(1, "test.Svc.Watch"), (2, "test.Svc.Read")] {
+        let msg = proto::Message {
+            message_seq_no: id,
+            method: method.to_owned().into(),
+            kind: proto::Kind::Untyped as i32,
+            ..proto::Message::default()
+        };
+        let mut bytes = BytesMut::new();
+        wire::encode_frame(&msg, wire::DEFAULT_MAX_FRAME_LEN, &mut bytes).unwrap();
+        ep.handle_bytes(Instant::ZERO, conn, &bytes);
+        let events: Vec<Event> = std::iter::from_fn(|| ep.poll_event()).collect();
+        for e in events {
+            if let Event::Request(r) = e {
+                kinds.push((r.method.to_string(), r.kind));
+                ep.release(Instant::ZERO, r.id);
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            ("test.Svc.Watch".to_owned(), RequestKind::Stream),
+            ("test.Svc.Read".to_owned(), RequestKind::Unary)
+        ]
+    );
+}
