@@ -50,11 +50,13 @@ pub fn file_disk(dir: impl Into<std::path::PathBuf>) -> io::Result<DiskHandle> {
     FileDisk::open(dir, blocking).map(|disk| Arc::new(disk) as DiskHandle)
 }
 
-/// Where a [`SmolRuntime`] spawns its tasks.
+/// Where a [`SmolRuntime`] spawns its tasks. An executor is held weakly: its tasks
+/// hold the runtime (through the systems they drive), so a strong reference would be a
+/// cycle that keeps the executor, and every task left in it, alive for good.
 #[derive(Clone)]
 enum Spawner {
     Global,
-    Executor(Arc<smol::Executor<'static>>),
+    Executor(std::sync::Weak<smol::Executor<'static>>),
 }
 
 /// gorums' [`Runtime`] on smol.
@@ -83,10 +85,13 @@ impl SmolRuntime {
         }
     }
 
-    /// Spawns on `executor`; the caller runs it.
+    /// Spawns on `executor`; the caller runs it, and keeps it: the runtime holds it
+    /// weakly, so dropping the caller's last `Arc` drops the executor and the tasks
+    /// left in it (the systems' memory with them). Tasks spawned after that are
+    /// dropped unrun.
     pub fn with_executor(executor: Arc<smol::Executor<'static>>) -> SmolRuntime {
         SmolRuntime {
-            spawner: Spawner::Executor(executor),
+            spawner: Spawner::Executor(Arc::downgrade(&executor)),
             start: std::time::Instant::now(),
             #[cfg(feature = "tls")]
             tls: None,
@@ -130,7 +135,11 @@ impl Runtime for SmolRuntime {
     fn spawn(&self, task: BoxFuture<'static, ()>) {
         match &self.spawner {
             Spawner::Global => smol::spawn(task).detach(),
-            Spawner::Executor(executor) => executor.spawn(task).detach(),
+            Spawner::Executor(executor) => {
+                if let Some(executor) = executor.upgrade() {
+                    executor.spawn(task).detach();
+                }
+            }
         }
     }
 
@@ -264,5 +273,39 @@ mod tls {
             Box::new(TlsErrors(write)),
             peer_addr,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task spawned through the runtime holds the runtime, as every system's tasks
+    /// do; dropping the caller's executor must still free it (no cycle through the
+    /// runtime keeps the executor alive).
+    #[test]
+    fn dropping_the_executor_frees_tasks_that_hold_the_runtime() {
+        let executor = Arc::new(smol::Executor::new());
+        let runtime: RuntimeHandle = Arc::new(SmolRuntime::with_executor(executor.clone()));
+        let guard = Arc::new(());
+        let (held, rt) = (guard.clone(), runtime.clone());
+        runtime.spawn(Box::pin(async move {
+            let _kept = (held, rt);
+            std::future::pending::<()>().await;
+        }));
+        // Run it until it parks.
+        smol::block_on(executor.run(async {
+            for _ in 0..10 {
+                smol::future::yield_now().await;
+            }
+        }));
+        assert_eq!(Arc::strong_count(&guard), 2, "the task holds the guard");
+        drop(runtime);
+        drop(executor);
+        assert_eq!(
+            Arc::strong_count(&guard),
+            1,
+            "the task was dropped with its executor"
+        );
     }
 }
