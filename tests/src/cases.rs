@@ -482,9 +482,16 @@ pub async fn fifo_per_sender_and_release(rt: RuntimeHandle) {
 /// CONFORMANCE: handlers making nested quorum calls over `config()` (self included).
 pub async fn nested_quorum_call_from_a_handler(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
-    // The servers dial each other; wait until node 1 sees all its peers.
-    let cfg1 = c.servers[0].1.clone();
-    eventually(&rt, || cfg1.nodes().iter().all(|n| n.is_connected())).await;
+    // The servers dial each other; a handler's `config()` holds the peers connected
+    // now, so wait until every server sees all its peers (the second call below reaches
+    // all three; over TLS on a loaded machine one was seen still dialling).
+    let configs: Vec<_> = (0..3).map(|i| c.servers[i].1.clone()).collect();
+    eventually(&rt, || {
+        configs
+            .iter()
+            .all(|cfg| cfg.nodes().iter().all(|n| n.is_connected()))
+    })
+    .await;
     let reply: Msg = c.client.nodes()[0]
         .rpc(method::NESTED, &msg(0))
         .await
