@@ -1,6 +1,7 @@
 //! gorums-rs on smol: the [`Runtime`] of gorums-core over async-io's TCP sockets and
 //! timers and a smol executor, and the whole API re-exported, so a user depends on this
-//! crate only. It does not use tokio.
+//! crate only. It runs no tokio runtime (its gRPC transport uses tokio's io traits
+//! only, below).
 //!
 //! ```no_run
 //! use gorums_smol::{Configuration, NodeList, SystemOptions};
@@ -21,6 +22,11 @@
 //! dials or accepts speaks TLS through futures-rustls, with the *ring* crypto provider.
 //! The peer's verified certificate chain is handed up to the API, whose
 //! [`IdentityRule`] binds node ids to it.
+//!
+//! Go Gorums interop is opt-in per system too: [`SmolRuntime::with_grpc`] (feature
+//! `grpc`, on by default) makes every connection Go Gorums' gRPC node stream over
+//! HTTP/2, as on tokio (the same edge, gorums-grpc; h2 speaks tokio's io traits, so
+//! smol's sockets pass through `tokio_util::compat`). The native wire stays the default.
 //!
 //! What this crate is not: it holds no protocol logic. Everything it does is IO,
 //! timers and spawning; the engine in gorums-core decides.
@@ -66,6 +72,8 @@ pub struct SmolRuntime {
     start: std::time::Instant,
     #[cfg(feature = "tls")]
     tls: Option<Tls>,
+    #[cfg(feature = "grpc")]
+    grpc: bool,
 }
 
 impl std::fmt::Debug for SmolRuntime {
@@ -82,6 +90,8 @@ impl SmolRuntime {
             start: std::time::Instant::now(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "grpc")]
+            grpc: false,
         }
     }
 
@@ -95,6 +105,8 @@ impl SmolRuntime {
             start: std::time::Instant::now(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "grpc")]
+            grpc: false,
         }
     }
 
@@ -117,6 +129,44 @@ impl SmolRuntime {
     pub fn with_tls(mut self, tls: Tls) -> SmolRuntime {
         self.tls = Some(tls);
         self
+    }
+
+    /// This runtime with every connection it dials or accepts speaking Go Gorums' wire:
+    /// one gRPC bidirectional stream (`stream.Gorums/NodeStream`) over HTTP/2, so that
+    /// Go Gorums nodes and gorums-rs nodes call each other. Every node a system talks to
+    /// must then speak it; the native wire is the default. Not combined with TLS yet
+    /// (connecting and listening fail with a clear error).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use gorums_smol::{NodeId, SmolRuntime, System, SystemOptions};
+    ///
+    /// let runtime = Arc::new(SmolRuntime::global().with_grpc());
+    /// let system = System::new(runtime, SystemOptions::with_id(NodeId(1)));
+    /// ```
+    #[cfg(feature = "grpc")]
+    pub fn with_grpc(mut self) -> SmolRuntime {
+        self.grpc = true;
+        self
+    }
+
+    /// Fails if this runtime is asked for both TLS and gRPC, which it does not combine.
+    fn check_transport(&self) -> io::Result<()> {
+        #[cfg(all(feature = "tls", feature = "grpc"))]
+        if self.grpc && self.tls.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the gRPC transport does not run over TLS yet",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The gorums-grpc edge's way to spawn: on this runtime.
+    #[cfg(feature = "grpc")]
+    fn grpc_spawn(&self) -> gorums_grpc::Spawn {
+        let runtime = self.clone();
+        Arc::new(move |task| runtime.spawn(task))
     }
 }
 
@@ -147,8 +197,17 @@ impl Runtime for SmolRuntime {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
         let tls = self.tls.clone();
+        #[cfg(feature = "grpc")]
+        let grpc = self.grpc.then(|| self.grpc_spawn());
+        let checked = self.check_transport();
         Box::pin(async move {
+            checked?;
             let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
+            #[cfg(feature = "grpc")]
+            if let Some(spawn) = grpc {
+                use tokio_util::compat::FuturesAsyncReadCompatExt;
+                return gorums_grpc::connect(stream.compat(), &addr, peer_addr, spawn).await;
+            }
             #[cfg(feature = "tls")]
             if let Some(tls) = tls {
                 return tls::connect(&tls, &addr, stream, peer_addr).await;
@@ -161,11 +220,17 @@ impl Runtime for SmolRuntime {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
+        #[cfg(feature = "grpc")]
+        let grpc = self.grpc.then(|| self.grpc_spawn());
+        let checked = self.check_transport();
         Box::pin(async move {
+            checked?;
             let listener = SmolListener {
                 listener: TcpListener::bind(addr).await?,
                 #[cfg(feature = "tls")]
                 tls: tls?,
+                #[cfg(feature = "grpc")]
+                grpc,
             };
             Ok(Box::new(listener) as Box<dyn Listener>)
         })
@@ -192,6 +257,9 @@ struct SmolListener {
     listener: TcpListener,
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::ServerConfig>>,
+    /// Set when the listener speaks gRPC: how its edges spawn.
+    #[cfg(feature = "grpc")]
+    grpc: Option<gorums_grpc::Spawn>,
 }
 
 impl Listener for SmolListener {
@@ -202,6 +270,14 @@ impl Listener for SmolListener {
     fn accept_incoming(&mut self) -> BoxFuture<'_, io::Result<Incoming>> {
         Box::pin(async move {
             let (stream, peer_addr) = tcp(self.listener.accept().await?.0)?;
+            #[cfg(feature = "grpc")]
+            if let Some(spawn) = self.grpc.clone() {
+                use tokio_util::compat::FuturesAsyncReadCompatExt;
+                return Ok(Incoming {
+                    peer_addr: peer_addr.clone(),
+                    establish: Box::pin(gorums_grpc::accept(stream.compat(), peer_addr, spawn)),
+                });
+            }
             #[cfg(feature = "tls")]
             if let Some(config) = self.tls.clone() {
                 return Ok(Incoming {

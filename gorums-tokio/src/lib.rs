@@ -180,13 +180,15 @@ impl Runtime for TokioRuntime {
         let tls = self.tls.clone();
         #[cfg(feature = "grpc")]
         let grpc = self.grpc;
+        #[cfg(feature = "grpc")]
+        let spawn = grpc_spawn(&self.handle);
         let checked = self.check_transport();
         Box::pin(async move {
             checked?;
             let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
             #[cfg(feature = "grpc")]
             if grpc {
-                return grpc::connect(stream, &addr, peer_addr).await;
+                return gorums_grpc::connect(stream, &addr, peer_addr, spawn).await;
             }
             #[cfg(feature = "tls")]
             if let Some(tls) = tls {
@@ -201,7 +203,7 @@ impl Runtime for TokioRuntime {
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
         #[cfg(feature = "grpc")]
-        let grpc = self.grpc;
+        let (grpc, handle) = (self.grpc, self.handle.clone());
         let checked = self.check_transport();
         Box::pin(async move {
             checked?;
@@ -210,7 +212,7 @@ impl Runtime for TokioRuntime {
                 #[cfg(feature = "tls")]
                 tls: tls?,
                 #[cfg(feature = "grpc")]
-                grpc,
+                grpc: grpc.then(|| grpc_spawn(&handle)),
             };
             Ok(Box::new(listener) as Box<dyn Listener>)
         })
@@ -237,8 +239,9 @@ struct TokioListener {
     listener: TcpListener,
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::ServerConfig>>,
+    /// Set when the listener speaks gRPC: how its edges spawn.
     #[cfg(feature = "grpc")]
-    grpc: bool,
+    grpc: Option<gorums_grpc::Spawn>,
 }
 
 impl Listener for TokioListener {
@@ -250,10 +253,10 @@ impl Listener for TokioListener {
         Box::pin(async move {
             let (stream, peer_addr) = tcp(self.listener.accept().await?.0)?;
             #[cfg(feature = "grpc")]
-            if self.grpc {
+            if let Some(spawn) = self.grpc.clone() {
                 return Ok(Incoming {
                     peer_addr: peer_addr.clone(),
-                    establish: Box::pin(grpc::accept(stream, peer_addr)),
+                    establish: Box::pin(gorums_grpc::accept(stream, peer_addr, spawn)),
                 });
             }
             #[cfg(feature = "tls")]
@@ -275,8 +278,12 @@ impl Listener for TokioListener {
     }
 }
 
+/// The gorums-grpc edge's way to spawn: on this runtime's handle.
 #[cfg(feature = "grpc")]
-mod grpc;
+fn grpc_spawn(handle: &tokio::runtime::Handle) -> gorums_grpc::Spawn {
+    let handle = handle.clone();
+    Arc::new(move |task| drop(handle.spawn(task)))
+}
 
 /// TLS over tokio-rustls.
 #[cfg(feature = "tls")]

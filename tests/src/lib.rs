@@ -244,6 +244,22 @@ impl Adapter for SmolTls {
     }
 }
 
+/// The smol adapter speaking Go Gorums' gRPC wire (`SmolRuntime::with_grpc`), as
+/// [`TokioGrpc`].
+#[derive(Debug)]
+pub struct SmolGrpc;
+
+impl Adapter for SmolGrpc {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let grpc = gorums_smol::SmolRuntime::global().with_grpc();
+        run_smol(std::sync::Arc::new(grpc), test);
+    }
+}
+
 /// Runs `test` on `rt` (a runtime on smol's global executor).
 fn run_smol<F, Fut>(rt: RuntimeHandle, test: F)
 where
