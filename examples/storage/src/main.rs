@@ -19,8 +19,8 @@
 //!                           certificate and key (a server needs them; the REPL may
 //!                           present them)
 //!          --transport native|grpc
-//!                           grpc: Go Gorums' gRPC wire (tokio, no TLS), to serve and
-//!                           call Go Gorums storage nodes
+//!                           grpc: Go Gorums' gRPC wire (tokio or smol, no TLS), to
+//!                           serve and call Go Gorums storage nodes
 //! ```
 
 mod cluster;
@@ -209,8 +209,8 @@ fn parse_args() -> Result<Args, String> {
     }
     let grpc = match transport.as_str() {
         "native" => false,
-        "grpc" if runtime == "tokio" && tls.ca.is_none() => true,
-        "grpc" => return Err(String::from("--transport grpc runs on tokio, without TLS")),
+        "grpc" if tls.ca.is_none() => true,
+        "grpc" => return Err(String::from("--transport grpc runs without TLS")),
         other => return Err(format!("unknown transport {other:?}: native or grpc")),
     };
     Ok(Args {
@@ -259,6 +259,9 @@ impl Executor {
             (Executor::Tokio(rt), Some(tls)) => rt.block_on(async {
                 Arc::new(gorums_tokio::TokioRuntime::current().with_tls(tls)) as RuntimeHandle
             }),
+            (Executor::Smol, None) if grpc => {
+                Arc::new(gorums_smol::SmolRuntime::global().with_grpc()) as RuntimeHandle
+            }
             (Executor::Smol, None) => gorums_smol::runtime(),
             (Executor::Smol, Some(tls)) => {
                 Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls)) as RuntimeHandle
@@ -276,11 +279,13 @@ impl Executor {
     }
 }
 
-/// The server with id `id` of `peers` servers (ids 1..=peers, the `--peers` order).
+/// The server with id `id` of `peers` servers (ids 1..=peers, places in the sorted
+/// `--peers` list). `dial` says which peers it dials.
 fn serve_system(
     rt: &RuntimeHandle,
     id: u32,
     peers: u32,
+    dial: DialPolicy,
     interceptors: &[String],
     storage: Arc<Storage>,
 ) -> System {
@@ -288,13 +293,11 @@ fn serve_system(
         interceptors: interceptors::by_names(interceptors, rt.clone()),
         ..ServerOptions::default()
     };
-    // Each server dials only the peers with higher ids and reaches the others over the
-    // connections they open: n servers hold n(n-1)/2 connections among them.
     // The `--peers` list is declared as the known peers (Go's `WithConfig(myID,
     // nodeList)`): `ctx.config()` holds those of them connected, never a process that
     // dials in announcing another id.
     let mut system_options = system_options(id).known_peers((1..=peers).map(NodeId));
-    system_options.endpoint.dial = DialPolicy::HigherIds;
+    system_options.endpoint.dial = dial;
     let system = System::with_server(rt.clone(), system_options, options);
     register_storage_server(&system, storage);
     system
@@ -363,6 +366,7 @@ fn main() {
                 &peers,
                 data_dir.as_deref(),
                 &args.interceptors,
+                args.grpc,
             )
         }
         Mode::Local => local(&exec, &rt, &args.interceptors),
@@ -447,7 +451,9 @@ fn cluster(exec: &Executor, rt: &RuntimeHandle, flags: &[String]) -> Result<(), 
     Ok(())
 }
 
-/// One server as its own process: its id is its address's place in the peer list.
+/// One server as its own process. Its id is its address's place in the sorted peer
+/// list, counting from 1: Go Gorums' storage server's rule, so that a mixed cluster's
+/// processes agree on every id whatever order each was given the list in.
 fn serve(
     exec: &Executor,
     rt: &RuntimeHandle,
@@ -455,13 +461,30 @@ fn serve(
     peers: &[String],
     data_dir: Option<&str>,
     interceptors: &[String],
+    grpc: bool,
 ) -> Result<(), String> {
-    let position = peers
+    let mut sorted = peers.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let position = sorted
         .iter()
         .position(|p| p == addr)
         .ok_or_else(|| format!("--serve {addr} is not in --peers {}", peers.join(",")))?;
     let id = u32::try_from(position + 1).map_err(|e| e.to_string())?;
-    let count = u32::try_from(peers.len()).map_err(|e| e.to_string())?;
+    let count = u32::try_from(sorted.len()).map_err(|e| e.to_string())?;
+    let nodes = (1..=count)
+        .map(NodeId)
+        .zip(sorted.iter().cloned())
+        .collect();
+    // Natively each server dials only the peers with higher ids and reaches the others
+    // over the connections they open: n servers hold n(n-1)/2 connections. Over gRPC it
+    // dials every peer, as Go's servers do: a Go server counts in its configuration only
+    // the peers that dialled it.
+    let dial = if grpc {
+        DialPolicy::Every
+    } else {
+        DialPolicy::HigherIds
+    };
     let storage = match data_dir {
         Some(dir) => {
             let disk = exec.file_disk(dir)?;
@@ -470,12 +493,12 @@ fn serve(
         }
         None => Storage::new(),
     };
-    let system = serve_system(rt, id, count, interceptors, storage);
+    let system = serve_system(rt, id, count, dial, interceptors, storage);
     let bound = exec
         .block_on(system.listen(addr))
         .map_err(|e| format!("listen on {addr}: {e}"))?;
     let _peers = system
-        .configuration(NodeList::addrs(peers.to_vec()))
+        .configuration(NodeList::Map(nodes))
         .map_err(|e| e.to_string())?;
     println!("storage server {id} serving on {bound}");
     let _ = std::io::stdout().flush();
@@ -483,7 +506,7 @@ fn serve(
         // Said once every peer is connected (a `--cluster` REPL waits for it). Whoever
         // started this process may have stopped reading: a failed write is ignored.
         if system
-            .wait_for_config(|c| c.len() == peers.len())
+            .wait_for_config(|c| c.len() == sorted.len())
             .await
             .is_ok()
         {
@@ -491,7 +514,7 @@ fn serve(
             let _ = writeln!(
                 stdout,
                 "storage server {id} connected to all {} servers",
-                peers.len()
+                sorted.len()
             );
             let _ = stdout.flush();
         }
