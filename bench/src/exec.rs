@@ -77,8 +77,9 @@ impl Exec {
         })
     }
 
-    /// gorums' runtime on this executor (speaking TLS after [`use_tls`]).
-    pub(crate) fn gorums(&self) -> RuntimeHandle {
+    /// gorums' runtime on this executor (speaking TLS after [`use_tls`]; Go Gorums'
+    /// gRPC wire if `grpc`, which does not combine with TLS).
+    pub(crate) fn gorums(&self, grpc: bool) -> RuntimeHandle {
         let tls = TLS.get().map(|t| t.gorums.clone());
         match self {
             Exec::Tokio(rt) => {
@@ -89,6 +90,7 @@ impl Exec {
                 );
                 match tls {
                     Some(tls) => Arc::new(runtime.with_tls(tls)),
+                    None if grpc => Arc::new(runtime.with_grpc()),
                     None => Arc::new(runtime),
                 }
             }
@@ -96,6 +98,7 @@ impl Exec {
                 let runtime = gorums_smol::SmolRuntime::with_executor(ex.clone());
                 match tls {
                     Some(tls) => Arc::new(runtime.with_tls(tls)),
+                    None if grpc => Arc::new(runtime.with_grpc()),
                     None => Arc::new(runtime),
                 }
             }

@@ -83,6 +83,10 @@ pub(crate) struct Args {
     /// Fixed work: this many calls in all, no warm-up (for callgrind), instead of --time.
     #[arg(long)]
     calls: Option<u64>,
+    /// gorums-rs' wire: its native one, or Go Gorums' gRPC node stream over HTTP/2
+    /// (`--system gorums` only; servers started with `--server` must be given the same).
+    #[arg(long, value_enum, default_value_t = Transport::Native)]
+    transport: Transport,
     /// Over TLS, gorums-rs and tonic alike (rustls with ring; certificates made at
     /// start for 127.0.0.1).
     #[arg(long)]
@@ -106,6 +110,30 @@ pub(crate) struct Args {
     out_dir: PathBuf,
 }
 
+/// gorums-rs' wire (`--transport`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Transport {
+    /// gorums-rs' own framing over TCP.
+    Native,
+    /// Go Gorums' gRPC node stream over HTTP/2.
+    Grpc,
+}
+
+impl Args {
+    /// The system measured: `--system`, with `--transport grpc` folded in.
+    fn system(&self) -> Result<SystemKind, String> {
+        match (self.system, self.transport) {
+            (system, Transport::Native) => Ok(system),
+            (SystemKind::Gorums | SystemKind::GorumsGrpc, Transport::Grpc) => {
+                Ok(SystemKind::GorumsGrpc)
+            }
+            (SystemKind::Tonic, Transport::Grpc) => Err(String::from(
+                "--transport is gorums-rs' (tonic always speaks gRPC)",
+            )),
+        }
+    }
+}
+
 /// Parses `1s`, `500ms`, `250us`, `2m` or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -126,7 +154,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    match args.system() {
+        Ok(system) => args.system = system,
+        Err(e) => {
+            eprintln!("gorums-bench: {e}");
+            std::process::exit(2);
+        }
+    }
     if let Err(e) = real_main(&args) {
         eprintln!("gorums-bench: {e}");
         std::process::exit(1);
@@ -230,10 +265,10 @@ fn serve(args: &Args, addr: &str) -> Result<(), String> {
         args.runtime
     };
     let exec = Exec::new(kind, args.threads).map_err(|e| e.to_string())?;
-    let rt = exec.gorums();
+    let rt = exec.gorums(args.system == SystemKind::GorumsGrpc);
     exec.block_on(async {
         let bound = match args.system {
-            SystemKind::Gorums => {
+            SystemKind::Gorums | SystemKind::GorumsGrpc => {
                 let (system, bound) = run::gorums_server(&rt, args.server_id, addr).await?;
                 std::mem::forget(system);
                 bound

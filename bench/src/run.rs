@@ -63,6 +63,9 @@ impl Workload {
 pub(crate) enum SystemKind {
     /// gorums-rs on the chosen `--runtime`.
     Gorums,
+    /// gorums-rs over its gRPC transport (Go Gorums' wire, `--transport grpc`).
+    #[serde(rename = "gorums-grpc")]
+    GorumsGrpc,
     /// tonic (gRPC over HTTP/2) with a fan-out client; tokio only.
     Tonic,
 }
@@ -92,6 +95,7 @@ impl Spec {
         let flavour = if self.threads == 1 { "-1t" } else { "" };
         match self.system {
             SystemKind::Gorums => format!("gorums/{}{flavour}", self.runtime.name()),
+            SystemKind::GorumsGrpc => format!("gorums-grpc/{}{flavour}", self.runtime.name()),
             SystemKind::Tonic => format!("tonic{flavour}"),
         }
     }
@@ -167,7 +171,10 @@ pub(crate) fn run(spec: &Spec) -> Result<Outcome, String> {
         return Err(format!("quorum size {} out of 1..={}", spec.q, spec.n));
     }
     let exec = Exec::new(spec.runtime, spec.threads).map_err(|e| e.to_string())?;
-    let rt = exec.gorums();
+    if spec.system == SystemKind::GorumsGrpc && exec::tls().is_some() {
+        return Err("gorums-rs' gRPC transport does not run over TLS yet".into());
+    }
+    let rt = exec.gorums(spec.system == SystemKind::GorumsGrpc);
     let (addrs, _servers) = exec.block_on(start_servers(spec, &rt))?;
     let target = exec.block_on(connect(spec, &rt, &addrs))?;
     let outcome = measure(spec, &exec, &rt, target.clone());
@@ -197,7 +204,7 @@ async fn start_servers(
     let mut systems = Vec::new();
     for id in 1..=spec.n {
         match spec.system {
-            SystemKind::Gorums => {
+            SystemKind::Gorums | SystemKind::GorumsGrpc => {
                 let (system, addr) = gorums_server(rt, id as u32, "127.0.0.1:0").await?;
                 addrs.push(addr);
                 systems.push(system);
@@ -229,7 +236,7 @@ pub(crate) async fn gorums_server(
 
 async fn connect(spec: &Spec, rt: &RuntimeHandle, addrs: &[String]) -> Result<Target, String> {
     match spec.system {
-        SystemKind::Gorums => {
+        SystemKind::Gorums | SystemKind::GorumsGrpc => {
             let config = Configuration::new(
                 rt.clone(),
                 NodeList::addrs(addrs.iter().cloned()),

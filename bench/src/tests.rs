@@ -44,6 +44,22 @@ fn every_workload_runs_fifty_calls_on_both_adapters() {
 }
 
 #[test]
+fn gorums_over_grpc_runs_fifty_calls_on_both_adapters() {
+    for runtime in [RuntimeKind::Tokio, RuntimeKind::Smol] {
+        for w in [
+            Workload::QuorumCall,
+            Workload::AsyncQuorumCall,
+            Workload::Multicast,
+        ] {
+            let spec = tiny(w, SystemKind::GorumsGrpc, runtime, 2);
+            assert!(spec.label().starts_with("gorums-grpc/"), "{}", spec.label());
+            let row = run::run(&spec).expect("runs");
+            assert_eq!((row.ops, row.errors), (50, 0), "{w:?} on {runtime:?}");
+        }
+    }
+}
+
+#[test]
 fn the_tonic_peer_runs_fifty_calls() {
     for w in [Workload::QuorumCall, Workload::AsyncQuorumCall] {
         let row = run::run(&tiny(w, SystemKind::Tonic, RuntimeKind::Tokio, 2)).expect("runs");
