@@ -282,20 +282,19 @@ fn go_pair(go: &Path, addrs: &[String], at: [&String; 2]) -> Vec<(Process, Lines
     panic!("two Go storage servers never saw all their peers in six tries");
 }
 
-/// Two Go Gorums and two gorums-rs storage servers in one configuration (ids by
-/// place in the sorted address list, Go's rule, so Go, Rust on smol, Go, Rust on
-/// tokio): every server
-/// sees all four, both REPLs write and read by quorum calls, and nested calls started
-/// on a server of either kind reach servers of the other.
+/// Two Go Gorums and two gorums-rs storage servers in one configuration (ids by place
+/// in the sorted address list, Go's rule: Go, ours on smol, Go, ours on tokio): every
+/// server sees all four, both REPLs write and read by quorum calls, and nested calls
+/// started on a server of either kind reach servers of the other.
 #[test]
 fn a_mixed_cluster_of_go_and_rust_servers() {
     let Some(go) = go_storage() else { return };
     let mut addrs = free_addrs(4);
     addrs.sort();
     let peers = addrs.join(",");
-    // Ours first: they dial the Go servers until those listen. A Go server gives its
-    // peers 10 s to dial it, then exits.
-    // One on each runtime: smol's gRPC transport goes through tokio-util's compat layer.
+    // Ours first: they dial the Go servers until those listen (a Go server gives its
+    // peers 10 s to dial it, then exits). One on each runtime: smol's gRPC transport
+    // goes through tokio-util's compat layer.
     let rust: Vec<(Process, Lines)> = [(&addrs[1], "smol"), (&addrs[3], "tokio")]
         .into_iter()
         .map(|(addr, runtime)| {
