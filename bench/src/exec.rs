@@ -78,7 +78,7 @@ impl Exec {
     }
 
     /// gorums' runtime on this executor (speaking TLS after [`use_tls`]; Go Gorums'
-    /// gRPC wire if `grpc`, which does not combine with TLS).
+    /// gRPC wire if `grpc`, over TLS too).
     pub(crate) fn gorums(&self, grpc: bool) -> RuntimeHandle {
         let tls = TLS.get().map(|t| t.gorums.clone());
         match self {
@@ -88,18 +88,20 @@ impl Exec {
                         .map(|r| r.handle().clone())
                         .unwrap_or_else(|| unreachable!()),
                 );
-                match tls {
-                    Some(tls) => Arc::new(runtime.with_tls(tls)),
-                    None if grpc => Arc::new(runtime.with_grpc()),
-                    None => Arc::new(runtime),
+                match (tls, grpc) {
+                    (Some(tls), true) => Arc::new(runtime.with_tls(tls).with_grpc()),
+                    (Some(tls), false) => Arc::new(runtime.with_tls(tls)),
+                    (None, true) => Arc::new(runtime.with_grpc()),
+                    (None, false) => Arc::new(runtime),
                 }
             }
             Exec::Smol { ex, .. } => {
                 let runtime = gorums_smol::SmolRuntime::with_executor(ex.clone());
-                match tls {
-                    Some(tls) => Arc::new(runtime.with_tls(tls)),
-                    None if grpc => Arc::new(runtime.with_grpc()),
-                    None => Arc::new(runtime),
+                match (tls, grpc) {
+                    (Some(tls), true) => Arc::new(runtime.with_tls(tls).with_grpc()),
+                    (Some(tls), false) => Arc::new(runtime.with_tls(tls)),
+                    (None, true) => Arc::new(runtime.with_grpc()),
+                    (None, false) => Arc::new(runtime),
                 }
             }
         }

@@ -171,9 +171,6 @@ pub(crate) fn run(spec: &Spec) -> Result<Outcome, String> {
         return Err(format!("quorum size {} out of 1..={}", spec.q, spec.n));
     }
     let exec = Exec::new(spec.runtime, spec.threads).map_err(|e| e.to_string())?;
-    if spec.system == SystemKind::GorumsGrpc && exec::tls().is_some() {
-        return Err("gorums-rs' gRPC transport does not run over TLS yet".into());
-    }
     let rt = exec.gorums(spec.system == SystemKind::GorumsGrpc);
     let (addrs, _servers) = exec.block_on(start_servers(spec, &rt))?;
     let target = exec.block_on(connect(spec, &rt, &addrs))?;

@@ -151,6 +151,24 @@ pub struct Tls {
 }
 
 impl Tls {
+    /// These settings offering and taking only HTTP/2 by ALPN (`h2`), as gRPC over TLS
+    /// wants (Go's gRPC refuses a TLS peer that does not negotiate it): what an adapter's
+    /// gRPC transport dials and listens with.
+    pub fn with_h2_alpn(&self) -> Tls {
+        let h2 = vec![b"h2".to_vec()];
+        let mut client = (*self.client).clone();
+        client.alpn_protocols = h2.clone();
+        let server = self.server.as_ref().map(|server| {
+            let mut server = (**server).clone();
+            server.alpn_protocols = h2;
+            Arc::new(server)
+        });
+        Tls {
+            client: Arc::new(client),
+            server,
+        }
+    }
+
     /// The server settings, or the error listening without them is.
     pub fn server_or_err(&self) -> io::Result<Arc<ServerConfig>> {
         self.server.clone().ok_or_else(|| {

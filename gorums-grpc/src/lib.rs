@@ -32,9 +32,11 @@ use h2::{RecvStream, SendStream};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 
+mod end;
 mod headers;
 mod relay;
 
+use end::{EdgeEnd, EndGuard, Recorded};
 use headers::{
     GRPC_INVALID_ARGUMENT, GRPC_UNIMPLEMENTED, dialler_id, grpc_failure, grpc_headers,
     header_metadata, metadata_headers, peer_kind, refusal,
@@ -57,6 +59,11 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let end = Arc::new(EdgeEnd::default());
+    let io = Recorded {
+        inner: io,
+        end: end.clone(),
+    };
     let (send_request, h2_conn) = h2::client::handshake(io).await.map_err(h2_error)?;
     spawn(Box::pin(async move {
         if let Err(e) = h2_conn.await {
@@ -64,10 +71,12 @@ where
         }
     }));
     let uri = format!("http://{addr}{NODE_STREAM_PATH}");
-    let (conn, edge) = pipe(peer_addr);
+    let (conn, edge) = pipe(peer_addr, &end);
     spawn(Box::pin(async move {
+        let end = EndGuard(end);
         if let Err(e) = dial_edge(send_request, uri, edge).await {
             tracing::debug!(%e, "gRPC stream closed");
+            end.0.record(&e);
         }
     }));
     Ok(conn)
@@ -125,6 +134,11 @@ pub async fn accept<S>(io: S, peer_addr: String, spawn: Spawn) -> io::Result<Con
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let end = Arc::new(EdgeEnd::default());
+    let io = Recorded {
+        inner: io,
+        end: end.clone(),
+    };
     let mut h2_conn = h2::server::handshake(io).await.map_err(h2_error)?;
     let (request, mut respond) = match h2_conn.accept().await {
         Some(r) => r.map_err(h2_error)?,
@@ -163,11 +177,13 @@ where
     let mut response = Response::new(());
     grpc_headers(response.headers_mut());
     let send = respond.send_response(response, false).map_err(h2_error)?;
-    let (conn, mut edge) = pipe(peer_addr);
+    let (conn, mut edge) = pipe(peer_addr, &end);
     write_hello(&mut edge, node_id, serves, header_metadata(&parts.headers)).await?;
     spawn(Box::pin(async move {
+        let end = EndGuard(end);
         if let Err(e) = accept_edge(edge, body, send, peer).await {
             tracing::debug!(%e, "gRPC stream closed");
+            end.0.record(&e);
         }
     }));
     Ok(conn)

@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::io;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use gorums_core::runtime::Connection;
@@ -19,6 +20,7 @@ use http::{HeaderMap, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
 
+use crate::end::{EdgeEnd, EngineReader, EngineWriter};
 use crate::headers::grpc_failure;
 
 /// The largest gRPC message taken, and the size of a native frame the edge hands on:
@@ -43,15 +45,20 @@ pub(crate) fn wire_error(e: WireError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// The engine's end of a new pipe, as a connection to `peer_addr`, and the edge's end.
-pub(crate) fn pipe(peer_addr: String) -> (Connection, DuplexStream) {
+/// The engine's end of a new pipe, as a connection to `peer_addr` that reports `end`'s
+/// error, and the edge's end.
+pub(crate) fn pipe(peer_addr: String, end: &Arc<EdgeEnd>) -> (Connection, DuplexStream) {
     let (engine, edge) = tokio::io::duplex(PIPE_LEN);
     let (read, write) = tokio::io::split(engine);
-    let conn = Connection::new(
-        Box::new(read.compat()),
-        Box::new(write.compat_write()),
-        peer_addr,
-    );
+    let reader = EngineReader {
+        pipe: read.compat(),
+        end: end.clone(),
+    };
+    let writer = EngineWriter {
+        pipe: write.compat_write(),
+        end: end.clone(),
+    };
+    let conn = Connection::new(Box::new(reader), Box::new(writer), peer_addr);
     (conn, edge)
 }
 

@@ -134,8 +134,9 @@ impl SmolRuntime {
     /// This runtime with every connection it dials or accepts speaking Go Gorums' wire:
     /// one gRPC bidirectional stream (`stream.Gorums/NodeStream`) over HTTP/2, so that
     /// Go Gorums nodes and gorums-rs nodes call each other. Every node a system talks to
-    /// must then speak it; the native wire is the default. Not combined with TLS yet
-    /// (connecting and listening fail with a clear error).
+    /// must then speak it; the native wire is the default. With
+    /// [`with_tls`](Self::with_tls) too, the stream runs over TLS, offering only HTTP/2
+    /// by ALPN (`h2`), as gRPC over TLS does.
     ///
     /// ```no_run
     /// use std::sync::Arc;
@@ -150,16 +151,15 @@ impl SmolRuntime {
         self
     }
 
-    /// Fails if this runtime is asked for both TLS and gRPC, which it does not combine.
-    fn check_transport(&self) -> io::Result<()> {
-        #[cfg(all(feature = "tls", feature = "grpc"))]
-        if self.grpc && self.tls.is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the gRPC transport does not run over TLS yet",
-            ));
+    /// The TLS settings its connections use: as given, or offering only HTTP/2 by ALPN
+    /// under the gRPC transport.
+    #[cfg(feature = "tls")]
+    fn tls_settings(&self) -> Option<Tls> {
+        #[cfg(feature = "grpc")]
+        if self.grpc {
+            return self.tls.as_ref().map(Tls::with_h2_alpn);
         }
-        Ok(())
+        self.tls.clone()
     }
 
     /// The gorums-grpc edge's way to spawn: on this runtime.
@@ -196,16 +196,21 @@ impl Runtime for SmolRuntime {
     fn connect(&self, addr: &str) -> BoxFuture<'static, io::Result<Connection>> {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
-        let tls = self.tls.clone();
+        let tls = self.tls_settings();
         #[cfg(feature = "grpc")]
         let grpc = self.grpc.then(|| self.grpc_spawn());
-        let checked = self.check_transport();
         Box::pin(async move {
-            checked?;
             let (stream, peer_addr) = tcp(TcpStream::connect(&addr).await?)?;
             #[cfg(feature = "grpc")]
             if let Some(spawn) = grpc {
                 use tokio_util::compat::FuturesAsyncReadCompatExt;
+                #[cfg(feature = "tls")]
+                if let Some(tls) = tls {
+                    let (stream, identity) = tls::client_handshake(&tls, &addr, stream).await?;
+                    let conn =
+                        gorums_grpc::connect(stream.compat(), &addr, peer_addr, spawn).await?;
+                    return Ok(conn.with_identity(identity));
+                }
                 return gorums_grpc::connect(stream.compat(), &addr, peer_addr, spawn).await;
             }
             #[cfg(feature = "tls")]
@@ -219,12 +224,14 @@ impl Runtime for SmolRuntime {
     fn listen(&self, addr: &str) -> BoxFuture<'static, io::Result<Box<dyn Listener>>> {
         let addr = addr.to_owned();
         #[cfg(feature = "tls")]
-        let tls = self.tls.as_ref().map(Tls::server_or_err).transpose();
+        let tls = self
+            .tls_settings()
+            .as_ref()
+            .map(Tls::server_or_err)
+            .transpose();
         #[cfg(feature = "grpc")]
         let grpc = self.grpc.then(|| self.grpc_spawn());
-        let checked = self.check_transport();
         Box::pin(async move {
-            checked?;
             let listener = SmolListener {
                 listener: TcpListener::bind(addr).await?,
                 #[cfg(feature = "tls")]
@@ -273,6 +280,18 @@ impl Listener for SmolListener {
             #[cfg(feature = "grpc")]
             if let Some(spawn) = self.grpc.clone() {
                 use tokio_util::compat::FuturesAsyncReadCompatExt;
+                #[cfg(feature = "tls")]
+                if let Some(config) = self.tls.clone() {
+                    return Ok(Incoming {
+                        peer_addr: peer_addr.clone(),
+                        establish: Box::pin(async move {
+                            let (stream, identity) = tls::server_handshake(config, stream).await?;
+                            let conn =
+                                gorums_grpc::accept(stream.compat(), peer_addr, spawn).await?;
+                            Ok(conn.with_identity(identity))
+                        }),
+                    });
+                }
                 return Ok(Incoming {
                     peer_addr: peer_addr.clone(),
                     establish: Box::pin(gorums_grpc::accept(stream.compat(), peer_addr, spawn)),
@@ -303,8 +322,8 @@ mod tls {
     use std::io;
     use std::sync::Arc;
 
-    use futures_rustls::{TlsAcceptor, TlsConnector};
-    use gorums_core::runtime::Connection;
+    use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
+    use gorums_core::runtime::{Connection, PeerIdentity};
     pub(crate) use gorums_core::tls::rustls::ServerConfig;
     use gorums_core::tls::{TlsErrors, identity, io_error, server_name};
     use smol::io::{AsyncRead, AsyncWrite};
@@ -312,17 +331,41 @@ mod tls {
 
     use super::Tls;
 
+    /// The TLS session over a stream we dialled to `addr`, and the identity the
+    /// server proved.
+    pub(crate) async fn client_handshake(
+        tls: &Tls,
+        addr: &str,
+        stream: TcpStream,
+    ) -> io::Result<(client::TlsStream<TcpStream>, Option<PeerIdentity>)> {
+        let stream = TlsConnector::from(tls.client.clone())
+            .connect(server_name(addr)?, stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok((stream, identity))
+    }
+
+    /// The TLS session over a stream a peer dialled, and the identity it proved.
+    pub(crate) async fn server_handshake(
+        config: Arc<ServerConfig>,
+        stream: TcpStream,
+    ) -> io::Result<(server::TlsStream<TcpStream>, Option<PeerIdentity>)> {
+        let stream = TlsAcceptor::from(config)
+            .accept(stream)
+            .await
+            .map_err(|e| io_error(e, true))?;
+        let identity = identity(stream.get_ref().1.peer_certificates());
+        Ok((stream, identity))
+    }
+
     pub(crate) async fn connect(
         tls: &Tls,
         addr: &str,
         stream: TcpStream,
         peer_addr: String,
     ) -> io::Result<Connection> {
-        let stream = TlsConnector::from(tls.client.clone())
-            .connect(server_name(addr)?, stream)
-            .await
-            .map_err(|e| io_error(e, true))?;
-        let identity = identity(stream.get_ref().1.peer_certificates());
+        let (stream, identity) = client_handshake(tls, addr, stream).await?;
         Ok(split(stream, peer_addr).with_identity(identity))
     }
 
@@ -331,11 +374,7 @@ mod tls {
         stream: TcpStream,
         peer_addr: String,
     ) -> io::Result<Connection> {
-        let stream = TlsAcceptor::from(config)
-            .accept(stream)
-            .await
-            .map_err(|e| io_error(e, true))?;
-        let identity = identity(stream.get_ref().1.peer_certificates());
+        let (stream, identity) = server_handshake(config, stream).await?;
         Ok(split(stream, peer_addr).with_identity(identity))
     }
 

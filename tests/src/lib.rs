@@ -260,6 +260,47 @@ impl Adapter for SmolGrpc {
     }
 }
 
+/// The tokio adapter speaking gRPC over TLS (`with_tls(..).with_grpc()`), with the
+/// certificates of [`TokioTls`].
+#[derive(Debug)]
+pub struct TokioGrpcTls;
+
+impl Adapter for TokioGrpcTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        run_tokio(
+            || {
+                std::sync::Arc::new(
+                    gorums_tokio::TokioRuntime::current()
+                        .with_tls(tls_cases::cluster_tls())
+                        .with_grpc(),
+                )
+            },
+            test,
+        );
+    }
+}
+
+/// The smol adapter speaking gRPC over TLS, as [`TokioGrpcTls`].
+#[derive(Debug)]
+pub struct SmolGrpcTls;
+
+impl Adapter for SmolGrpcTls {
+    fn run<F, Fut>(test: F)
+    where
+        F: FnOnce(RuntimeHandle) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = gorums_smol::SmolRuntime::global()
+            .with_tls(tls_cases::cluster_tls())
+            .with_grpc();
+        run_smol(std::sync::Arc::new(runtime), test);
+    }
+}
+
 /// Runs `test` on `rt` (a runtime on smol's global executor).
 fn run_smol<F, Fut>(rt: RuntimeHandle, test: F)
 where

@@ -32,3 +32,31 @@ mod on_tokio {
 mod on_smol {
     grpc_suite!(gorums_tests::SmolGrpc);
 }
+
+/// gRPC over TLS (ALPN `h2`): the cases about calls, failures and the reverse
+/// direction, and the TLS cases (a refused certificate is that node's clear error; a
+/// peer whose hello claims another node's id than its certificate's is refused).
+mod over_tls_on_tokio {
+    gorums_tests::conformance_suite!(over_tls gorums_tests::TokioGrpcTls);
+    gorums_tests::tls_suite!(
+        gorums_tests::Tokio,
+        std::sync::Arc::new(|tls| {
+            std::sync::Arc::new(
+                gorums_tokio::TokioRuntime::current()
+                    .with_tls(tls)
+                    .with_grpc(),
+            ) as gorums_core::runtime::RuntimeHandle
+        })
+    );
+}
+
+mod over_tls_on_smol {
+    gorums_tests::conformance_suite!(over_tls gorums_tests::SmolGrpcTls);
+    gorums_tests::tls_suite!(
+        gorums_tests::Smol,
+        std::sync::Arc::new(|tls| {
+            std::sync::Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls).with_grpc())
+                as gorums_core::runtime::RuntimeHandle
+        })
+    );
+}

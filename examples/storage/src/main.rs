@@ -19,8 +19,8 @@
 //!                           certificate and key (a server needs them; the REPL may
 //!                           present them)
 //!          --transport native|grpc
-//!                           grpc: Go Gorums' gRPC wire (tokio or smol, no TLS), to
-//!                           serve and call Go Gorums storage nodes
+//!                           grpc: Go Gorums' gRPC wire (tokio or smol; over TLS
+//!                           with the TLS flags), to serve and call Go Gorums nodes
 //! ```
 
 mod cluster;
@@ -209,8 +209,7 @@ fn parse_args() -> Result<Args, String> {
     }
     let grpc = match transport.as_str() {
         "native" => false,
-        "grpc" if tls.ca.is_none() => true,
-        "grpc" => return Err(String::from("--transport grpc runs without TLS")),
+        "grpc" => true,
         other => return Err(format!("unknown transport {other:?}: native or grpc")),
     };
     Ok(Args {
@@ -256,6 +255,13 @@ impl Executor {
                 Arc::new(gorums_tokio::TokioRuntime::current().with_grpc()) as RuntimeHandle
             }),
             (Executor::Tokio(rt), None) => rt.block_on(async { gorums_tokio::runtime() }),
+            (Executor::Tokio(rt), Some(tls)) if grpc => rt.block_on(async {
+                Arc::new(
+                    gorums_tokio::TokioRuntime::current()
+                        .with_tls(tls)
+                        .with_grpc(),
+                ) as RuntimeHandle
+            }),
             (Executor::Tokio(rt), Some(tls)) => rt.block_on(async {
                 Arc::new(gorums_tokio::TokioRuntime::current().with_tls(tls)) as RuntimeHandle
             }),
@@ -263,6 +269,10 @@ impl Executor {
                 Arc::new(gorums_smol::SmolRuntime::global().with_grpc()) as RuntimeHandle
             }
             (Executor::Smol, None) => gorums_smol::runtime(),
+            (Executor::Smol, Some(tls)) if grpc => {
+                Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls).with_grpc())
+                    as RuntimeHandle
+            }
             (Executor::Smol, Some(tls)) => {
                 Arc::new(gorums_smol::SmolRuntime::global().with_tls(tls)) as RuntimeHandle
             }

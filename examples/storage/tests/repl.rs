@@ -224,6 +224,17 @@ impl Certs {
 /// server over TLS); one that trusts another authority is refused.
 #[test]
 fn a_tls_cluster_of_three_processes() {
+    tls_cluster_of_three(&[]);
+}
+
+/// The same over the gRPC transport (gRPC over TLS, ALPN `h2`).
+#[test]
+fn a_grpc_tls_cluster_of_three_processes() {
+    tls_cluster_of_three(&["--transport", "grpc"]);
+}
+
+/// Three TLS server processes with `transport` flags, and REPLs with the same flags.
+fn tls_cluster_of_three(transport: &[&str]) {
     let certs = Certs::new();
     let (ca, cert, key) = (
         certs.path("ca.pem"),
@@ -235,14 +246,13 @@ fn a_tls_cluster_of_three_processes() {
     let _servers: Vec<Server> = addrs
         .iter()
         .map(|addr| {
-            start_server_with(
-                addr,
-                &peers,
-                &["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key],
-            )
+            let mut flags = vec!["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key];
+            flags.extend(transport);
+            start_server_with(addr, &peers, &flags)
         })
         .collect();
-    let trusted = ["--connect", peers.as_str(), "--tls-ca", ca.as_str()];
+    let mut trusted = vec!["--connect", peers.as_str(), "--tls-ca", ca.as_str()];
+    trusted.extend(transport);
     let out = run_script(&trusted, "qc write k 'over tls'\nqc read k\n");
     assert_eq!(out, ["Write OK", "k = over tls"]);
     // Nested reads go server to server over TLS once the servers have connected
@@ -258,7 +268,8 @@ fn a_tls_cluster_of_three_processes() {
     assert_eq!(nested, ["k = over tls"]);
 
     let other = certs.path("other.pem");
-    let wrong = ["--connect", peers.as_str(), "--tls-ca", other.as_str()];
+    let mut wrong = vec!["--connect", peers.as_str(), "--tls-ca", other.as_str()];
+    wrong.extend(transport);
     let out = run_script(&wrong, "qc read k\n");
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(
