@@ -10,6 +10,7 @@
 mod alloc;
 mod compare;
 mod exec;
+mod floor;
 mod grpc;
 mod metrics;
 mod report;
@@ -102,7 +103,12 @@ pub(crate) struct Args {
     /// flight on every gorums-rs flavour (see README).
     #[arg(long)]
     sweep_in_flight: bool,
-    /// With --compare or --sweep-in-flight: short runs, one round.
+    /// The syscall floor of QuorumCall n=3 q=2 c=1: the same socket work on one thread
+    /// with no framework (blocking, and with epoll), beside gorums-rs on tokio-1t and
+    /// smol-1t (see README).
+    #[arg(long)]
+    floor: bool,
+    /// With --compare, --sweep-in-flight or --floor: short runs, one round.
     #[arg(long)]
     quick: bool,
     /// With --compare or --sweep-in-flight: where their JSON, table and SVG go.
@@ -196,6 +202,9 @@ fn real_main(args: &Args) -> Result<(), String> {
     }
     if args.sweep_in_flight {
         return sweep::run(args);
+    }
+    if args.floor {
+        return floor::run(args);
     }
     let rows = run_selected(args, &filter, |_| {})?;
     if let Some(text) = metrics::render() {
