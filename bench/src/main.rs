@@ -98,6 +98,14 @@ pub(crate) struct Args {
     /// flight on every gorums-rs flavour (see README).
     #[arg(long)]
     sweep_in_flight: bool,
+    /// With --sweep-in-flight: only these flavours, comma-separated (tokio, tokio-1t,
+    /// smol, smol-1t); every one when not given.
+    #[arg(long, value_delimiter = ',')]
+    flavours: Vec<String>,
+    /// With --sweep-in-flight: only these calls-in-flight points, comma-separated; the
+    /// five of the sweep (1 000 to 100 000) when not given.
+    #[arg(long, value_delimiter = ',')]
+    in_flight: Vec<usize>,
     /// With --compare or --sweep-in-flight: short runs, one round.
     #[arg(long)]
     quick: bool,
