@@ -33,3 +33,5 @@ pub mod runtime;
 pub mod tls;
 pub mod wire;
 mod x509;
+#[cfg(test)]
+mod footprint;
