@@ -139,9 +139,10 @@ pub struct Responses<T> {
     config: Configuration,
     stage: Stage,
     extras: Option<Box<Extras<T>>>,
-    skipped: usize,
+    /// Nodes skipped by `map_request` (`u32`s: node counts, and half the room).
+    skipped: u32,
     /// Nodes whose reply stream ended without an error (correctable calls).
-    streams_ended: usize,
+    streams_ended: u32,
     met: bool,
     _reply: PhantomData<fn() -> T>,
 }
@@ -684,13 +685,13 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
 
     /// Nodes skipped by `map_request`: they are sent nothing and never answer.
     pub(crate) fn skipped(&self) -> usize {
-        self.skipped
+        self.skipped as usize
     }
 
     /// Nodes that will send nothing more without having failed: skipped by
     /// `map_request`, or their reply stream ended.
     pub(crate) fn closed_quietly(&self) -> usize {
-        self.skipped + self.streams_ended
+        self.skipped as usize + self.streams_ended as usize
     }
 
     /// Why a call that ended without a reply from its one node got none: the call's

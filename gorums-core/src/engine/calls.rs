@@ -162,12 +162,17 @@ pub(crate) struct Call {
     /// Shares not yet done (a `u32` beside `kind`: it fills their padding).
     waiting: u32,
     started: Instant,
-    deadline: Option<Instant>,
+    /// The deadline, if `has_deadline`: a flag beside `kind` and `waiting` costs no
+    /// room, where an `Option<Instant>` takes 16 bytes.
+    deadline: Instant,
+    has_deadline: bool,
     /// Each node's share, sorted by node id; inline for up to [`INLINE_SHARES`] nodes,
     /// so a call allocates nothing for them. More inline would cost every call in flight
     /// the room whether it uses it or not.
     shares: SmallVec<[ShareEntry; INLINE_SHARES]>,
-    errors: Vec<NodeError>,
+    /// The nodes that failed, boxed: most calls have none, and an empty `Vec` inline
+    /// would cost every call in flight 24 bytes.
+    errors: Option<Box<Vec<NodeError>>>,
 }
 
 impl Call {
@@ -176,16 +181,27 @@ impl Call {
         Call {
             kind,
             started,
-            deadline,
+            deadline: deadline.unwrap_or(Instant::ZERO),
+            has_deadline: deadline.is_some(),
             shares: SmallVec::new(),
             waiting: 0,
-            errors: Vec::new(),
+            errors: None,
         }
     }
 
     /// Records the nodes the call could not be sent to (they are not shares).
     pub(crate) fn record_failures(&mut self, failures: &[NodeError]) {
-        self.errors.extend_from_slice(failures);
+        if !failures.is_empty() {
+            self.errors().extend_from_slice(failures);
+        }
+    }
+
+    fn errors(&mut self) -> &mut Vec<NodeError> {
+        self.errors.get_or_insert_with(Box::default)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.has_deadline.then_some(self.deadline)
     }
 
     /// Adds a share waiting on `conn`; nodes come in id order.
@@ -350,7 +366,7 @@ impl Calls {
                 self.index(conn, id, entry.node);
             }
         }
-        if let Some(deadline) = call.deadline {
+        if let Some(deadline) = call.deadline() {
             out.timers.set(deadline, Timer::CallDeadline(id));
         }
         let over = call.waiting == 0;
@@ -432,7 +448,7 @@ impl Calls {
             },
             ShareOutcome::Failed(failure) => {
                 stats.failed(node, &failure);
-                state.errors.push(NodeError {
+                state.errors().push(NodeError {
                     node,
                     failure: failure.clone(),
                 });
@@ -469,7 +485,7 @@ impl Calls {
             return;
         };
         let result = outcome.map_err(|cause| {
-            let mut errors = state.errors;
+            let mut errors = state.errors.map(|e| *e).unwrap_or_default();
             if cause == Cause::DeadlineExceeded {
                 // The nodes still owing their reply are named too: a stalled node is
                 // why the deadline passed, and the caller should see which one.
@@ -493,7 +509,7 @@ impl Calls {
     /// leave the connection index. Returns its state (a cancel takes back its frames).
     pub(crate) fn forget(&mut self, call: CallId, out: &mut Outputs) -> Option<Call> {
         let state = self.calls.remove(&call)?;
-        if let Some(deadline) = state.deadline {
+        if let Some(deadline) = state.deadline() {
             out.timers.clear(deadline, Timer::CallDeadline(call));
         }
         for entry in &state.shares {
