@@ -320,7 +320,10 @@ mod tests {
         let chosen = chosen_flavours(&names(&["smol-1t", "tokio"])).expect("known names");
         let chosen: Vec<String> = chosen.into_iter().map(flavour_name).collect();
         assert_eq!(chosen, ["tokio", "smol-1t"]);
-        assert_eq!(chosen_flavours(&[]).expect("all").len(), OTHER_SYSTEMS.len());
+        assert_eq!(
+            chosen_flavours(&[]).expect("all").len(),
+            OTHER_SYSTEMS.len()
+        );
         assert!(chosen_flavours(&names(&["tokio-2t"])).is_err());
     }
 

@@ -14,7 +14,10 @@ use crate::wire::proto::Message;
 #[test]
 fn a_calls_handle_stays_small() {
     let size = size_of::<Responses<Message>>();
-    assert!(size <= 152, "Responses is {size} B (was 512 before its extras were boxed)");
+    assert!(
+        size <= 152,
+        "Responses is {size} B (was 512 before its extras were boxed)"
+    );
 }
 
 /// The API's slot of a call: its events, not inline (they come late and go soon), and
@@ -22,7 +25,10 @@ fn a_calls_handle_stays_small() {
 #[test]
 fn a_calls_slot_stays_small() {
     let size = size_of::<CallSlot>();
-    assert!(size <= 48, "CallSlot is {size} B (was 280 with four events inline)");
+    assert!(
+        size <= 48,
+        "CallSlot is {size} B (was 280 with four events inline)"
+    );
 }
 
 /// The engine's state of a call: up to five shares inline, 24 B each, and its node
@@ -30,5 +36,8 @@ fn a_calls_slot_stays_small() {
 #[test]
 fn the_engines_call_state_stays_small() {
     let size = size_of::<Call>();
-    assert!(size <= 160, "Call is {size} B (was 296 with seven 40 B shares inline)");
+    assert!(
+        size <= 160,
+        "Call is {size} B (was 296 with seven 40 B shares inline)"
+    );
 }

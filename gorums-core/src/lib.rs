@@ -26,6 +26,8 @@
 pub mod api;
 pub mod disk;
 pub mod engine;
+#[cfg(test)]
+mod footprint;
 pub mod quorum;
 pub mod rng;
 pub mod runtime;
@@ -33,5 +35,3 @@ pub mod runtime;
 pub mod tls;
 pub mod wire;
 mod x509;
-#[cfg(test)]
-mod footprint;

@@ -397,15 +397,17 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         map: impl Fn(Req, &Node) -> Option<Req> + Send + Sync + 'static,
     ) -> Self {
         if self.is_pending() {
-            self.extras().map_request.push(Arc::new(move |request, node| {
-                let request = Req::decode(request.clone()).map_err(|e| {
-                    NodeFailure::Rejected(format!(
-                        "map_request: the request does not decode as {}: {e}",
-                        std::any::type_name::<Req>()
-                    ))
-                })?;
-                Ok(map(request, node).map(|r| encode(&r)))
-            }));
+            self.extras()
+                .map_request
+                .push(Arc::new(move |request, node| {
+                    let request = Req::decode(request.clone()).map_err(|e| {
+                        NodeFailure::Rejected(format!(
+                            "map_request: the request does not decode as {}: {e}",
+                            std::any::type_name::<Req>()
+                        ))
+                    })?;
+                    Ok(map(request, node).map(|r| encode(&r)))
+                }));
         }
         self
     }
@@ -435,7 +437,9 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         mut self,
         interceptor: impl FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send + 'static,
     ) -> Self {
-        self.extras().interceptors.push(Box::new(PerOutcome(interceptor)));
+        self.extras()
+            .interceptors
+            .push(Box::new(PerOutcome(interceptor)));
         self
     }
 
@@ -509,7 +513,11 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        if self.extras.as_ref().is_some_and(|x| !x.interceptors.is_empty()) {
+        if self
+            .extras
+            .as_ref()
+            .is_some_and(|x| !x.interceptors.is_empty())
+        {
             let info = CallInfo {
                 method: p.method.to_string(),
                 config: self.config.clone(),

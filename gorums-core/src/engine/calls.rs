@@ -64,7 +64,9 @@ enum ShareState {
 impl ShareEntry {
     fn new(node: NodeId, share: Share) -> ShareEntry {
         let (state, conn, frame) = match share {
-            Share::Waiting { conn, frame: None } => (ShareState::Waiting, conn, FrameSeq::default()),
+            Share::Waiting { conn, frame: None } => {
+                (ShareState::Waiting, conn, FrameSeq::default())
+            }
             Share::Waiting {
                 conn,
                 frame: Some(frame),
@@ -172,6 +174,8 @@ pub(crate) struct Call {
     shares: SmallVec<[ShareEntry; INLINE_SHARES]>,
     /// The nodes that failed, boxed: most calls have none, and an empty `Vec` inline
     /// would cost every call in flight 24 bytes.
+    // The box is the point: one pointer inline instead of a `Vec`'s three words.
+    #[allow(clippy::box_collection)]
     errors: Option<Box<Vec<NodeError>>>,
 }
 
