@@ -108,6 +108,14 @@ pub(crate) struct Args {
     /// smol-1t (see README).
     #[arg(long)]
     floor: bool,
+    /// With --sweep-in-flight: only these flavours, comma-separated (tokio, tokio-1t,
+    /// smol, smol-1t); every one when not given.
+    #[arg(long, value_delimiter = ',')]
+    flavours: Vec<String>,
+    /// With --sweep-in-flight: only these calls-in-flight points, comma-separated; the
+    /// five of the sweep (1 000 to 100 000) when not given.
+    #[arg(long, value_delimiter = ',')]
+    in_flight: Vec<usize>,
     /// With --compare, --sweep-in-flight or --floor: short runs, one round.
     #[arg(long)]
     quick: bool,

@@ -58,9 +58,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let (time, warmup) = (Duration::ZERO, Duration::ZERO);
     std::fs::create_dir_all(&args.out_dir).map_err(|e| e.to_string())?;
     let began = Instant::now();
-    let points: Vec<(usize, usize)> = IN_FLIGHT
+    let systems = chosen_flavours(&args.flavours)?;
+    let in_flights = chosen_in_flight(&args.in_flight)?;
+    let points: Vec<(usize, usize)> = in_flights
         .iter()
-        .flat_map(|&k| (0..OTHER_SYSTEMS.len()).map(move |s| (k, s)))
+        .flat_map(|&k| systems.iter().map(move |&s| (k, s)))
         .collect();
     let mut runs: Vec<Vec<Point>> = vec![Vec::new(); points.len()];
     let mut all = Vec::new();
@@ -105,7 +107,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         }
     }
     let medians: Vec<Point> = runs.into_iter().map(median).collect();
-    let table = markdown(&medians);
+    let table = markdown(&medians, &in_flights);
     println!("\n{table}");
     eprintln!(
         "gorums-bench: sweep took {:.0} s",
@@ -126,6 +128,51 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// A flavour's name on the command line: the runtime, `-1t` on one thread.
+fn flavour_name(s: usize) -> String {
+    let sys = OTHER_SYSTEMS[s];
+    let one = if sys.threads == 1 { "-1t" } else { "" };
+    format!("{}{one}", sys.runtime.name())
+}
+
+/// The indices in [`OTHER_SYSTEMS`] of the flavours `--flavours` names, in the sweep's
+/// order; every flavour when it names none.
+fn chosen_flavours(names: &[String]) -> Result<Vec<usize>, String> {
+    let all: Vec<usize> = (0..OTHER_SYSTEMS.len()).collect();
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !all.iter().any(|&s| flavour_name(s) == **n))
+    {
+        let known: Vec<String> = all.iter().map(|&s| flavour_name(s)).collect();
+        return Err(format!(
+            "--flavours: no flavour {unknown:?} (known: {})",
+            known.join(", ")
+        ));
+    }
+    if names.is_empty() {
+        return Ok(all);
+    }
+    Ok(all
+        .into_iter()
+        .filter(|&s| names.contains(&flavour_name(s)))
+        .collect())
+}
+
+/// The calls-in-flight points `--in-flight` names, smallest first; [`IN_FLIGHT`] when it
+/// names none.
+fn chosen_in_flight(given: &[usize]) -> Result<Vec<usize>, String> {
+    if given.is_empty() {
+        return Ok(IN_FLIGHT.to_vec());
+    }
+    if given.contains(&0) {
+        return Err(String::from("--in-flight: a point needs at least one call"));
+    }
+    let mut points = given.to_vec();
+    points.sort_unstable();
+    points.dedup();
+    Ok(points)
+}
+
 /// The round with the median throughput.
 fn median(mut rounds: Vec<Point>) -> Point {
     rounds.sort_by(|a, b| a.outcome.ops_per_sec.total_cmp(&b.outcome.ops_per_sec));
@@ -133,8 +180,10 @@ fn median(mut rounds: Vec<Point>) -> Point {
 }
 
 /// One table row per flavour and point, then each flavour's spread: its throughput at
-/// the most calls in flight over the least, and the marginal bytes per call.
-fn markdown(points: &[Point]) -> String {
+/// the most calls in flight over the least, and the marginal bytes per call (the
+/// points swept are `in_flight`, smallest first).
+fn markdown(points: &[Point], in_flight: &[usize]) -> String {
+    let (least, most) = (in_flight[0], in_flight[in_flight.len() - 1]);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -155,9 +204,7 @@ fn markdown(points: &[Point]) -> String {
     }
     let _ = writeln!(
         out,
-        "\n| flavour | calls/s at {} over at {} | marginal B per call in flight |",
-        IN_FLIGHT[0],
-        IN_FLIGHT[IN_FLIGHT.len() - 1]
+        "\n| flavour | calls/s at {least} over at {most} | marginal B per call in flight |",
     );
     let _ = writeln!(out, "|---|--:|--:|");
     for flavour in flavours(points) {
@@ -166,9 +213,12 @@ fn markdown(points: &[Point]) -> String {
                 .iter()
                 .find(|p| p.outcome.system == flavour && p.in_flight == k)
         };
-        let (Some(low), Some(high)) = (at(IN_FLIGHT[0]), at(IN_FLIGHT[IN_FLIGHT.len() - 1])) else {
+        let (Some(low), Some(high)) = (at(least), at(most)) else {
             continue;
         };
+        if least == most {
+            continue;
+        }
         let held = |p: &Point| p.bytes_per_in_flight * p.in_flight as f64;
         let marginal = (held(high) - held(low)) / (high.in_flight - low.in_flight) as f64;
         let ratio = if high.outcome.ops_per_sec > 0.0 {
@@ -258,4 +308,29 @@ fn plot(path: &std::path::Path, points: &[Point]) -> Result<(), String> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flavours_are_chosen_by_name_in_the_sweeps_order() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let chosen = chosen_flavours(&names(&["smol-1t", "tokio"])).expect("known names");
+        let chosen: Vec<String> = chosen.into_iter().map(flavour_name).collect();
+        assert_eq!(chosen, ["tokio", "smol-1t"]);
+        assert_eq!(
+            chosen_flavours(&[]).expect("all").len(),
+            OTHER_SYSTEMS.len()
+        );
+        assert!(chosen_flavours(&names(&["tokio-2t"])).is_err());
+    }
+
+    #[test]
+    fn in_flight_points_are_sorted_and_nonzero() {
+        assert_eq!(chosen_in_flight(&[]), Ok(IN_FLIGHT.to_vec()));
+        assert_eq!(chosen_in_flight(&[100, 10, 100]), Ok(vec![10, 100]));
+        assert!(chosen_in_flight(&[0, 10]).is_err());
+    }
 }

@@ -26,6 +26,8 @@
 pub mod api;
 pub mod disk;
 pub mod engine;
+#[cfg(test)]
+mod footprint;
 pub mod quorum;
 pub mod rng;
 pub mod runtime;

@@ -72,14 +72,53 @@ impl CallOptions {
     }
 }
 
-/// What a call sends, before it starts.
+/// What a call sends, before it starts (its `map_request` steps and metadata, which
+/// few calls have, wait in [`Extras`]).
 struct Pending {
     kind: CallKind,
     method: Cow<'static, str>,
     request: Bytes,
+    timeout: Option<Duration>,
+}
+
+/// Where a call is: one of these at a time, so they share their room.
+enum Stage {
+    /// Not sent yet.
+    Pending(Pending),
+    /// Sent: the engine's id for it.
+    Started(CallId),
+    /// Over (or refused at start): how it ended.
+    Over(Result<(), QuorumCallError>),
+}
+
+/// What few calls use: request and reply mappers, interceptors, metadata, outcomes
+/// known at start, metrics. Boxed and made on first use, so a call without them (most
+/// calls, and every call the benchmark keeps in flight) carries 8 bytes for them, not
+/// their 250; a call with one of them allocates for it anyway.
+struct Extras<T> {
     map_request: Vec<RequestMapper>,
     metadata: Vec<MetadataEntry>,
-    timeout: Option<Duration>,
+    /// Outcomes known at start (send failures), given out before the engine's events.
+    early: VecDeque<NodeResponse<Bytes>>,
+    map_response: Option<ResponseMapper<T>>,
+    interceptors: Chain<T>,
+    info: Option<CallInfo>,
+    /// The call's metrics, if its system records them.
+    metrics: Option<CallMetrics>,
+}
+
+impl<T> Default for Extras<T> {
+    fn default() -> Self {
+        Extras {
+            map_request: Vec::new(),
+            metadata: Vec::new(),
+            early: VecDeque::new(),
+            map_response: None,
+            interceptors: Chain::default(),
+            info: None,
+            metrics: None,
+        }
+    }
 }
 
 /// The replies of a quorum call or correctable call.
@@ -98,19 +137,12 @@ struct Pending {
 /// connections stay up.
 pub struct Responses<T> {
     config: Configuration,
-    pending: Option<Pending>,
-    call: Option<CallId>,
-    /// Outcomes known at start (send failures), given out before the engine's events.
-    early: VecDeque<NodeResponse<Bytes>>,
-    map_response: Option<ResponseMapper<T>>,
-    interceptors: Chain<T>,
-    info: Option<CallInfo>,
-    skipped: usize,
+    stage: Stage,
+    extras: Option<Box<Extras<T>>>,
+    /// Nodes skipped by `map_request` (`u32`s: node counts, and half the room).
+    skipped: u32,
     /// Nodes whose reply stream ended without an error (correctable calls).
-    streams_ended: usize,
-    /// The call's metrics, if its system records them.
-    metrics: Option<CallMetrics>,
-    finished: Option<Result<(), QuorumCallError>>,
+    streams_ended: u32,
     met: bool,
     _reply: PhantomData<fn() -> T>,
 }
@@ -119,7 +151,7 @@ impl<T> std::fmt::Debug for Responses<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responses")
             .field("config", &self.config)
-            .field("call", &self.call)
+            .field("call", &self.call_id())
             .finish_non_exhaustive()
     }
 }
@@ -327,26 +359,27 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         let timeout = config.timeout;
         Responses {
             config,
-            pending: Some(Pending {
+            stage: Stage::Pending(Pending {
                 kind,
                 method: method.into(),
                 request,
-                map_request: Vec::new(),
-                metadata: Vec::new(),
                 timeout,
             }),
-            call: None,
-            early: VecDeque::new(),
-            map_response: None,
-            interceptors: Chain::default(),
-            info: None,
+            extras: None,
             skipped: 0,
             streams_ended: 0,
-            metrics: None,
-            finished: None,
             met: false,
             _reply: PhantomData,
         }
+    }
+
+    /// The extras, made on first use.
+    fn extras(&mut self) -> &mut Extras<T> {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    fn is_pending(&self) -> bool {
+        matches!(self.stage, Stage::Pending(_))
     }
 
     /// Sends each node its own request (Go Gorums' `MapRequest`): `map` gets the request
@@ -363,16 +396,18 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         mut self,
         map: impl Fn(Req, &Node) -> Option<Req> + Send + Sync + 'static,
     ) -> Self {
-        if let Some(p) = &mut self.pending {
-            p.map_request.push(Arc::new(move |request, node| {
-                let request = Req::decode(request.clone()).map_err(|e| {
-                    NodeFailure::Rejected(format!(
-                        "map_request: the request does not decode as {}: {e}",
-                        std::any::type_name::<Req>()
-                    ))
-                })?;
-                Ok(map(request, node).map(|r| encode(&r)))
-            }));
+        if self.is_pending() {
+            self.extras()
+                .map_request
+                .push(Arc::new(move |request, node| {
+                    let request = Req::decode(request.clone()).map_err(|e| {
+                        NodeFailure::Rejected(format!(
+                            "map_request: the request does not decode as {}: {e}",
+                            std::any::type_name::<Req>()
+                        ))
+                    })?;
+                    Ok(map(request, node).map(|r| encode(&r)))
+                }));
         }
         self
     }
@@ -383,13 +418,13 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         mut self,
         map: impl Fn(NodeId, T) -> Result<T, NodeFailure> + Send + Sync + 'static,
     ) -> Self {
-        let map: ResponseMapper<T> = match self.map_response.take() {
+        let map: ResponseMapper<T> = match self.extras().map_response.take() {
             Some(first) => {
                 Arc::new(move |node, reply| first(node, reply).and_then(|r| map(node, r)))
             }
             None => Arc::new(map),
         };
-        self.map_response = Some(map);
+        self.extras().map_response = Some(map);
         self
     }
 
@@ -402,7 +437,9 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         mut self,
         interceptor: impl FnMut(&CallInfo, NodeResponse<T>) -> Option<NodeResponse<T>> + Send + 'static,
     ) -> Self {
-        self.interceptors.push(Box::new(PerOutcome(interceptor)));
+        self.extras()
+            .interceptors
+            .push(Box::new(PerOutcome(interceptor)));
         self
     }
 
@@ -412,14 +449,14 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// [`ReplyInterceptor`] for the rule). Interceptors of both kinds run in the order
     /// added.
     pub fn intercept_replies(mut self, interceptor: impl ReplyInterceptor<T>) -> Self {
-        self.interceptors.push(Box::new(interceptor));
+        self.extras().interceptors.push(Box::new(interceptor));
         self
     }
 
     /// Adds a metadata entry sent with the request. Only before the call starts.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        if let Some(p) = &mut self.pending {
-            p.metadata.push(MetadataEntry {
+        if self.is_pending() {
+            self.extras().metadata.push(MetadataEntry {
                 key: key.into(),
                 value: value.into(),
             });
@@ -430,7 +467,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// Gives up after `timeout` from the start (`DeadlineExceeded`). Only before the call
     /// starts.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        if let Some(p) = &mut self.pending {
+        if let Stage::Pending(p) = &mut self.stage {
             p.timeout = Some(timeout);
         }
         self
@@ -438,10 +475,12 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
 
     /// Applies `options` (metadata and deadline). Only before the call starts.
     pub(crate) fn with_options(mut self, options: CallOptions) -> Self {
-        if let Some(p) = &mut self.pending {
-            p.metadata.extend(options.metadata);
+        if let Stage::Pending(p) = &mut self.stage {
             if options.timeout.is_some() {
                 p.timeout = options.timeout;
+            }
+            if !options.metadata.is_empty() {
+                self.extras().metadata.extend(options.metadata);
             }
         }
         self
@@ -460,27 +499,45 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// [`start`](Self::start), telling the runtime the quorum the caller waits for
     /// (the simulator's adversary reads it; other runtimes ignore it).
     pub(crate) fn start_for(&mut self, quorum: Option<crate::quorum::Quorum>) {
-        let Some(p) = self.pending.take() else { return };
-        if !self.interceptors.is_empty() {
-            self.info = Some(CallInfo {
+        if !self.is_pending() {
+            return;
+        }
+        // A placeholder until the call's id (or its refusal) is known below.
+        let Stage::Pending(p) = std::mem::replace(&mut self.stage, Stage::Over(Ok(()))) else {
+            return;
+        };
+        let (map_request, metadata) = match self.extras.as_mut() {
+            Some(x) => (
+                std::mem::take(&mut x.map_request),
+                std::mem::take(&mut x.metadata),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        if self
+            .extras
+            .as_ref()
+            .is_some_and(|x| !x.interceptors.is_empty())
+        {
+            let info = CallInfo {
                 method: p.method.to_string(),
                 config: self.config.clone(),
                 request: p.request.clone(),
-            });
+            };
+            self.extras().info = Some(info);
         }
-        let payload = if p.map_request.is_empty() {
+        let payload = if map_request.is_empty() {
             Payload::Shared(p.request.clone())
         } else {
             let mut per_node = Vec::new();
             for node in self.config.nodes() {
-                match map_for(&p.map_request, &p.request, &node) {
+                match map_for(&map_request, &p.request, &node) {
                     Ok(Some(request)) => per_node.push(Some(request)),
                     Ok(None) => {
                         self.skipped += 1;
                         per_node.push(None);
                     }
                     Err(failure) => {
-                        self.early.push_back(NodeResponse {
+                        self.extras().early.push_back(NodeResponse {
                             node: node.id(),
                             result: Err(failure),
                         });
@@ -492,12 +549,12 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         };
         let inner = self.config.inner.clone();
         if inner.options.metrics {
-            self.metrics = Some(CallMetrics::start(&p.method, p.kind, inner.rt.now()));
+            self.extras().metrics = Some(CallMetrics::start(&p.method, p.kind, inner.rt.now()));
         }
         let nodes = self.config.set.shared_ids();
         let (kind, method) = (p.kind, p.method.clone());
         let mut spec = CallSpec::new(p.kind, p.method, nodes.clone(), payload);
-        spec.metadata = p.metadata;
+        spec.metadata = metadata;
         let timeout = p.timeout.map(|t| {
             if inner.rt.buggify(super::buggify::EARLY_TIMEOUT) {
                 t / 4
@@ -513,7 +570,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         });
         match started {
             Ok(started) => {
-                self.call = Some(started.id);
+                self.stage = Stage::Started(started.id);
                 inner.rt.call_started(&crate::runtime::CallStart {
                     id: started.id,
                     kind,
@@ -521,13 +578,16 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                     threshold: quorum.map(|q| q.required(nodes.len())),
                     nodes: &nodes,
                 });
-                self.early
-                    .extend(started.send_failures.into_iter().map(|e| NodeResponse {
-                        node: e.node,
-                        result: Err(e.failure),
-                    }));
+                if !started.send_failures.is_empty() {
+                    self.extras()
+                        .early
+                        .extend(started.send_failures.into_iter().map(|e| NodeResponse {
+                            node: e.node,
+                            result: Err(e.failure),
+                        }));
+                }
             }
-            Err(usage) => self.finished = Some(Err(QuorumCallError::usage(usage))),
+            Err(usage) => self.stage = Stage::Over(Err(QuorumCallError::usage(usage))),
         }
     }
 
@@ -535,25 +595,21 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// over.
     pub(crate) fn poll_raw(&mut self, cx: &mut Context<'_>) -> Poll<Option<NodeResponse<Bytes>>> {
         self.start();
-        if let Some(early) = self.early.pop_front() {
+        if let Some(early) = self.extras.as_mut().and_then(|x| x.early.pop_front()) {
             return Poll::Ready(Some(early));
         }
-        let Some(call) = self.call else {
+        let Stage::Started(call) = self.stage else {
             return Poll::Ready(None);
         };
         loop {
-            if self.finished.is_some() {
-                return Poll::Ready(None);
-            }
             let mut st = self.config.inner.lock();
             let Some(slot) = st.calls.get_mut(&call) else {
                 return Poll::Ready(None);
             };
-            if slot.events.is_empty() {
+            let Some(event) = slot.events.pop_front() else {
                 slot.waker = Some(cx.waker().clone());
                 return Poll::Pending;
-            }
-            let event = slot.events.remove(0);
+            };
             drop(st);
             match event {
                 CallEvent::Reply { node, result } => {
@@ -579,7 +635,8 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
                 CallEvent::Written { .. } => {}
                 CallEvent::Finished(result) => {
                     self.config.inner.lock().calls.remove(&call);
-                    self.finished = Some(result);
+                    self.stage = Stage::Over(result);
+                    return Poll::Ready(None);
                 }
             }
         }
@@ -589,7 +646,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         let node = raw.node;
         let result = raw.result.and_then(|bytes| {
             let reply = T::decode(bytes).map_err(NodeFailure::InvalidReply)?;
-            match &self.map_response {
+            match self.extras.as_ref().and_then(|x| x.map_response.as_ref()) {
                 Some(map) => map(node, reply),
                 None => Ok(reply),
             }
@@ -603,27 +660,28 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
         // Starting sets `info` when there are interceptors: it must happen before the
         // check, or a reply that arrives while the first poll sends would skip them.
         self.start();
-        let Some(info) = self.info.take() else {
+        let Some(info) = self.extras.as_mut().and_then(|x| x.info.take()) else {
             // No interceptors: each outcome goes straight on, with no buffer.
             return self.poll_raw(cx).map(|raw| raw.map(|r| self.decode(r)));
         };
         let polled = loop {
-            if let Some(ready) = self.interceptors.pop() {
+            let chain = &mut self.extras().interceptors;
+            if let Some(ready) = chain.pop() {
                 break Poll::Ready(Some(ready));
             }
-            if self.interceptors.is_ended() {
+            if chain.is_ended() {
                 break Poll::Ready(None);
             }
             match self.poll_raw(cx) {
                 Poll::Ready(Some(raw)) => {
                     let response = self.decode(raw);
-                    self.interceptors.feed(&info, response);
+                    self.extras().interceptors.feed(&info, response);
                 }
-                Poll::Ready(None) => self.interceptors.end(&info),
+                Poll::Ready(None) => self.extras().interceptors.end(&info),
                 Poll::Pending => break Poll::Pending,
             }
         };
-        self.info = Some(info);
+        self.extras().info = Some(info);
         polled
     }
 
@@ -635,19 +693,19 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
 
     /// Nodes skipped by `map_request`: they are sent nothing and never answer.
     pub(crate) fn skipped(&self) -> usize {
-        self.skipped
+        self.skipped as usize
     }
 
     /// Nodes that will send nothing more without having failed: skipped by
     /// `map_request`, or their reply stream ended.
     pub(crate) fn closed_quietly(&self) -> usize {
-        self.skipped + self.streams_ended
+        self.skipped as usize + self.streams_ended as usize
     }
 
     /// Why a call that ended without a reply from its one node got none: the call's
     /// own failure (a usage error, say), else no reply within the deadline.
     fn no_reply_failure(&self) -> NodeFailure {
-        match &self.finished {
+        match self.finished() {
             Some(Err(QuorumCallError {
                 cause: Cause::Usage(usage),
                 ..
@@ -659,7 +717,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
     /// The nodes that still owed their reply when the call's deadline passed (none if
     /// the call ended otherwise): each with [`NodeFailure::NoReply`].
     pub(crate) fn stalled_nodes(&self) -> Vec<NodeError> {
-        match &self.finished {
+        match self.finished() {
             Some(Err(e)) if e.cause == Cause::DeadlineExceeded => e
                 .node_errors
                 .iter()
@@ -672,7 +730,7 @@ impl<T: prost::Message + Default + 'static> Responses<T> {
 
     /// The cause to report when the replies ran out before the quorum was met.
     pub(crate) fn end_cause(&self) -> Cause {
-        match &self.finished {
+        match self.finished() {
             Some(Err(e)) => e.cause,
             _ => Cause::Incomplete,
         }
@@ -686,7 +744,7 @@ impl<T: prost::Message + Default + 'static> Stream for Responses<T> {
         let this = self.get_mut();
         this.poll_intercepted(cx).map(|response| {
             response.inspect(|response| {
-                if let Some(m) = &this.metrics {
+                if let Some(m) = this.extras.as_ref().and_then(|x| x.metrics.as_ref()) {
                     m.outcome(response.node, &response.result, this.config.inner.rt.now());
                 }
             })
@@ -694,14 +752,29 @@ impl<T: prost::Message + Default + 'static> Stream for Responses<T> {
     }
 }
 
+impl<T> Responses<T> {
+    /// How the call ended, once it has.
+    fn finished(&self) -> Option<&Result<(), QuorumCallError>> {
+        match &self.stage {
+            Stage::Over(result) => Some(result),
+            Stage::Pending(_) | Stage::Started(_) => None,
+        }
+    }
+
+    /// The engine's id of a call sent and not yet over.
+    fn call_id(&self) -> Option<CallId> {
+        match self.stage {
+            Stage::Started(id) => Some(id),
+            Stage::Pending(_) | Stage::Over(_) => None,
+        }
+    }
+}
+
 impl<T> Unpin for Responses<T> {}
 
 impl<T> Drop for Responses<T> {
     fn drop(&mut self) {
-        let Some(call) = self.call else { return };
-        if self.finished.is_some() {
-            return;
-        }
+        let Some(call) = self.call_id() else { return };
         let met = self.met;
         self.config.inner.with(|st, now| {
             st.calls.remove(&call);

@@ -35,7 +35,7 @@ mod membership;
 mod metrics;
 mod options;
 mod server;
-mod shared;
+pub(crate) mod shared;
 mod signal;
 mod system;
 mod terminal;

@@ -83,11 +83,25 @@ pub(crate) type Handler =
 
 /// How many handlers are being polled inline, one inside another, on this thread. An
 /// answer can hand out the sender's next request, whose handler is polled inline in
-/// turn; past this depth a handler goes to a task instead, so the stack stays bounded.
+/// turn; past this depth the request waits in [`DEFERRED`] instead, and the outermost
+/// dispatch runs it after its own, so the stack stays bounded.
 const MAX_INLINE_DEPTH: u32 = 4;
+
+/// A request handed out while handlers were polled inline as deep as allowed.
+type Deferred = (Arc<Inner>, Request, Option<Arc<ConnSignal>>);
 
 thread_local! {
     static INLINE_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Requests handed out past [`MAX_INLINE_DEPTH`], oldest first: run one after
+    /// another by the outermost dispatch on this thread, not one inside another. A
+    /// chain of a sender's requests (each answer hands out the next) then runs to its
+    /// end in the task that read them, as deep chains did before a task of their own
+    /// took over every fifth: with those tasks, a reader outran its handlers and a
+    /// burst of 100 000 calls in flight queued at the server (900 B per call).
+    static DEFERRED: std::cell::RefCell<std::collections::VecDeque<Deferred>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+    /// The outermost dispatch is running the deferred requests.
+    static DRAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 pub(crate) struct Handlers {
@@ -466,6 +480,36 @@ fn decode<M: prost::Message + Default>(payload: &[u8]) -> Result<M, Status> {
 /// answers the engine with its outcome. A panicking handler fails that call with
 /// `Internal`; the server goes on.
 pub(crate) fn dispatch(
+    inner: &Arc<Inner>,
+    handlers: &Handlers,
+    request: Request,
+    signal: Option<Arc<ConnSignal>>,
+) {
+    let depth = INLINE_DEPTH.with(|d| d.get());
+    if depth >= MAX_INLINE_DEPTH {
+        DEFERRED.with(|q| q.borrow_mut().push_back((inner.clone(), request, signal)));
+        return;
+    }
+    dispatch_now(inner, handlers, request, signal);
+    if depth > 0 || DRAINING.with(|d| d.replace(true)) {
+        return;
+    }
+    /// Clears [`DRAINING`] however the loop ends, so a later dispatch drains again.
+    struct Drained;
+    impl Drop for Drained {
+        fn drop(&mut self) {
+            DRAINING.with(|d| d.set(false));
+        }
+    }
+    let _drained = Drained;
+    while let Some((inner, request, signal)) = DEFERRED.with(|q| q.borrow_mut().pop_front()) {
+        inner.upcalls.dispatch(&inner, request, signal);
+    }
+}
+
+/// Runs the handler of `request`: polled once inline (below [`MAX_INLINE_DEPTH`]),
+/// then in a task of its own if it waits.
+fn dispatch_now(
     inner: &Arc<Inner>,
     handlers: &Handlers,
     request: Request,

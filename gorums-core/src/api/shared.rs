@@ -7,7 +7,7 @@
 //! out through [`Upcalls`], which the system installs when it is built (system.rs).
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
@@ -56,8 +56,12 @@ pub(crate) struct Effects {
 /// The progress of one call, as its future sees it.
 #[derive(Default)]
 pub(crate) struct CallSlot {
-    /// Events not yet taken, oldest first (a few at most: inline, no allocation).
-    pub(crate) events: SmallVec<[CallEvent; 4]>,
+    /// Events not yet taken, oldest first. Not inline: every call in flight would carry
+    /// the room for them (four events, 256 B, in a `BTreeMap` node about half full)
+    /// from its start, while the events of most calls come late (their requests wait
+    /// in queues first) and are taken soon after; one allocation when the first one
+    /// comes costs less than that room.
+    pub(crate) events: VecDeque<CallEvent>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -118,7 +122,7 @@ impl State {
                 }
                 Event::Call { call, event } => {
                     if let Some(slot) = self.calls.get_mut(&call) {
-                        slot.events.push(event);
+                        slot.events.push_back(event);
                         fx.wakers.extend(slot.waker.take());
                     }
                 }

@@ -45,7 +45,7 @@ pub(crate) enum Phase {
 
 /// Where a queued frame sits in its connection's send queue: the frame's sequence
 /// number, counted from the connection's first frame.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub(crate) struct FrameSeq(u64);
 
 /// A frame waiting for the driver; `None` once it was taken back by a cancel (it is then
@@ -248,28 +248,36 @@ impl Conn {
         due
     }
 
-    /// Appends every queued byte to `buf` (many frames in one write) and returns how
-    /// many; zero while the connection cannot be written.
-    pub(crate) fn take_transmit(&mut self, buf: &mut BytesMut) -> usize {
+    /// Appends queued bytes to `buf` (many frames in one write), whole frames only,
+    /// up to `max` bytes (at least one frame, however long), and returns how many; zero
+    /// while the connection cannot be written. What stays queued is signalled again.
+    pub(crate) fn take_transmit(&mut self, buf: &mut BytesMut, max: usize) -> usize {
         if !self.can_write() {
             return 0;
         }
-        let taken = self.out_bytes;
-        buf.reserve(taken);
+        buf.reserve(self.out_bytes.min(max));
         // A driver takes again only once it has written what it took before; one that
         // reports no writes (nothing it took was watched) is caught up here.
         if self.in_flight.is_empty() {
             self.written_bytes = self.taken;
         }
         let mut offset = self.taken;
-        let first = self.out_front;
-        self.out_front += self.out.len() as u64;
-        for (i, frame) in self.out.drain(..).enumerate() {
-            let seq = first + i as u64;
+        let mut took = 0;
+        while let Some(frame) = self.out.front() {
+            let len = frame.0.as_ref().map_or(0, Bytes::len);
+            if took > 0 && took + len > max {
+                break;
+            }
+            let Some(frame) = self.out.pop_front() else {
+                break;
+            };
+            let seq = self.out_front;
+            self.out_front += 1;
             let sent = frame.0.is_some();
             if let Some(bytes) = frame.0 {
                 buf.extend_from_slice(&bytes);
                 offset += bytes.len() as u64;
+                took += bytes.len();
             }
             while let Some(&(at, watch)) = self.watched.front() {
                 if at.0 > seq {
@@ -283,9 +291,9 @@ impl Conn {
             }
         }
         self.taken = offset;
-        self.out_bytes = 0;
+        self.out_bytes -= took;
         self.transmit_signalled = false;
-        taken
+        took
     }
 
     fn can_write(&self) -> bool {
@@ -317,12 +325,46 @@ mod tests {
     }
 
     #[test]
+    fn a_bounded_take_leaves_whole_frames_queued_in_order() {
+        let mut c = open_conn();
+        let mut all = BytesMut::new();
+        for payload in [&b"one"[..], b"two", b"three", b"four"] {
+            queue(&mut c, payload);
+        }
+        let queued = c.queued_bytes();
+        let frame = queued / 4 - 1;
+        // Two frames fit in a bound of two and a half; a bound under one frame still
+        // takes one, so a batch never comes back empty while frames wait.
+        let mut buf = BytesMut::new();
+        let first = c.take_transmit(&mut buf, frame * 2 + frame / 2);
+        all.extend_from_slice(&buf);
+        assert!(first < queued && first > frame, "took {first} of {queued}");
+        let mut buf = BytesMut::new();
+        let second = c.take_transmit(&mut buf, 1);
+        all.extend_from_slice(&buf);
+        assert!(second > 0 && first + second < queued);
+        let mut buf = BytesMut::new();
+        let rest = c.take_transmit(&mut buf, usize::MAX);
+        all.extend_from_slice(&buf);
+        assert_eq!(first + second + rest, queued);
+        assert_eq!(c.queued_bytes(), 0);
+        // The batches joined are the frames in the order queued.
+        let mut whole = open_conn();
+        for payload in [&b"one"[..], b"two", b"three", b"four"] {
+            queue(&mut whole, payload);
+        }
+        let mut expected = BytesMut::new();
+        whole.take_transmit(&mut expected, usize::MAX);
+        assert_eq!(all, expected);
+    }
+
+    #[test]
     fn a_watched_frame_is_reported_once_its_last_byte_is_written() {
         let mut c = open_conn();
         // An unwatched batch the driver never reports does not shift the count.
         queue(&mut c, b"before");
         let mut buf = BytesMut::new();
-        c.take_transmit(&mut buf);
+        c.take_transmit(&mut buf, usize::MAX);
         let first = queue(&mut c, b"first");
         let taken_back = queue(&mut c, b"cancelled");
         let second = queue(&mut c, b"second");
@@ -331,7 +373,7 @@ mod tests {
         c.watch_written(second, (CallId(3), NodeId(1)));
         c.take_back(taken_back);
         let mut buf = BytesMut::new();
-        let n = c.take_transmit(&mut buf);
+        let n = c.take_transmit(&mut buf, usize::MAX);
         assert!(c.awaits_write());
         // One byte short of the first frame: nothing yet.
         let whole_first = queue_len(b"first");

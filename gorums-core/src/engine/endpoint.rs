@@ -325,7 +325,20 @@ impl Endpoint {
     /// Appends every byte queued for `conn` to `buf` (many frames in one write) and
     /// returns how many. Zero if the connection is unknown or not yet connected.
     pub fn poll_transmit(&mut self, conn: ConnId, buf: &mut BytesMut) -> usize {
-        self.conns.get_mut(conn).map_or(0, |c| c.take_transmit(buf))
+        self.poll_transmit_up_to(conn, buf, usize::MAX)
+    }
+
+    /// Like [`poll_transmit`](Self::poll_transmit), but takes whole frames up to `max`
+    /// bytes (at least one frame, however long) and leaves the rest queued. The driver
+    /// must take again once it has written these, until it gets zero: what stays queued
+    /// is not signalled again by itself (an [`Event::Transmit`] comes only when more is
+    /// queued).
+    /// A driver that takes in bounded batches keeps one batch in its own buffer instead
+    /// of a copy of the whole queue: with 100 000 calls in flight, 15 MB per connection.
+    pub fn poll_transmit_up_to(&mut self, conn: ConnId, buf: &mut BytesMut, max: usize) -> usize {
+        self.conns
+            .get_mut(conn)
+            .map_or(0, |c| c.take_transmit(buf, max))
     }
 
     /// Whether bytes the driver took from `conn` hold a request whose caller waits for

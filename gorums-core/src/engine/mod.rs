@@ -27,7 +27,7 @@
 
 mod call;
 mod call_error;
-mod calls;
+pub(crate) mod calls;
 mod conn;
 mod conn_error;
 mod conns;
