@@ -1,7 +1,7 @@
 //! gorums-rs on smol: the [`Runtime`] of gorums-core over async-io's TCP sockets and
 //! timers and a smol executor, and the whole API re-exported, so a user depends on this
-//! crate only. It runs no tokio runtime (its gRPC transport uses tokio's io traits
-//! only, below).
+//! crate only. It does not use tokio (its opt-in gRPC transport uses tokio's io
+//! traits only, below, and runs no tokio runtime).
 //!
 //! ```no_run
 //! use gorums_smol::{Configuration, NodeList, SystemOptions};
@@ -23,8 +23,8 @@
 //! The peer's verified certificate chain is handed up to the API, whose
 //! [`IdentityRule`] binds node ids to it.
 //!
-//! Go Gorums interop is opt-in per system too: [`SmolRuntime::with_grpc`] (feature
-//! `grpc`, on by default) makes every connection Go Gorums' gRPC node stream over
+//! Go Gorums interop is opt-in per system too: `SmolRuntime::with_grpc` (feature
+//! `grpc`, off by default here, so that the default tree holds no tokio) makes every connection Go Gorums' gRPC node stream over
 //! HTTP/2, as on tokio (the same edge, gorums-grpc; h2 speaks tokio's io traits, so
 //! smol's sockets pass through `tokio_util::compat`). The native wire stays the default.
 //!
