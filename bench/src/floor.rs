@@ -36,7 +36,7 @@ use crate::run::{self, Spec, SystemKind, Workload};
 /// Bytes of a frame besides the payload: a gorums-rs request frame for an empty `Echo`
 /// is a length prefix, the call's id and kind and the method name, 40-odd bytes.
 const FRAME: usize = 48;
-/// The largest payload the one-thread floor can carry (see [`run`]).
+/// The largest payload the one-thread floor can carry (see [`run()`]).
 const MAX_PAYLOAD: usize = 64 * 1024;
 /// Servers in the configuration.
 const N: usize = 3;
