@@ -1,7 +1,8 @@
 //! The connection commands and queries an application uses on an [`Endpoint`]:
 //! removing a node, closing a connection, what a close in the middle of a frame is
-//! reported as, and the registry of node addresses, told with one client and one server
-//! whose bytes this test carries by hand.
+//! reported as, the registry of node addresses, and how a reply that does not say its
+//! kind (Go Gorums' wire) is read, told with one client and one server whose bytes this
+//! test carries by hand.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use gorums_core::engine::{
     CallEvent, CallKind, CallSpec, ConnId, ConnectionError, Endpoint, EndpointConfig, Event,
     Instant, NodeFailure, NodeId, Payload, StartedCall,
 };
-use gorums_core::wire::WireError;
+use gorums_core::wire::{self, WireError, proto};
 
 const SERVER: NodeId = NodeId(1);
 
@@ -298,4 +299,61 @@ fn a_server_knows_who_is_on_a_connection_once_its_hello_arrived() {
     assert_eq!(addr, "client");
     assert_eq!(p.server.handshaking(), 0);
     assert_eq!(p.server.handshake_bytes(), 0);
+}
+
+/// A reply that does not say its kind (Go Gorums' gRPC stream) is read as the kind the
+/// call waits for: an item of a correctable call, whose stream stays open for more, and
+/// the one reply of any other call.
+#[test]
+fn an_untyped_reply_is_an_item_of_a_correctable_call_and_the_reply_of_any_other() {
+    let mut pair = Pair::new();
+    let rpc = pair.pending_rpc();
+    let spec = CallSpec::new(
+        CallKind::Correctable,
+        "test.Svc.Watch",
+        vec![SERVER],
+        Payload::Shared(Bytes::from_static(b"req")),
+    );
+    let watch = pair.client.start_call(pair.now, spec).unwrap();
+    assert!(watch.send_failures.is_empty());
+    pair.pump();
+    // On a connection the client dialled, a request's id is its call's id.
+    for (call, payload) in [
+        (watch.id, "item 1"),
+        (watch.id, "item 2"),
+        (rpc.id, "reply"),
+    ] {
+        let reply = proto::Message {
+            message_seq_no: call.0,
+            payload: Bytes::from(payload),
+            kind: proto::Kind::Untyped as i32,
+            ..proto::Message::default()
+        };
+        let mut bytes = BytesMut::new();
+        wire::encode_frame(&reply, wire::DEFAULT_MAX_FRAME_LEN, &mut bytes).unwrap();
+        pair.client.handle_bytes(pair.now, pair.client_conn, &bytes);
+    }
+    pair.pump();
+    assert!(
+        matches!(pair.share_result(&rpc), Some(Ok(ref p)) if p == "reply"),
+        "{:?}",
+        pair.client_events
+    );
+    let watched: Vec<String> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Call { call, event } if *call == watch.id => Some(match event {
+                CallEvent::Item { payload, .. } => String::from_utf8_lossy(payload).into_owned(),
+                other => format!("{other:?}"),
+            }),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        watched,
+        ["item 1", "item 2"],
+        "items, and the stream not ended"
+    );
+    assert_eq!(pair.client.live_calls(), 1, "the correctable call waits on");
 }
