@@ -423,3 +423,45 @@ fn a_reply_over_the_frame_limit_becomes_resource_exhausted_and_an_item_over_it_c
         closed[0].1
     );
 }
+
+/// A peer that connects and never says hello is closed when the connect timeout runs
+/// out; one whose hello arrived in time is kept when its timer fires.
+#[test]
+fn a_peer_silent_past_the_connect_timeout_is_closed_and_one_that_said_hello_is_kept() {
+    let mut ep = server();
+    let (greeted, _) = say_hello(&mut ep, None, &hello(2));
+    let silent = ep.handle_accepted(Instant::ZERO, "silent");
+    let timeout = ep.config().connect_timeout;
+    ep.handle_timeout(Instant::ZERO + timeout / 2);
+    let early: Vec<Event> = std::iter::from_fn(|| ep.poll_event()).collect();
+    assert!(closes(&early).is_empty(), "{early:?}");
+    ep.handle_timeout(Instant::ZERO + timeout);
+    let events: Vec<Event> = std::iter::from_fn(|| ep.poll_event()).collect();
+    assert_eq!(
+        closes(&events),
+        [(silent, ConnectionError::HandshakeTimeout)]
+    );
+    assert!(ep.peer_of(greeted).is_some());
+    assert_eq!(ep.handshaking(), 0);
+}
+
+/// A node this server dials is called on its own connection only: the node's connection
+/// to us does not make it reachable while our dial is not up.
+#[test]
+fn a_node_we_dial_is_not_reachable_over_its_connection_to_us() {
+    let mut ep = server();
+    ep.add_node(Instant::ZERO, NodeId(2), "s2").unwrap();
+    let (_, events) = say_hello(&mut ep, None, &hello(2));
+    assert!(closes(&events).is_empty(), "{events:?}");
+    assert!(
+        !ep.connected_peers().contains(&NodeId(2)),
+        "{:?}",
+        ep.connected_peers()
+    );
+    let (_, events) = say_hello(&mut ep, None, &hello(3));
+    assert!(closes(&events).is_empty(), "{events:?}");
+    assert!(
+        ep.connected_peers().contains(&NodeId(3)),
+        "one we do not dial is"
+    );
+}
