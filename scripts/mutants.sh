@@ -9,14 +9,32 @@
 #   MUTANTS_FILES="engine/conn.rs" scripts/mutants.sh   some files (reported under their directory)
 #
 # MUTANTS_JOBS (default 1) is passed to `cargo mutants -j`; MUTANTS_OUT (default
-# target/mutants) is where each directory's mutants.out goes. Doctests are not run (each
-# compiles on its own, which would multiply the time); a timeout counts as caught.
+# target/mutants) is where each directory's mutants.out goes; MUTANTS_ARGS adds arguments
+# (`-F <regex>` for some mutants, `--shard 1/4`, `--baseline skip`). Doctests are not run
+# (each compiles on its own, which would multiply the time); a timeout counts as caught.
+#
+# What each mutant costs is one rebuild of gorums-core and a relink of its twelve test
+# binaries, then about 5 s of tests. To keep that small:
+# - the mutants build without debug info (CARGO_PROFILE_DEV_DEBUG=0): far less to write
+#   and link per binary, and nothing needs it (a failing test is all that is looked at);
+# - they build in a target directory of their own (MUTANTS_TARGET, default
+#   <target>/mutants-build), kept between runs so that the dependencies are built once.
+#   Not the workspace's own: cargo fingerprints a workspace member by its path relative
+#   to the workspace and by mtimes, so after a run in the shared directory a plain
+#   `cargo test` in the work tree silently reuses the last mutant's build;
+# - a 60 s timeout per mutant (the tests take about 5 s; a mutant that loops, such as a
+#   timer that never fires, costs a minute and counts as caught).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${MUTANTS_OUT:-target/mutants}
 jobs=${MUTANTS_JOBS:-1}
 dirs=${MUTANTS_DIRS:-engine api wire}
+base_target=${CARGO_TARGET_DIR:-$PWD/target}
+export CARGO_TARGET_DIR=${MUTANTS_TARGET:-$base_target/mutants-build}
+export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-0}
+# shellcheck disable=SC2206 # word splitting is the point: several arguments
+extra=(${MUTANTS_ARGS:-})
 
 run_dir() {
     local dir=$1
@@ -26,7 +44,7 @@ run_dir() {
     mkdir -p "$out/$dir"
     echo "== cargo mutants over gorums-core/src/$dir ($*)"
     # cargo-mutants exits non-zero when a mutant survives; the report says how many.
-    cargo mutants -p gorums-core "${files[@]}" -j "$jobs" --timeout 180 \
+    cargo mutants -p gorums-core "${files[@]}" -j "$jobs" --timeout 60 --build-timeout 900 "${extra[@]}" \
         -o "$out/$dir" --cargo-test-arg=--lib --cargo-test-arg=--tests || true
 }
 

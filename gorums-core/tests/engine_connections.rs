@@ -1,7 +1,8 @@
 //! The connection commands and queries an application uses on an [`Endpoint`]:
 //! removing a node, closing a connection, what a close in the middle of a frame is
-//! reported as, and the registry of node addresses, told with one client and one server
-//! whose bytes this test carries by hand.
+//! reported as, the registry of node addresses, and how a reply that does not say its
+//! kind (Go Gorums' wire) is read, told with one client and one server whose bytes this
+//! test carries by hand.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,9 +12,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use gorums_core::engine::{
     CallEvent, CallKind, CallSpec, ConnId, ConnectionError, Endpoint, EndpointConfig, Event,
-    Instant, NodeFailure, NodeId, Payload, StartedCall,
+    Instant, NodeFailure, NodeId, Payload, StartedCall, UsageError,
 };
-use gorums_core::wire::WireError;
+use gorums_core::wire::{self, WireError, proto};
 
 const SERVER: NodeId = NodeId(1);
 
@@ -205,6 +206,115 @@ fn closing_a_connection_fails_what_waits_on_it_with_the_applications_reason() {
     )));
     // The node is still registered: it is dialled again.
     assert_eq!(p.client.node_addr(SERVER), Some("s1"));
+    // Closing it again, or a connection that never was, tells the driver nothing.
+    p.client.close_connection(p.now, p.client_conn, "again");
+    p.client.close_connection(p.now, ConnId(999), "never was");
+    assert_eq!(p.client_closes(), [(p.client_conn, reason.clone())]);
+    // Until it is back, a call to it fails at once and says why it went down.
+    let spec = CallSpec::new(
+        CallKind::Rpc,
+        "test.Svc.Method",
+        vec![SERVER],
+        Payload::Shared(Bytes::from_static(b"req")),
+    );
+    let started = p.client.start_call(p.now, spec).unwrap();
+    assert_eq!(
+        started
+            .send_failures
+            .iter()
+            .map(|e| &e.failure)
+            .collect::<Vec<_>>(),
+        [&NodeFailure::NotConnected(Some(reason))]
+    );
+}
+
+/// Each failed dial of a node doubles the wait before the next (with jitter: between
+/// half and all of it), so a node that is down is not hammered.
+#[test]
+fn a_node_that_keeps_refusing_is_redialled_ever_later() {
+    let config = EndpointConfig::default();
+    let initial = config.initial_backoff;
+    let mut ep = Endpoint::new(config, Instant::ZERO);
+    ep.add_node(Instant::ZERO, SERVER, "s1").unwrap();
+    let mut now = Instant::ZERO;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let conn = std::iter::from_fn(|| ep.poll_event())
+            .find_map(|e| match e {
+                Event::Connect { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .expect("a dial");
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        ep.handle_connect_failed(now, conn, refused);
+        let at = ep.poll_timeout().expect("a redial");
+        waits.push(at.saturating_duration_since(now));
+        now = at;
+        ep.handle_timeout(now);
+    }
+    for (k, wait) in (0u32..).zip(&waits) {
+        let full = initial * (1 << k);
+        assert!(
+            full / 2 <= *wait && *wait <= full,
+            "dial {} waited {wait:?}, not within half of {full:?}: {waits:?}",
+            k + 1
+        );
+    }
+}
+
+/// Which nodes are dialled: every one by default; under `HigherIds` only those above
+/// our own id (the lower ones dial us), and every one by an anonymous client.
+#[test]
+fn under_higher_ids_a_node_dials_only_the_nodes_above_it_and_a_client_dials_all() {
+    use gorums_core::engine::DialPolicy;
+    let dialled = |me: u32, dial: DialPolicy| {
+        let config = EndpointConfig {
+            node_id: NodeId(me),
+            dial,
+            ..EndpointConfig::default()
+        };
+        let mut ep = Endpoint::new(config, Instant::ZERO);
+        for node in [1, 2, 3] {
+            if node != me {
+                ep.add_node(Instant::ZERO, NodeId(node), format!("s{node}"))
+                    .unwrap();
+            }
+        }
+        std::iter::from_fn(|| ep.poll_event())
+            .filter_map(|e| match e {
+                Event::Connect { addr, .. } => Some(addr),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(dialled(2, DialPolicy::HigherIds), ["s3"]);
+    assert_eq!(dialled(2, DialPolicy::Every), ["s1", "s3"]);
+    assert_eq!(dialled(0, DialPolicy::HigherIds), ["s1", "s2", "s3"]);
+}
+
+/// A call's node list may come in any order, but may not name a node twice.
+#[test]
+fn a_call_to_a_node_named_twice_is_refused_in_any_order() {
+    let mut p = Pair::new();
+    let spec = |nodes: &[u32]| {
+        CallSpec::new(
+            CallKind::QuorumCall,
+            "test.Svc.Method",
+            nodes.iter().copied().map(NodeId).collect::<Vec<_>>(),
+            Payload::Shared(Bytes::from_static(b"req")),
+        )
+    };
+    for nodes in [&[1, 1][..], &[3, 2, 3]] {
+        let refused = p.client.start_call(p.now, spec(nodes)).map(|c| c.id);
+        assert!(
+            matches!(refused, Err(UsageError::DuplicateNode(n)) if n == NodeId(nodes[0])),
+            "{nodes:?}: {refused:?}"
+        );
+    }
+    for nodes in [&[3, 1, 2][..], &[1, 2, 3]] {
+        let started = p.client.start_call(p.now, spec(nodes));
+        assert!(started.is_ok(), "{nodes:?}: {:?}", started.map(|c| c.id));
+    }
 }
 
 #[test]
@@ -298,4 +408,61 @@ fn a_server_knows_who_is_on_a_connection_once_its_hello_arrived() {
     assert_eq!(addr, "client");
     assert_eq!(p.server.handshaking(), 0);
     assert_eq!(p.server.handshake_bytes(), 0);
+}
+
+/// A reply that does not say its kind (Go Gorums' gRPC stream) is read as the kind the
+/// call waits for: an item of a correctable call, whose stream stays open for more, and
+/// the one reply of any other call.
+#[test]
+fn an_untyped_reply_is_an_item_of_a_correctable_call_and_the_reply_of_any_other() {
+    let mut pair = Pair::new();
+    let rpc = pair.pending_rpc();
+    let spec = CallSpec::new(
+        CallKind::Correctable,
+        "test.Svc.Watch",
+        vec![SERVER],
+        Payload::Shared(Bytes::from_static(b"req")),
+    );
+    let watch = pair.client.start_call(pair.now, spec).unwrap();
+    assert!(watch.send_failures.is_empty());
+    pair.pump();
+    // On a connection the client dialled, a request's id is its call's id.
+    for (call, payload) in [
+        (watch.id, "item 1"),
+        (watch.id, "item 2"),
+        (rpc.id, "reply"),
+    ] {
+        let reply = proto::Message {
+            message_seq_no: call.0,
+            payload: Bytes::from(payload),
+            kind: proto::Kind::Untyped as i32,
+            ..proto::Message::default()
+        };
+        let mut bytes = BytesMut::new();
+        wire::encode_frame(&reply, wire::DEFAULT_MAX_FRAME_LEN, &mut bytes).unwrap();
+        pair.client.handle_bytes(pair.now, pair.client_conn, &bytes);
+    }
+    pair.pump();
+    assert!(
+        matches!(pair.share_result(&rpc), Some(Ok(ref p)) if p == "reply"),
+        "{:?}",
+        pair.client_events
+    );
+    let watched: Vec<String> = pair
+        .client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Call { call, event } if *call == watch.id => Some(match event {
+                CallEvent::Item { payload, .. } => String::from_utf8_lossy(payload).into_owned(),
+                other => format!("{other:?}"),
+            }),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        watched,
+        ["item 1", "item 2"],
+        "items, and the stream not ended"
+    );
+    assert_eq!(pair.client.live_calls(), 1, "the correctable call waits on");
 }

@@ -1,5 +1,6 @@
 //! The errors a user reads: what a failed call, a node's failure and a status say when
-//! printed, what `has_kind` and `source` answer, and the gRPC numbering of status codes.
+//! printed, what `has_kind` and `source` answer, the gRPC numbering of status codes, and
+//! when two connection errors are the same.
 
 use std::error::Error;
 use std::io;
@@ -234,4 +235,49 @@ fn status_codes_are_numbered_as_grpcs() {
         Status::new(Code::Unavailable, "draining").to_string(),
         "Unavailable: draining"
     );
+}
+
+/// Connection errors compare by variant and details (a test or a driver matches a close
+/// reason with `==`); a wire error is the source of the connection error it caused.
+#[test]
+fn connection_errors_are_equal_only_with_the_same_details() {
+    let io = |doing, kind| ConnectionError::io(doing, io::Error::from(kind));
+    let pipe = io::ErrorKind::BrokenPipe;
+    assert_eq!(io("read", pipe), io("read", pipe));
+    assert_ne!(io("read", pipe), io("write", pipe));
+    assert_ne!(io("read", pipe), io("read", io::ErrorKind::ConnectionReset));
+    let spoofed = |claimed, certified| ConnectionError::SpoofedId {
+        claimed: NodeId(claimed),
+        certified: NodeId(certified),
+    };
+    assert_eq!(spoofed(3, 2), spoofed(3, 2));
+    assert_ne!(spoofed(3, 2), spoofed(4, 2));
+    assert_ne!(spoofed(3, 2), spoofed(3, 4));
+    assert_ne!(
+        ConnectionError::ClosedByPeer,
+        ConnectionError::HandshakeTimeout
+    );
+
+    let wire = ConnectionError::Wire(WireError::Compressed);
+    assert_eq!(
+        wire.source().map(|e| e.to_string()),
+        Some(WireError::Compressed.to_string())
+    );
+    assert!(ConnectionError::ClosedByPeer.source().is_none());
+}
+
+/// Ids read in logs and errors as what they name.
+#[test]
+fn ids_print_as_what_they_name() {
+    assert_eq!(gorums_core::engine::ConnId(3).to_string(), "conn 3");
+    assert_eq!(NodeId(3).to_string(), "node 3");
+}
+
+/// A driver's clock crosses into the engine as nanoseconds and back unchanged.
+#[test]
+fn an_instant_is_its_nanoseconds() {
+    use gorums_core::engine::Instant;
+    let t = Instant::from_nanos(1_500);
+    assert_eq!(t.as_nanos(), 1_500);
+    assert_eq!(t - Instant::ZERO, std::time::Duration::from_nanos(1_500));
 }

@@ -286,4 +286,25 @@ mod tests {
         assert_eq!(decoder.next_message(), Ok(None));
         assert!(decoder.finish().is_err());
     }
+
+    #[test]
+    fn a_message_exactly_at_the_limit_passes_and_one_byte_over_is_refused_both_ways() {
+        let body = Bytes::from(vec![7u8; 16]);
+        let mut out = BytesMut::new();
+        frame_of_grpc_message(body.clone(), GrpcPeer::Native, 16, &mut out).unwrap();
+        assert_eq!(&out[..FRAME_HEADER_LEN], &16u32.to_be_bytes());
+        assert_eq!(&out[FRAME_HEADER_LEN..], &body[..]);
+        let mut refused = BytesMut::new();
+        assert_eq!(
+            frame_of_grpc_message(body.clone(), GrpcPeer::Native, 15, &mut refused),
+            Err(WireError::FrameTooLarge { len: 16, max: 15 })
+        );
+        assert!(refused.is_empty());
+
+        let mut decoder = GrpcDecoder::new(16);
+        decoder.push(&[0, 0, 0, 0, 16]);
+        decoder.push(&body);
+        assert_eq!(decoder.next_message(), Ok(Some(body)));
+        decoder.finish().unwrap();
+    }
 }

@@ -321,6 +321,23 @@ fn a_message_exactly_at_the_limit_is_sent_and_one_byte_over_is_refused_by_name()
         )
     );
     assert!(refused.is_empty());
+
+    // The same limit holds for the same message encoded from borrowed parts.
+    let parts = EnvelopeRef {
+        id: msg.message_seq_no,
+        method: "m",
+        status: None,
+        metadata: &[],
+        payload: &msg.payload,
+        kind: proto::Kind::try_from(msg.kind).unwrap(),
+    };
+    assert_eq!(parts.encoded_len(), len);
+    assert_eq!(
+        parts.encode_frame(len, &mut out).unwrap(),
+        FRAME_HEADER_LEN + len
+    );
+    assert!(parts.encode_frame(len - 1, &mut refused).is_err());
+    assert!(refused.is_empty());
 }
 
 #[test]
@@ -332,4 +349,77 @@ fn the_preface_is_the_magic_then_the_version() {
     expected.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
     assert_eq!(&out[..], &expected[..]);
     assert_eq!(&out[1..], &PREFACE[..]);
+}
+
+/// The names of the kinds are the ones in `gorums.proto` (the generated code is checked
+/// in, so a hand edit of it would show here), and each name reads back as its kind.
+#[test]
+fn every_kind_has_its_proto_name_and_reads_back_from_it() {
+    use proto::Kind;
+    let names = [
+        (Kind::Request, "KIND_REQUEST"),
+        (Kind::Reply, "KIND_REPLY"),
+        (Kind::OneWay, "KIND_ONE_WAY"),
+        (Kind::StreamRequest, "KIND_STREAM_REQUEST"),
+        (Kind::StreamItem, "KIND_STREAM_ITEM"),
+        (Kind::StreamEnd, "KIND_STREAM_END"),
+        (Kind::Untyped, "KIND_UNTYPED"),
+    ];
+    for (kind, name) in names {
+        assert_eq!(kind.as_str_name(), name);
+        assert_eq!(Kind::from_str_name(name), Some(kind), "{name}");
+    }
+    assert_eq!(Kind::from_str_name("KIND_NONE"), None);
+}
+
+/// What a driver reads off a decoder to bound its reads: the frame limit it was given,
+/// the bytes it holds, and how many more it may be handed under a hold limit (which its
+/// buffer never passes, however the bytes are split).
+#[test]
+fn a_decoder_reports_its_limit_its_bytes_and_its_room_and_keeps_under_its_hold_limit() {
+    let mut decoder = FrameDecoder::new(4096);
+    assert_eq!(decoder.max_frame_len(), 4096);
+    decoder.set_max_frame_len(77);
+    assert_eq!(decoder.max_frame_len(), 77);
+    assert_eq!(decoder.room(), usize::MAX, "no hold limit");
+    decoder.set_hold_limit(Some(1000));
+    assert_eq!(decoder.room(), 1000);
+    decoder.push(&[0; 600]);
+    assert_eq!((decoder.buffered(), decoder.room()), (600, 400));
+    decoder.push(&[0; 400]);
+    assert_eq!((decoder.buffered(), decoder.room()), (1000, 0));
+    assert!(decoder.held() <= 1000, "held {}", decoder.held());
+
+    // Frames taken leave what follows them buffered.
+    let mut decoder = FrameDecoder::without_preface(64);
+    let mut bytes = BytesMut::new();
+    encode_frame(&message(1, "m", b"x"), 64, &mut bytes).unwrap();
+    let frame_len = bytes.len();
+    bytes.extend_from_slice(&[0, 0]);
+    decoder.push(&bytes);
+    assert_eq!(decoder.buffered(), frame_len + 2);
+    decoder.next_frame().unwrap().expect("a frame");
+    assert_eq!(decoder.buffered(), 2);
+}
+
+/// A close right after a whole frame header is inside the frame's body, not its header;
+/// and once a header is here the decoder holds room for its whole frame at once (no
+/// regrowing per chunk of a large body).
+#[test]
+fn a_close_after_a_whole_header_is_inside_the_body_and_the_header_reserves_the_frame() {
+    let mut decoder = FrameDecoder::without_preface(DEFAULT_MAX_FRAME_LEN);
+    decoder.push(&1000u32.to_be_bytes());
+    assert_eq!(decoder.next_frame(), Ok(None));
+    assert!(
+        decoder.held() >= FRAME_HEADER_LEN + 1000,
+        "held {}",
+        decoder.held()
+    );
+    assert!(matches!(
+        decoder.finish(),
+        Err(WireError::Truncated {
+            what: "frame body",
+            buffered: 4
+        })
+    ));
 }
