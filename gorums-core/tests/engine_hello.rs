@@ -465,3 +465,16 @@ fn a_node_we_dial_is_not_reachable_over_its_connection_to_us() {
         "one we do not dial is"
     );
 }
+
+/// An id given to an anonymous client is never one a registered node or a connected peer
+/// already holds.
+#[test]
+fn a_client_is_never_given_an_id_a_node_or_a_peer_holds() {
+    let first = NodeId::FIRST_CLIENT.0;
+    let mut ep = server();
+    ep.add_node(Instant::ZERO, NodeId(first), "n").unwrap();
+    let (_, events) = say_hello(&mut ep, None, &hello(first + 1));
+    assert!(closes(&events).is_empty(), "{events:?}");
+    let (_, events) = say_hello(&mut ep, None, &hello(0));
+    assert_eq!(connected(&events), [NodeId(first + 2)], "{events:?}");
+}
