@@ -234,6 +234,16 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
     }
     seen.sort_unstable();
     assert_eq!(seen, [1, 3]);
+    // The same with the helper that gathers them.
+    let mut all = c
+        .client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .ignore_errors()
+        .collect_all()
+        .await;
+    all.sort_unstable_by_key(|(node, _)| *node);
+    let nodes: Vec<(u32, u32)> = all.iter().map(|(n, r)| (n.0, r.node)).collect();
+    assert_eq!(nodes, [(1, 1), (3, 3)]);
     let all = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
@@ -265,8 +275,10 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
             item.seq as usize, at,
             "the newest item is the one that raised the level"
         );
+        assert!(corr.level() >= level);
     }
     assert!(corr.is_done());
+    assert_eq!(corr.level(), 3);
 
     // Four replicas streaming two items each: a target above what they send ends when
     // every stream has ended, long before the call's deadline.
@@ -649,6 +661,11 @@ pub async fn a_panicking_handler_fails_only_its_call(rt: RuntimeHandle) {
         .unwrap_err();
     assert!(
         matches!(&err.failure, NodeFailure::Status(s) if s.code == Code::Internal),
+        "{err}"
+    );
+    // The status says what the handler said as it panicked.
+    assert!(
+        err.to_string().contains("handler panicked on purpose"),
         "{err}"
     );
     assert_eq!(
