@@ -82,11 +82,21 @@ impl Drop for EndGuard {
 /// The byte stream under h2, its first error recorded (TLS errors made [`TlsError`]s
 /// where the `tls` feature knows them).
 pub(crate) struct Recorded<S> {
-    pub(crate) inner: S,
-    pub(crate) end: Arc<EdgeEnd>,
+    inner: S,
+    end: Arc<EdgeEnd>,
 }
 
 impl<S> Recorded<S> {
+    /// `inner` recorded into a new edge end, and that end.
+    pub(crate) fn new(inner: S) -> (Recorded<S>, Arc<EdgeEnd>) {
+        let end = Arc::new(EdgeEnd::default());
+        let recorded = Recorded {
+            inner,
+            end: end.clone(),
+        };
+        (recorded, end)
+    }
+
     fn seen(&self, error: io::Error) -> io::Error {
         #[cfg(feature = "tls")]
         let error = gorums_core::tls::io_error(error, false);

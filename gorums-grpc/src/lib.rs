@@ -59,11 +59,7 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let end = Arc::new(EdgeEnd::default());
-    let io = Recorded {
-        inner: io,
-        end: end.clone(),
-    };
+    let (io, end) = Recorded::new(io);
     let (send_request, h2_conn) = h2::client::handshake(io).await.map_err(h2_error)?;
     spawn(Box::pin(async move {
         if let Err(e) = h2_conn.await {
@@ -72,13 +68,7 @@ where
     }));
     let uri = format!("http://{addr}{NODE_STREAM_PATH}");
     let (conn, edge) = pipe(peer_addr, &end);
-    spawn(Box::pin(async move {
-        let end = EndGuard(end);
-        if let Err(e) = dial_edge(send_request, uri, edge).await {
-            tracing::debug!(%e, "gRPC stream closed");
-            end.0.record(&e);
-        }
-    }));
+    spawn(Box::pin(run_edge(end, dial_edge(send_request, uri, edge))));
     Ok(conn)
 }
 
@@ -134,11 +124,7 @@ pub async fn accept<S>(io: S, peer_addr: String, spawn: Spawn) -> io::Result<Con
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let end = Arc::new(EdgeEnd::default());
-    let io = Recorded {
-        inner: io,
-        end: end.clone(),
-    };
+    let (io, end) = Recorded::new(io);
     let mut h2_conn = h2::server::handshake(io).await.map_err(h2_error)?;
     let (request, mut respond) = match h2_conn.accept().await {
         Some(r) => r.map_err(h2_error)?,
@@ -179,13 +165,7 @@ where
     let send = respond.send_response(response, false).map_err(h2_error)?;
     let (conn, mut edge) = pipe(peer_addr, &end);
     write_hello(&mut edge, node_id, serves, header_metadata(&parts.headers)).await?;
-    spawn(Box::pin(async move {
-        let end = EndGuard(end);
-        if let Err(e) = accept_edge(edge, body, send, peer).await {
-            tracing::debug!(%e, "gRPC stream closed");
-            end.0.record(&e);
-        }
-    }));
+    spawn(Box::pin(run_edge(end, accept_edge(edge, body, send, peer))));
     Ok(conn)
 }
 
@@ -205,6 +185,16 @@ async fn accept_edge(
         relay_outbound(edge_read, frames, send, peer_rx, true),
     )
     .await
+}
+
+/// Runs an edge's relays to their end, then tells the engine's side how they ended
+/// (also if the task is dropped first).
+async fn run_edge(end: Arc<EdgeEnd>, edge: impl Future<Output = io::Result<()>>) {
+    let end = EndGuard(end);
+    if let Err(e) = edge.await {
+        tracing::debug!(%e, "gRPC stream closed");
+        end.0.record(&e);
+    }
 }
 
 /// The output of whichever of `a` and `b` ends first; the other is dropped. (tokio's
