@@ -17,8 +17,12 @@
 # binaries, then about 5 s of tests. To keep that small:
 # - the mutants build without debug info (CARGO_PROFILE_DEV_DEBUG=0): far less to write
 #   and link per binary, and nothing needs it (a failing test is all that is looked at);
-# - they build in a target directory of their own (MUTANTS_TARGET, default
-#   <target>/mutants-build), kept between runs so that the dependencies are built once.
+# - with one job, they build in a target directory of their own (MUTANTS_TARGET,
+#   default <target>/mutants-build), kept between runs so that the dependencies are
+#   built once. With more jobs, never a shared one: cargo-mutants gives each job a copy
+#   of the tree, and with one CARGO_TARGET_DIR for all of them a job runs its tests
+#   against whichever mutant was built last (seen: a mutant of one function "missed"
+#   while the binary held another's).
 #   Not the workspace's own: cargo fingerprints a workspace member by its path relative
 #   to the workspace and by mtimes, so after a run in the shared directory a plain
 #   `cargo test` in the work tree silently reuses the last mutant's build;
@@ -31,7 +35,14 @@ out=${MUTANTS_OUT:-target/mutants}
 jobs=${MUTANTS_JOBS:-1}
 dirs=${MUTANTS_DIRS:-engine api wire}
 base_target=${CARGO_TARGET_DIR:-$PWD/target}
-export CARGO_TARGET_DIR=${MUTANTS_TARGET:-$base_target/mutants-build}
+if [ "$jobs" = 1 ]; then
+    export CARGO_TARGET_DIR=${MUTANTS_TARGET:-$base_target/mutants-build}
+else
+    # Parallel jobs must not share a target directory: each would test whichever
+    # mutant built last. Each job then builds in its own copy of the tree (and builds
+    # the dependencies there once).
+    unset CARGO_TARGET_DIR
+fi
 export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-0}
 # shellcheck disable=SC2206 # word splitting is the point: several arguments
 extra=(${MUTANTS_ARGS:-})

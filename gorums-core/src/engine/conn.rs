@@ -182,6 +182,19 @@ impl Conn {
         Ok(self.push(frame))
     }
 
+    /// Queues a frame already encoded (one a call shares between its connections),
+    /// unless the queue would pass `send_queue_limit` bytes; returns where it sits.
+    pub(crate) fn queue_frame(
+        &mut self,
+        frame: Bytes,
+        send_queue_limit: usize,
+    ) -> Result<FrameSeq, NodeFailure> {
+        if self.out_bytes + frame.len() > send_queue_limit {
+            return Err(NodeFailure::SendQueueFull);
+        }
+        Ok(self.push(frame))
+    }
+
     /// Queues bytes already framed (the preface and hello).
     pub(crate) fn push_frame(&mut self, mut bytes: BytesMut) {
         self.push(bytes.split().freeze());

@@ -607,6 +607,26 @@ impl Connections {
         Ok(frame)
     }
 
+    /// Queues a frame already encoded onto `conn`'s send queue, as
+    /// [`enqueue`](Self::enqueue) does an envelope.
+    pub(crate) fn enqueue_frame(
+        &mut self,
+        cfg: &EndpointConfig,
+        conn: ConnId,
+        frame: Bytes,
+        out: &mut Outputs,
+    ) -> Result<FrameSeq, NodeFailure> {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .ok_or(NodeFailure::NotConnected(None))?;
+        let frame = c.queue_frame(frame, cfg.send_queue_limit)?;
+        if c.needs_transmit_signal() {
+            out.transmit(conn);
+        }
+        Ok(frame)
+    }
+
     // ----- reaching nodes --------------------------------------------------------------
 
     /// The connection a request to `node` goes on: ourselves, the connection we dialled,

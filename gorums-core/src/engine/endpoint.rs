@@ -435,6 +435,12 @@ impl Endpoint {
         let mut failures = Vec::new();
         let mut call = Call::new(spec.kind, self.now, spec.deadline);
         let mut written_now = Vec::new();
+        // A request the same for every node is encoded once and its frame shared by the
+        // nodes' send queues, so a call to n nodes holds its request once, not n times.
+        // The frame gets an allocation of its own, not a piece of one connection's
+        // chunk: a stalled connection must not keep another's chunks alive.
+        let share_frame = matches!(spec.payload, Payload::Shared(_)) && spec.nodes.len() > 1;
+        let mut shared: Option<(u64, Bytes)> = None;
         for (i, &node) in spec.nodes.iter().enumerate() {
             let payload = match &spec.payload {
                 Payload::Shared(p) => Some(p.clone()),
@@ -453,7 +459,21 @@ impl Endpoint {
                     payload: &payload,
                     kind,
                 };
-                self.enqueue(conn, &envelope).map(|frame| (conn, frame))
+                if !share_frame || Some(conn) == self.conns.local() {
+                    return self.enqueue(conn, &envelope).map(|frame| (conn, frame));
+                }
+                let frame = match &shared {
+                    // The id differs only between connections we dialled and accepted.
+                    Some((id, frame)) if *id == wire_id => frame.clone(),
+                    _ => {
+                        let frame = encode_alone(&envelope, self.config.max_frame_len)?;
+                        shared = Some((wire_id, frame.clone()));
+                        frame
+                    }
+                };
+                self.conns
+                    .enqueue_frame(&self.config, conn, frame, &mut self.out)
+                    .map(|frame| (conn, Some(frame)))
             });
             match sent {
                 Ok((conn, frame)) => {
@@ -869,4 +889,13 @@ impl Endpoint {
             self.out.push(Event::Request(next));
         }
     }
+}
+
+/// `envelope` as one frame in an allocation of exactly its size.
+fn encode_alone(envelope: &EnvelopeRef<'_>, max_frame_len: usize) -> Result<Bytes, NodeFailure> {
+    let mut frame = BytesMut::with_capacity(envelope.frame_len());
+    envelope
+        .encode_frame(max_frame_len, &mut frame)
+        .map_err(NodeFailure::Encode)?;
+    Ok(frame.freeze())
 }

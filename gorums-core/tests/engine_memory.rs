@@ -1,13 +1,17 @@
-//! What one `handle_bytes` allocates for a connection still in its handshake, measured
-//! with a counting allocator: a flood of bytes in one read is taken in pieces that keep
-//! the connection's decoder within its hold limit, even for a moment.
+//! What the engine allocates, measured with a counting allocator: a flood of bytes in
+//! one read before the hello is taken in pieces that keep the connection's decoder
+//! within its hold limit, even for a moment; a call to several nodes holds its request
+//! once, not once per node.
 
 #![allow(clippy::unwrap_used, unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use gorums_core::engine::{Endpoint, EndpointConfig, Event, Instant, NodeId};
+use bytes::Bytes;
+use gorums_core::engine::{
+    CallKind, CallSpec, Endpoint, EndpointConfig, Event, Instant, NodeId, Payload,
+};
 use gorums_core::wire;
 
 /// Counts this thread's live heap bytes and their peak (tests run on threads of their
@@ -68,4 +72,41 @@ fn a_4_mib_read_before_the_hello_never_buffers_more_than_the_hold_limit() {
     let closed = std::iter::from_fn(|| ep.poll_event())
         .any(|e| matches!(e, Event::Close { conn: c, .. } if c == conn));
     assert!(closed, "the garbage hello closes the connection");
+}
+
+/// 1 000 calls to three nodes with a 1 KiB request, queued while the nodes are still
+/// being dialled: the request's frame is encoded once and shared by the three send
+/// queues, so the calls hold about 1 KiB each, not 3 KiB.
+#[test]
+fn a_call_to_three_nodes_holds_its_request_once() {
+    const CALLS: usize = 1000;
+    const PAYLOAD: usize = 1024;
+    let mut ep = Endpoint::new(EndpointConfig::default(), Instant::ZERO);
+    let nodes = [NodeId(1), NodeId(2), NodeId(3)];
+    for (i, &node) in nodes.iter().enumerate() {
+        ep.add_node(Instant::ZERO, node, &format!("s{i}")).unwrap();
+    }
+    while ep.poll_event().is_some() {}
+    let payload = Bytes::from(vec![7u8; PAYLOAD]);
+    let before = LIVE.with(Cell::get);
+    for _ in 0..CALLS {
+        let spec = CallSpec::new(
+            CallKind::QuorumCall,
+            "m",
+            nodes.to_vec(),
+            Payload::Shared(payload.clone()),
+        );
+        let started = ep.start_call(Instant::ZERO, spec).unwrap();
+        assert!(started.send_failures.is_empty());
+    }
+    let per_call = (LIVE.with(Cell::get) - before) / CALLS;
+    assert!(
+        per_call < PAYLOAD * 3 / 2,
+        "each call holds {per_call} B for its {PAYLOAD} B request to three nodes"
+    );
+    let queued = ep.queued_bytes();
+    assert!(
+        queued >= 3 * CALLS * PAYLOAD,
+        "every node's queue holds every request ({queued} B queued)"
+    );
 }
