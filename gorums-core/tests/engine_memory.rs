@@ -84,7 +84,7 @@ fn a_call_to_three_nodes_holds_its_request_once() {
     let mut ep = Endpoint::new(EndpointConfig::default(), Instant::ZERO);
     let nodes = [NodeId(1), NodeId(2), NodeId(3)];
     for (i, &node) in nodes.iter().enumerate() {
-        ep.add_node(Instant::ZERO, node, &format!("s{i}")).unwrap();
+        ep.add_node(Instant::ZERO, node, format!("s{i}")).unwrap();
     }
     while ep.poll_event().is_some() {}
     let payload = Bytes::from(vec![7u8; PAYLOAD]);
