@@ -154,6 +154,13 @@ pub async fn terminal_methods_and_thresholds(rt: RuntimeHandle) {
 /// `collect_n`, `collect_all`; custom aggregation returning another type.
 pub async fn reply_stream_helpers(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
+    let unstarted = c.client.quorum_call::<Msg, Msg>(method::ECHO, &msg(1));
+    let shown = format!("{unstarted:?}");
+    assert!(
+        shown.starts_with("Responses") && shown.contains("Configuration{1, 2, 3}"),
+        "a call's Debug names its configuration: {shown}"
+    );
+    drop(unstarted);
     let all = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
@@ -279,6 +286,13 @@ pub async fn correctable_levels_and_end_of_stream(rt: RuntimeHandle) {
     }
     assert!(corr.is_done());
     assert_eq!(corr.level(), 3);
+    assert!(format!("{corr:?}").starts_with("Correctable"));
+    let slow = one
+        .correctable_call::<Msg, Msg>(method::SLOW_STREAM, &msg(200))
+        .correctable(1);
+    assert!(!slow.is_done(), "not done before its item comes");
+    slow.watch(1).await.unwrap();
+    assert!(slow.is_done());
 
     // Four replicas streaming two items each: a target above what they send ends when
     // every stream has ended, long before the call's deadline.
@@ -818,6 +832,22 @@ pub async fn map_request_and_map_response(rt: RuntimeHandle) {
     got.sort_unstable();
     assert_eq!(got, [(1, 10), (3, 30)], "node 2 was skipped");
 
+    // A multicast with a request per node: node 2 skipped again.
+    c.client
+        .multicast_mapped(method::RECORD, |node| {
+            (node.id() != NodeId(2)).then(|| msg(u64::from(node.id().0) * 100))
+        })
+        .expect("queued for nodes 1 and 3");
+    eventually(&rt, || c.seen_by(1, method::RECORD) == [100]).await;
+    eventually(&rt, || c.seen_by(3, method::RECORD) == [300]).await;
+    // A call after it on the same connections reached node 2: the multicast did not.
+    c.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .all()
+        .await
+        .unwrap();
+    assert!(c.seen_by(2, method::RECORD).is_empty(), "node 2 was skipped");
+
     let err = c
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
@@ -991,6 +1021,18 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     let three = all.difference(&one_two);
     assert_eq!(three.ids(), &[NodeId(3)]);
     assert_eq!(one_two.union(&three), all);
+    assert!(!all.is_empty() && !three.is_empty());
+    assert!(all.difference(&all).is_empty(), "a configuration less itself");
+    assert_eq!(
+        format!("{three:?}"),
+        "Configuration{3}",
+        "a configuration's Debug names its nodes"
+    );
+    assert_eq!(
+        NodeList::addrs(["127.0.0.1:1", "127.0.0.1:2"]).ids(),
+        Ok(vec![NodeId(1), NodeId(2)]),
+        "an address list's ids are its places, from 1"
+    );
 
     // Node 2 answers slowly; node 3 is never measured.
     c.client

@@ -241,6 +241,41 @@ struct Ended {
     result: Result<Msg, QuorumCallError>,
 }
 
+/// CONFORMANCE: nodes that `map_request` skips count as closed from the start: with
+/// node 3 stalled (a relay holds its traffic, its connection stays open) and nodes 1 and
+/// 2 skipped, a majority call fails with `Incomplete` at once, not when node 3's share
+/// reaches its deadline.
+pub async fn skipped_nodes_decide_a_quorum_at_once(rt: RuntimeHandle) {
+    let c = cluster(&rt, 3).await;
+    let relay = Relay::start(&rt, &c.addrs[2]).await;
+    let client = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([c.addrs[0].clone(), c.addrs[1].clone(), relay.addr.clone()]),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
+        .all()
+        .await
+        .expect("every node answers through the relay");
+    relay.hold();
+    let started = rt.now();
+    let err = client
+        .with_timeout(Duration::from_secs(10))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .map_request(|req: Msg, node| (node.id() == NodeId(3)).then_some(req))
+        .majority()
+        .await
+        .unwrap_err();
+    assert_eq!(err.cause, Cause::Incomplete, "{err}");
+    assert!(
+        rt.now() - started < Duration::from_secs(5),
+        "decided by the two skipped nodes, not by node 3's deadline"
+    );
+    relay.resume();
+}
+
 /// CONFORMANCE: reconnects while calls are in flight, repeated: two callers keep issuing
 /// majority calls (each with a 1 s deadline) while node 3 is stopped and restarted on
 /// its address four times, and twice node 2 goes down with it. Every call ends, none

@@ -170,6 +170,7 @@ macro_rules! conformance_suite {
             one_way_calls_can_wait_for_the_send,
             ordering_stress_run_opt_in,
             a_node_that_stalls_mid_call_fails_by_the_deadline,
+            skipped_nodes_decide_a_quorum_at_once,
             calls_go_on_through_repeated_restarts,
             calls_under_connection_resets_end_and_keep_their_replies,
         );
