@@ -846,7 +846,10 @@ pub async fn map_request_and_map_response(rt: RuntimeHandle) {
         .all()
         .await
         .unwrap();
-    assert!(c.seen_by(2, method::RECORD).is_empty(), "node 2 was skipped");
+    assert!(
+        c.seen_by(2, method::RECORD).is_empty(),
+        "node 2 was skipped"
+    );
 
     let err = c
         .client
@@ -1022,7 +1025,10 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
     assert_eq!(three.ids(), &[NodeId(3)]);
     assert_eq!(one_two.union(&three), all);
     assert!(!all.is_empty() && !three.is_empty());
-    assert!(all.difference(&all).is_empty(), "a configuration less itself");
+    assert!(
+        all.difference(&all).is_empty(),
+        "a configuration less itself"
+    );
     assert_eq!(
         format!("{three:?}"),
         "Configuration{3}",
