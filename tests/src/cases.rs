@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gorums_core::api::{
-    Cause, Code, ConfigError, Configuration, EndpointConfig, FailureKind, MetadataEntry,
-    NodeFailure, NodeId, NodeList, Outcome, ServerCtx, ServerInterceptor, ServerOptions, Status,
-    System, SystemOptions,
+    Cause, Code, ConfigError, Configuration, FailureKind, NodeFailure, NodeId, NodeList, Outcome,
+    ServerCtx, ServerInterceptor, ServerOptions, Status, System, SystemOptions,
 };
 use gorums_core::engine::{by_last_error, by_latency};
 use gorums_core::runtime::RuntimeHandle;
@@ -1029,6 +1028,9 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
         all.difference(&all).is_empty(),
         "a configuration less itself"
     );
+    assert!(
+        format!("{:?}", gorums_core::api::ServerOptions::default()).starts_with("ServerOptions")
+    );
     assert_eq!(
         format!("{three:?}"),
         "Configuration{3}",
@@ -1119,18 +1121,10 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         let server = server.clone();
         async move { server.wait_for_client_config(|c| c.len() == 1).await }
     };
+    // Hello metadata given through `SystemOptions::metadata`.
     let client = System::new(
         rt.clone(),
-        SystemOptions {
-            endpoint: EndpointConfig {
-                metadata: vec![MetadataEntry {
-                    key: "role".into(),
-                    value: "tester".into(),
-                }],
-                ..EndpointConfig::default()
-            },
-            ..SystemOptions::default()
-        },
+        SystemOptions::default().metadata("role", "tester"),
     );
     // It serves a method, so the server can call it back: it is an anonymous client.
     client.register_unary(
@@ -1244,7 +1238,8 @@ pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
 }
 
 /// CONFORMANCE: graceful stop: stops accepting, lets running handlers finish within a
-/// grace period, then closes.
+/// grace period, then closes, as soon as they are done and their replies written (not
+/// at the end of the grace period).
 pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
     let c = cluster(&rt, 1).await;
     let node = c.client.nodes()[0].clone();
@@ -1253,11 +1248,14 @@ pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
         .unwrap();
     let slow = node.rpc::<Msg, Msg, _>(method::SLOW, &msg(100));
     let server = c.servers[0].0.clone();
+    let ended = Arc::new(Mutex::new(None));
+    let started = rt.now();
     let shutdown = {
-        let rt = rt.clone();
+        let (rt, ended) = (rt.clone(), ended.clone());
         async move {
             rt.sleep_until(rt.now() + Duration::from_millis(20)).await;
             server.shutdown(Duration::from_secs(5)).await;
+            *ended.lock().unwrap() = Some(rt.now());
         }
     };
     rt.spawn(Box::pin(shutdown));
@@ -1268,6 +1266,12 @@ pub async fn graceful_shutdown_lets_running_handlers_finish(rt: RuntimeHandle) {
         100
     );
     eventually(&rt, || !node.is_connected()).await;
+    eventually(&rt, || ended.lock().unwrap().is_some()).await;
+    let took = ended.lock().unwrap().map(|at| at - started);
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(3)),
+        "the stop ended once the handler was done, not after the 5 s grace: {took:?}"
+    );
     let late = Configuration::new(
         rt.clone(),
         NodeList::addrs(c.addrs.clone()),

@@ -327,7 +327,10 @@ pub async fn metrics_per_method_and_node(rt: RuntimeHandle) {
         .collect();
     let client = Configuration::new(rt.clone(), NodeList::addrs(addrs), options).unwrap();
     let before = |name: &str, labels: &[(&str, &str)]| counted(name, labels);
-    let calls0 = before("gorums_client_calls_total", &[("method", method::FAIL)]);
+    let calls0 = before(
+        "gorums_client_calls_total",
+        &[("method", method::FAIL), ("kind", "quorumcall")],
+    );
     let fails0 = before(
         "gorums_client_failures_total",
         &[("method", method::FAIL), ("kind", "status")],
@@ -355,8 +358,12 @@ pub async fn metrics_per_method_and_node(rt: RuntimeHandle) {
     })
     .await;
     assert_eq!(
-        counted("gorums_client_calls_total", &[("method", method::FAIL)]) - calls0,
-        3
+        counted(
+            "gorums_client_calls_total",
+            &[("method", method::FAIL), ("kind", "quorumcall")]
+        ) - calls0,
+        3,
+        "counted by method and kind"
     );
     assert_eq!(
         counted(

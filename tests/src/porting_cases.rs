@@ -300,6 +300,18 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
         .await
         .expect("all up");
     assert_eq!(reply.seq, 1);
+    let ids: Vec<NodeId> = c
+        .servers
+        .clone()
+        .into_iter()
+        .map(|(s, _)| s.node_id())
+        .collect();
+    assert_eq!(
+        ids,
+        [NodeId(1), NodeId(2), NodeId(3)],
+        "the systems, in id order"
+    );
+    assert_eq!(c.servers.clone().into_vec().len(), 3);
     let stop = c.servers.clone();
     stop.stop();
     for (system, _) in &c.servers {

@@ -83,9 +83,19 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
             .push((me, method.to_owned(), seq));
     };
     let s = seen.clone();
-    system.register_unary(method::ECHO, move |_ctx: ServerCtx, req: Msg| {
+    system.register_unary(method::ECHO, move |ctx: ServerCtx, req: Msg| {
         record(&s, method::ECHO, req.seq);
-        async move { Ok(Msg { node: me, ..req }) }
+        // What the handler is told of its request, checked on every echo.
+        let told = ctx.method() == method::ECHO && format!("{ctx:?}").contains(method::ECHO);
+        async move {
+            if !told {
+                return Err(Status::new(
+                    gorums_core::api::Code::Internal,
+                    "the handler was told another method",
+                ));
+            }
+            Ok(Msg { node: me, ..req })
+        }
     });
     let s = seen.clone();
     system.register_one_way(method::RECORD, move |_ctx: ServerCtx, req: Msg| {
@@ -133,7 +143,12 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
         },
     );
     system.register_unary(method::META, move |ctx: ServerCtx, req: Msg| {
-        let value = ctx.metadata_value("k").unwrap_or_default().to_owned();
+        let value = ctx
+            .metadata()
+            .iter()
+            .find(|e| e.key == "k")
+            .map(|e| e.value.clone())
+            .unwrap_or_default();
         async move {
             Ok(Msg {
                 text: value,
