@@ -1113,6 +1113,18 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         ..ServerOptions::default()
     };
     let server = System::with_server(rt.clone(), SystemOptions::with_id(NodeId(1)), options);
+    // A handler reads its sender's hello: its address and metadata.
+    server.register_unary("test.Hello", |ctx: ServerCtx, _req: Msg| async move {
+        let (addr, metadata) = ctx.peer_hello().unwrap_or_default();
+        let entries: Vec<String> = metadata
+            .iter()
+            .map(|e| format!("{}={}", e.key, e.value))
+            .collect();
+        Ok(Msg {
+            text: format!("{addr} {}", entries.join(",")),
+            ..Msg::default()
+        })
+    });
     let addr = server.listen("127.0.0.1:0").await.unwrap();
     let alone = server.wait_for_config(|c| c.len() == 1).await.unwrap();
     assert_eq!(alone.ids(), &[NodeId(1)], "already true: only itself");
@@ -1146,6 +1158,12 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         );
         assert!(peer_addr.starts_with("127.0.0.1:"), "{peer_addr}");
     }
+    let hello: Msg = cfg.quorum_call("test.Hello", &msg(0)).all().await.unwrap();
+    assert!(
+        hello.text.starts_with("127.0.0.1:") && hello.text.ends_with(" role=tester"),
+        "the handler sees its sender's hello: {}",
+        hello.text
+    );
 
     // A known peer joins: the known-peer configuration changes.
     let peer = System::new(rt.clone(), SystemOptions::with_id(NodeId(2)));

@@ -264,6 +264,12 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
 
 /// The STREAM handler's body: `req.seq` items, numbered 1..=seq.
 async fn stream_items(items: ItemSender<Msg>, req: Msg, me: u32) -> Result<(), Status> {
+    if !format!("{items:?}").contains("test.Svc.") {
+        return Err(Status::new(
+            gorums_core::api::Code::Internal,
+            "the item sender does not name its method",
+        ));
+    }
     for i in 1..=req.seq {
         items.send(&Msg {
             text: req.text.clone(),
