@@ -1125,6 +1125,11 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
             ..Msg::default()
         })
     });
+    // An untyped handler: the request's bytes back as the reply.
+    server.register_raw("test.Raw", |_ctx: ServerCtx, request: bytes::Bytes| {
+        Box::pin(async move { Outcome::Reply(Ok(request)) })
+    });
+    assert!(format!("{server:?}").starts_with("System"));
     let addr = server.listen("127.0.0.1:0").await.unwrap();
     let alone = server.wait_for_config(|c| c.len() == 1).await.unwrap();
     assert_eq!(alone.ids(), &[NodeId(1)], "already true: only itself");
@@ -1158,6 +1163,8 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         );
         assert!(peer_addr.starts_with("127.0.0.1:"), "{peer_addr}");
     }
+    let raw: Msg = cfg.quorum_call("test.Raw", &msg(41)).all().await.unwrap();
+    assert_eq!(raw.seq, 41, "the raw handler's bytes are the reply");
     let hello: Msg = cfg.quorum_call("test.Hello", &msg(0)).all().await.unwrap();
     assert!(
         hello.text.starts_with("127.0.0.1:") && hello.text.ends_with(" role=tester"),

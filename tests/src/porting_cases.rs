@@ -312,6 +312,23 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
         "the systems, in id order"
     );
     assert_eq!(c.servers.clone().into_vec().len(), 3);
+
+    // Dropping the last handle of a system stops it: its peers lose it.
+    let lone = System::new(rt.clone(), SystemOptions::with_id(NodeId(9)));
+    crate::service::register(&lone, rt.clone(), Default::default());
+    let lone_addr = lone.listen("127.0.0.1:0").await.unwrap();
+    let to_lone = Configuration::new(
+        rt.clone(),
+        NodeList::addrs([lone_addr]),
+        SystemOptions::default(),
+    )
+    .unwrap();
+    let node = to_lone.nodes()[0].clone();
+    node.rpc::<Msg, Msg, _>(method::ECHO, &msg(0))
+        .await
+        .expect("served");
+    drop(lone);
+    eventually(&rt, || !node.is_connected()).await;
     let stop = c.servers.clone();
     stop.stop();
     for (system, _) in &c.servers {
