@@ -110,16 +110,11 @@ async fn pump(rt: RuntimeHandle, mut from: ReadHalf, mut to: WriteHalf, held: Ar
     }
 }
 
-/// CONFORMANCE: a node that stalls mid-call without closing: node 3's traffic stops
-/// (both ways, its connection kept open) after its handler started. A majority call
-/// made during the stall is met by nodes 1 and 2 without waiting; an RPC to node 3
-/// fails by its deadline with "no reply"; the first call's stream yields nodes 1 and 2
-/// at once and ends at the deadline, and an `all` fails with `DeadlineExceeded`; the
-/// stall closes nothing, and once it ends the late replies are dropped and counted and
-/// node 3 answers again over the same connection.
-pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle) {
-    let c = cluster(&rt, 3).await;
-    let relay = Relay::start(&rt, &c.addrs[2]).await;
+/// Three nodes, node 3 behind a [`Relay`], and a client that has reached all three
+/// through it.
+async fn relayed_cluster(rt: &RuntimeHandle) -> (Cluster, Relay, Configuration) {
+    let c = cluster(rt, 3).await;
+    let relay = Relay::start(rt, &c.addrs[2]).await;
     let client = Configuration::new(
         rt.clone(),
         NodeList::addrs([c.addrs[0].clone(), c.addrs[1].clone(), relay.addr.clone()]),
@@ -131,6 +126,18 @@ pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle
         .all()
         .await
         .expect("every node answers through the relay");
+    (c, relay, client)
+}
+
+/// CONFORMANCE: a node that stalls mid-call without closing: node 3's traffic stops
+/// (both ways, its connection kept open) after its handler started. A majority call
+/// made during the stall is met by nodes 1 and 2 without waiting; an RPC to node 3
+/// fails by its deadline with "no reply"; the first call's stream yields nodes 1 and 2
+/// at once and ends at the deadline, and an `all` fails with `DeadlineExceeded`; the
+/// stall closes nothing, and once it ends the late replies are dropped and counted and
+/// node 3 answers again over the same connection.
+pub async fn a_node_that_stalls_mid_call_fails_by_the_deadline(rt: RuntimeHandle) {
+    let (c, relay, client) = relayed_cluster(&rt).await;
     let node3 = client.node(NodeId(3)).unwrap();
     assert_eq!(relay.accepted(), 1);
 
@@ -246,19 +253,7 @@ struct Ended {
 /// 2 skipped, a majority call fails with `Incomplete` at once, not when node 3's share
 /// reaches its deadline.
 pub async fn skipped_nodes_decide_a_quorum_at_once(rt: RuntimeHandle) {
-    let c = cluster(&rt, 3).await;
-    let relay = Relay::start(&rt, &c.addrs[2]).await;
-    let client = Configuration::new(
-        rt.clone(),
-        NodeList::addrs([c.addrs[0].clone(), c.addrs[1].clone(), relay.addr.clone()]),
-        SystemOptions::default(),
-    )
-    .unwrap();
-    client
-        .quorum_call::<Msg, Msg>(method::ECHO, &msg(0))
-        .all()
-        .await
-        .expect("every node answers through the relay");
+    let (_cluster, relay, client) = relayed_cluster(&rt).await;
     relay.hold();
     let started = rt.now();
     let err = client

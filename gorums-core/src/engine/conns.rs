@@ -596,15 +596,9 @@ impl Connections {
         envelope: &EnvelopeRef<'_>,
         out: &mut Outputs,
     ) -> Result<FrameSeq, NodeFailure> {
-        let c = self
-            .conns
-            .get_mut(&conn)
-            .ok_or(NodeFailure::NotConnected(None))?;
-        let frame = c.queue_envelope(envelope, cfg.max_frame_len, cfg.send_queue_limit)?;
-        if c.needs_transmit_signal() {
-            out.transmit(conn);
-        }
-        Ok(frame)
+        self.queue_on(conn, out, |c| {
+            c.queue_envelope(envelope, cfg.max_frame_len, cfg.send_queue_limit)
+        })
     }
 
     /// Queues a frame already encoded onto `conn`'s send queue, as
@@ -616,11 +610,21 @@ impl Connections {
         frame: Bytes,
         out: &mut Outputs,
     ) -> Result<FrameSeq, NodeFailure> {
+        self.queue_on(conn, out, |c| c.queue_frame(frame, cfg.send_queue_limit))
+    }
+
+    /// Queues onto `conn` with `queue`, and tells the driver if it has bytes to take now.
+    fn queue_on(
+        &mut self,
+        conn: ConnId,
+        out: &mut Outputs,
+        queue: impl FnOnce(&mut Conn) -> Result<FrameSeq, NodeFailure>,
+    ) -> Result<FrameSeq, NodeFailure> {
         let c = self
             .conns
             .get_mut(&conn)
             .ok_or(NodeFailure::NotConnected(None))?;
-        let frame = c.queue_frame(frame, cfg.send_queue_limit)?;
+        let frame = queue(c)?;
         if c.needs_transmit_signal() {
             out.transmit(conn);
         }
