@@ -736,3 +736,81 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         String::from("non-string panic payload")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Wake, Waker};
+
+    use super::*;
+
+    /// Counts its wake-ups.
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn cancelled_on(signal: &Arc<ConnSignal>) -> Cancelled {
+        Cancelled {
+            signal: Some(signal.clone()),
+            watcher: None,
+        }
+    }
+
+    /// A handler that waits on `cancelled()` and then finishes (the usual case: its
+    /// connection stayed up) must leave nothing on the connection; otherwise every such
+    /// request would leak a waker for as long as the connection lives.
+    #[test]
+    fn a_dropped_cancelled_future_leaves_no_watcher_behind() {
+        let signal = Arc::new(ConnSignal::default());
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut first = cancelled_on(&signal);
+        let mut second = cancelled_on(&signal);
+        for _ in 0..3 {
+            assert!(Pin::new(&mut first).poll(&mut cx).is_pending());
+        }
+        assert!(Pin::new(&mut second).poll(&mut cx).is_pending());
+        assert_eq!(
+            signal.watchers_waiting(),
+            2,
+            "one entry per future, however often polled"
+        );
+        drop(first);
+        assert_eq!(signal.watchers_waiting(), 1);
+        drop(second);
+        assert_eq!(signal.watchers_waiting(), 0);
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "nothing closed, nothing woken"
+        );
+    }
+
+    /// Closing the connection wakes each waiting future once, and then it is ready.
+    #[test]
+    fn closing_the_connection_wakes_and_readies_its_cancelled_futures() {
+        let signal = Arc::new(ConnSignal::default());
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut waiting = cancelled_on(&signal);
+        assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        for w in signal.close() {
+            w.wake();
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(Pin::new(&mut waiting).poll(&mut cx).is_ready());
+        assert_eq!(signal.watchers_waiting(), 0);
+        assert!(
+            Pin::new(&mut cancelled_on(&signal))
+                .poll(&mut cx)
+                .is_ready()
+        );
+    }
+}

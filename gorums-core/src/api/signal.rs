@@ -71,6 +71,12 @@ impl ConnSignal {
         self.watchers().waiting.remove(&id);
     }
 
+    /// How many watchers are registered: a done or dropped watcher must leave none.
+    #[cfg(test)]
+    pub(crate) fn watchers_waiting(&self) -> usize {
+        self.watchers().waiting.len()
+    }
+
     pub(crate) fn take_writer_waker(&self) -> Option<Waker> {
         self.slots()[Role::Writer as usize].take()
     }
