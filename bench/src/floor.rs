@@ -14,6 +14,8 @@
 //!   `epoll_wait` before the servers read and another before the client reads: what a
 //!   readiness-based runtime on one thread cannot do without (14 syscalls per call; the
 //!   gorums-rs profile shows 2 `epoll_wait` per call).
+//! - `io_uring, batched writes` and `io_uring, one submit` (Linux): the same work with
+//!   fewer syscalls, see [`uring`].
 //!
 //! Frames are [`FRAME`] bytes plus `--payload`, about a gorums-rs frame of an empty
 //! `Echo`. Every reply is checked against its request, as the benchmark does. The
@@ -32,6 +34,8 @@ use crate::Args;
 use crate::alloc::cpu_seconds;
 use crate::exec::RuntimeKind;
 use crate::run::{self, Spec, SystemKind, Workload};
+
+mod uring;
 
 /// Bytes of a frame besides the payload: a gorums-rs request frame for an empty `Echo`
 /// is a length prefix, the call's id and kind and the method name, 40-odd bytes.
@@ -230,29 +234,68 @@ fn call(
     Ok(())
 }
 
+/// How the floor makes its syscalls.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Floor {
+    Blocking,
+    Epoll,
+    UringBatchedWrites,
+    UringOneSubmit,
+}
+
+impl Floor {
+    const ALL: [Floor; 4] = [
+        Floor::Blocking,
+        Floor::Epoll,
+        Floor::UringBatchedWrites,
+        Floor::UringOneSubmit,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Floor::Blocking => "blocking",
+            Floor::Epoll => "epoll",
+            Floor::UringBatchedWrites => "io_uring, batched writes",
+            Floor::UringOneSubmit => "io_uring, one submit",
+        }
+    }
+}
+
 /// Runs the floor for `warmup`, then counts calls for `time`.
-fn floor(epoll: bool, payload: usize, time: Duration, warmup: Duration) -> io::Result<Row> {
+fn floor(kind: Floor, payload: usize, time: Duration, warmup: Duration) -> io::Result<Row> {
     let mut p = connect()?;
-    let ep = if epoll { Some(Epoll::new(&p)?) } else { None };
+    let ep = match kind {
+        Floor::Epoll | Floor::UringBatchedWrites => Some(Epoll::new(&p)?),
+        Floor::Blocking | Floor::UringOneSubmit => None,
+    };
     let req: Vec<u8> = (0..FRAME + payload).map(|i| i as u8).collect();
+    let mut uring = match kind {
+        Floor::UringBatchedWrites | Floor::UringOneSubmit => Some(uring::Uring::new(req.len())?),
+        Floor::Blocking | Floor::Epoll => None,
+    };
     let mut bufs: [Vec<u8>; N] = std::array::from_fn(|_| vec![0; req.len()]);
     let mut ready = Vec::with_capacity(2 * N);
+    let mut one = |c: &mut Counter| match (&mut uring, &ep) {
+        (Some(u), Some(ep)) => u.batched_writes(&mut p, ep, c, &req, &mut ready),
+        (Some(u), None) => u.one_submit(&p, c, &req),
+        (None, ep) => call(&mut p, ep.as_ref(), c, &req, &mut bufs, &mut ready),
+    };
     let mut c = Counter::default();
     let until = Instant::now() + warmup;
     while Instant::now() < until {
-        call(&mut p, ep.as_ref(), &mut c, &req, &mut bufs, &mut ready)?;
+        one(&mut c)?;
     }
     let (mut c, mut calls) = (Counter::default(), 0u64);
     let (start, cpu0) = (Instant::now(), cpu_seconds());
     let until = start + time;
     while Instant::now() < until {
-        call(&mut p, ep.as_ref(), &mut c, &req, &mut bufs, &mut ready)?;
+        one(&mut c)?;
         calls += 1;
     }
     let (seconds, cpu) = (start.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
     let calls_f = calls.max(1) as f64;
     Ok(Row {
-        workload: format!("floor, {}", if epoll { "epoll" } else { "blocking" }),
+        workload: format!("floor, {}", kind.label()),
         calls,
         seconds,
         calls_per_sec: calls as f64 / seconds,
@@ -313,20 +356,17 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         return Err(format!("--floor takes --payload up to {MAX_PAYLOAD} bytes"));
     }
     let rounds = if args.quick { 1 } else { 3 };
-    const KINDS: usize = 4;
-    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); KINDS];
+    let kinds = Floor::ALL.len() + 2;
+    let mut runs: Vec<Vec<Row>> = vec![Vec::new(); kinds];
     for round in 0..rounds {
         eprintln!("gorums-bench: floor round {} of {rounds}", round + 1);
         for (k, slot) in runs.iter_mut().enumerate() {
-            let row =
-                match k {
-                    0 => floor(false, args.payload, args.time, args.warmup)
-                        .map_err(|e| e.to_string())?,
-                    1 => floor(true, args.payload, args.time, args.warmup)
-                        .map_err(|e| e.to_string())?,
-                    2 => gorums(RuntimeKind::Tokio, args)?,
-                    _ => gorums(RuntimeKind::Smol, args)?,
-                };
+            let row = match Floor::ALL.get(k) {
+                Some(&kind) => floor(kind, args.payload, args.time, args.warmup)
+                    .map_err(|e| format!("floor, {}: {e}", kind.label()))?,
+                None if k == Floor::ALL.len() => gorums(RuntimeKind::Tokio, args)?,
+                None => gorums(RuntimeKind::Smol, args)?,
+            };
             eprintln!("  {}: {:.0} calls/s", row.workload, row.calls_per_sec);
             slot.push(row);
         }
@@ -388,16 +428,24 @@ mod tests {
 
     /// The floor does the socket work it claims: every reply read and checked, 12
     /// syscalls per call with blocking sockets and at least the two `epoll_wait`s more
-    /// with epoll. Nothing here is timed.
+    /// with epoll; with io_uring, the writes batched save 4 of epoll's, and the call in
+    /// one submit makes one. Nothing here is timed.
     #[test]
     fn the_floor_makes_the_syscalls_of_a_three_node_call() {
         let short = Duration::from_millis(50);
-        let blocking = floor(false, 16, short, Duration::ZERO).expect("blocking floor runs");
-        assert!(blocking.calls > 0);
-        assert_eq!(blocking.syscalls_per_call, Some(12.0));
-        let epoll = floor(true, 16, short, Duration::ZERO).expect("epoll floor runs");
-        assert!(epoll.calls > 0);
-        let per_call = epoll.syscalls_per_call.unwrap_or(0.0);
-        assert!(per_call >= 14.0, "{per_call} syscalls per call with epoll");
+        let run = |kind| {
+            let row = floor(kind, 16, short, Duration::ZERO).expect("the floor runs");
+            assert!(row.calls > 0, "{kind:?} made no call");
+            row.syscalls_per_call.unwrap_or(0.0)
+        };
+        assert_eq!(run(Floor::Blocking), 12.0);
+        let epoll = run(Floor::Epoll);
+        assert!(epoll >= 14.0, "{epoll} syscalls per call with epoll");
+        let batched = run(Floor::UringBatchedWrites);
+        assert!(
+            batched >= 10.0 && batched <= epoll - 4.0,
+            "{batched} with batched writes"
+        );
+        assert_eq!(run(Floor::UringOneSubmit), 1.0);
     }
 }
