@@ -31,6 +31,8 @@
 //! What this crate is not: it holds no protocol logic. Everything it does is IO,
 //! timers and spawning; the engine in gorums-core decides.
 
+mod read;
+
 use std::io;
 use std::sync::Arc;
 
@@ -256,8 +258,14 @@ fn tcp(stream: TcpStream) -> io::Result<(TcpStream, String)> {
 }
 
 fn plain(stream: TcpStream, peer_addr: String) -> Connection {
-    // smol's stream is a shared handle: one clone reads while the other writes.
-    Connection::new(Box::new(stream.clone()), Box::new(stream), peer_addr)
+    // smol's stream is a shared handle: one clone reads (through the socket it shares)
+    // while the other writes.
+    let socket: Arc<smol::Async<std::net::TcpStream>> = stream.clone().into();
+    Connection::new(
+        Box::new(read::ReadWhenReady::new(socket)),
+        Box::new(stream),
+        peer_addr,
+    )
 }
 
 struct SmolListener {
