@@ -175,3 +175,60 @@ fn nothing_is_written_before_the_dial_succeeds_and_the_driver_is_told_once_per_b
     rpc(&mut ep);
     assert_eq!(transmits(&events(&mut ep)), 1, "signalled again once taken");
 }
+
+/// A one-way call that asks to hear of its write (`report_written`) is told once its
+/// request has left whole, not when part of it has, and then finishes; the connection
+/// then awaits no more writes.
+#[test]
+fn a_one_way_call_that_reports_writes_hears_once_its_request_is_written_whole() {
+    let (mut ep, conn) = client(usize::MAX);
+    let mut spec = CallSpec::new(
+        CallKind::Multicast,
+        "m",
+        vec![NODE],
+        Payload::Shared(Bytes::from_static(b"one way")),
+    );
+    spec.report_written = true;
+    let call = ep.start_call(Instant::ZERO, spec).unwrap();
+    assert!(sent(&call));
+    ep.handle_connected(Instant::ZERO, conn);
+    events(&mut ep);
+    let mut out = BytesMut::new();
+    let taken = ep.poll_transmit(conn, &mut out);
+    assert!(taken > 1);
+    assert!(
+        ep.awaits_write(conn),
+        "its request is among the bytes taken"
+    );
+    let of_call = |events: Vec<Event>| -> Vec<gorums_core::engine::CallEvent> {
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Call { call: id, event } if id == call.id => Some(event),
+                _ => None,
+            })
+            .collect()
+    };
+    ep.handle_written(Instant::ZERO, conn, taken - 1);
+    assert!(
+        of_call(events(&mut ep)).is_empty(),
+        "one byte is still to go"
+    );
+    assert!(ep.awaits_write(conn));
+    ep.handle_written(Instant::ZERO, conn, 1);
+    let told = of_call(events(&mut ep));
+    assert!(
+        matches!(
+            &told[..],
+            [
+                gorums_core::engine::CallEvent::Written {
+                    node: NODE,
+                    result: Ok(())
+                },
+                gorums_core::engine::CallEvent::Finished(Ok(())),
+            ]
+        ),
+        "{told:?}"
+    );
+    assert!(!ep.awaits_write(conn), "nothing more to report");
+}
