@@ -232,3 +232,28 @@ fn a_one_way_call_that_reports_writes_hears_once_its_request_is_written_whole() 
     );
     assert!(!ep.awaits_write(conn), "nothing more to report");
 }
+
+/// A call's deadline leaves the engine's timers with the call: once it is cancelled the
+/// driver is not asked to wake for it.
+#[test]
+fn a_finished_call_leaves_no_timer_behind() {
+    let (mut ep, conn) = client(usize::MAX);
+    ep.handle_connected(Instant::ZERO, conn);
+    events(&mut ep);
+    // The connection's own timers (its hello's, say) may be set: the deadline comes
+    // before them, so it is the next timer while the call lives.
+    let before = ep.poll_timeout();
+    let deadline = Instant::ZERO + std::time::Duration::from_micros(1);
+    assert!(before.is_none_or(|t| t > deadline), "{before:?}");
+    let mut spec = CallSpec::new(
+        CallKind::Rpc,
+        "m",
+        vec![NODE],
+        Payload::Shared(Bytes::from_static(b"x")),
+    );
+    spec.deadline = Some(deadline);
+    let call = ep.start_call(Instant::ZERO, spec).unwrap();
+    assert_eq!(ep.poll_timeout(), Some(deadline));
+    ep.cancel(Instant::ZERO, call.id);
+    assert_eq!(ep.poll_timeout(), before, "the deadline went with the call");
+}
