@@ -257,3 +257,23 @@ fn a_finished_call_leaves_no_timer_behind() {
     ep.cancel(Instant::ZERO, call.id);
     assert_eq!(ep.poll_timeout(), before, "the deadline went with the call");
 }
+
+/// Only a call that asks for it makes the driver report writes: after a plain one-way
+/// call (and a two-way one) are taken, the connection awaits none.
+#[test]
+fn calls_that_ask_for_no_write_report_leave_the_driver_none_to_make() {
+    let (mut ep, conn) = client(usize::MAX);
+    ep.handle_connected(Instant::ZERO, conn);
+    for kind in [CallKind::Multicast, CallKind::Rpc] {
+        let spec = CallSpec::new(
+            kind,
+            "m",
+            vec![NODE],
+            Payload::Shared(Bytes::from_static(b"x")),
+        );
+        assert!(sent(&ep.start_call(Instant::ZERO, spec).unwrap()));
+    }
+    let mut out = BytesMut::new();
+    assert!(ep.poll_transmit(conn, &mut out) > 0);
+    assert!(!ep.awaits_write(conn), "no caller waits for a write");
+}
