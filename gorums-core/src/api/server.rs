@@ -761,14 +761,19 @@ mod tests {
         }
     }
 
+    /// A connection's signal, and a waker that counts its wake-ups.
+    fn setting() -> (Arc<ConnSignal>, Arc<CountingWaker>, Waker) {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        (Arc::new(ConnSignal::default()), counter, waker)
+    }
+
     /// A handler that waits on `cancelled()` and then finishes (the usual case: its
     /// connection stayed up) must leave nothing on the connection; otherwise every such
     /// request would leak a waker for as long as the connection lives.
     #[test]
     fn a_dropped_cancelled_future_leaves_no_watcher_behind() {
-        let signal = Arc::new(ConnSignal::default());
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
+        let (signal, counter, waker) = setting();
         let mut cx = Context::from_waker(&waker);
         let mut first = cancelled_on(&signal);
         let mut second = cancelled_on(&signal);
@@ -795,9 +800,7 @@ mod tests {
     /// Closing the connection wakes each waiting future once, and then it is ready.
     #[test]
     fn closing_the_connection_wakes_and_readies_its_cancelled_futures() {
-        let signal = Arc::new(ConnSignal::default());
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
+        let (signal, counter, waker) = setting();
         let mut cx = Context::from_waker(&waker);
         let mut waiting = cancelled_on(&signal);
         assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending());
