@@ -271,6 +271,37 @@ pub async fn skipped_nodes_decide_a_quorum_at_once(rt: RuntimeHandle) {
     relay.resume();
 }
 
+/// CONFORMANCE: a quorum call sends its request to every node, also to one that has
+/// not taken it yet when the quorum is met: node 3 stalls (a relay holds its traffic)
+/// behind 9 MiB of one-way messages, more than the socket buffers take, so the request
+/// still waits in node 3's send queue when nodes 1 and 2 meet a majority and the call is
+/// dropped; once the stall ends node 3 gets it, after the one-way messages (only a call
+/// given up before its quorum takes back what is not yet sent).
+pub async fn a_met_call_still_reaches_a_node_behind_a_full_queue(rt: RuntimeHandle) {
+    let (c, relay, client) = relayed_cluster(&rt).await;
+    let node3 = client.node(NodeId(3)).unwrap();
+    relay.hold();
+    let mut big = msg(10);
+    big.text = "x".repeat(3 << 20);
+    for seq in 10..13 {
+        big.seq = seq;
+        node3.unicast(method::RECORD, &big).unwrap();
+    }
+    let reply = client
+        .with_timeout(Duration::from_secs(5))
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
+        .majority()
+        .await
+        .expect("nodes 1 and 2 answer");
+    assert_ne!(reply.node, 3);
+    assert!(c.seen_by(3, method::RECORD).len() < 3);
+
+    relay.resume();
+    eventually(&rt, || c.seen_by(3, method::ECHO) == [0, 1]).await;
+    assert_eq!(c.seen_by(3, method::RECORD), [10, 11, 12]);
+    assert_eq!(client.system().unwrap().live_calls(), 0);
+}
+
 /// CONFORMANCE: reconnects while calls are in flight, repeated: two callers keep issuing
 /// majority calls (each with a 1 s deadline) while node 3 is stopped and restarted on
 /// its address four times, and twice node 2 goes down with it. Every call ends, none

@@ -171,6 +171,7 @@ macro_rules! conformance_suite {
             ordering_stress_run_opt_in,
             a_node_that_stalls_mid_call_fails_by_the_deadline,
             skipped_nodes_decide_a_quorum_at_once,
+            a_met_call_still_reaches_a_node_behind_a_full_queue,
             calls_go_on_through_repeated_restarts,
             calls_under_connection_resets_end_and_keep_their_replies,
         );
