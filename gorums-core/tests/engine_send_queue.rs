@@ -277,3 +277,58 @@ fn calls_that_ask_for_no_write_report_leave_the_driver_none_to_make() {
     assert!(ep.poll_transmit(conn, &mut out) > 0);
     assert!(!ep.awaits_write(conn), "no caller waits for a write");
 }
+
+/// A quorum call's request is encoded once and its frame shared by the nodes' queues:
+/// each queue is still bounded on its own, to the byte, and a call that does not fit
+/// fails on every node with `SendQueueFull` and queues nothing.
+#[test]
+fn a_frame_shared_by_two_nodes_fills_each_queue_to_its_limit_exactly() {
+    let two_nodes = |send_queue_limit| {
+        let config = EndpointConfig {
+            send_queue_limit,
+            ..EndpointConfig::default()
+        };
+        let mut ep = Endpoint::new(config, Instant::ZERO);
+        ep.add_node(Instant::ZERO, NodeId(1), "s1").unwrap();
+        ep.add_node(Instant::ZERO, NodeId(2), "s2").unwrap();
+        events(&mut ep);
+        ep
+    };
+    let quorum_call = |ep: &mut Endpoint| {
+        let spec = CallSpec::new(
+            CallKind::QuorumCall,
+            "m",
+            vec![NodeId(1), NodeId(2)],
+            Payload::Shared(Bytes::from_static(b"x")),
+        );
+        ep.start_call(Instant::ZERO, spec).unwrap()
+    };
+    let (handshake, frame) = {
+        let mut ep = two_nodes(usize::MAX);
+        let handshake = ep.queued_bytes() / 2;
+        quorum_call(&mut ep);
+        (handshake, (ep.queued_bytes() - 2 * handshake) / 2)
+    };
+    assert!(handshake > 0 && frame > 0);
+
+    let mut ep = two_nodes(handshake + 3 * frame);
+    for i in 0..3 {
+        let call = quorum_call(&mut ep);
+        assert!(sent(&call), "call {i}: {:?}", call.send_failures);
+    }
+    assert_eq!(ep.queued_bytes(), 2 * (handshake + 3 * frame));
+    let over = quorum_call(&mut ep);
+    let failed: Vec<(NodeId, FailureKind)> = over
+        .send_failures
+        .iter()
+        .map(|e| (e.node, e.failure.kind()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (NodeId(1), FailureKind::SendQueueFull),
+            (NodeId(2), FailureKind::SendQueueFull)
+        ]
+    );
+    assert_eq!(ep.queued_bytes(), 2 * (handshake + 3 * frame));
+}
