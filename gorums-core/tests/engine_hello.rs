@@ -478,3 +478,53 @@ fn a_client_is_never_given_an_id_a_node_or_a_peer_holds() {
     let (_, events) = say_hello(&mut ep, None, &hello(0));
     assert_eq!(connected(&events), [NodeId(first + 2)], "{events:?}");
 }
+
+/// A peer's counters last as long as it may come back under its id: a declared known
+/// peer's and one of our nodes' outlive their connections; a peer that only claimed an id
+/// (no known peers declared) and an anonymous client lose theirs with their connection,
+/// so a peer that reconnects under ever new ids cannot grow the server's tables.
+#[test]
+fn only_known_peers_keep_their_counters_once_their_connection_closes() {
+    let mut ep = Endpoint::new(
+        EndpointConfig {
+            node_id: ME,
+            known_peers: Some([NodeId(2), NodeId(5)].into()),
+            ..EndpointConfig::default()
+        },
+        Instant::ZERO,
+    );
+    let mut open = Endpoint::new(
+        EndpointConfig {
+            node_id: ME,
+            ..EndpointConfig::default()
+        },
+        Instant::ZERO,
+    );
+    open.add_node(Instant::ZERO, NodeId(3), "node 3").unwrap();
+    let gone = || ConnectionError::ClosedByPeer;
+    let close_after_hello = |ep: &mut Endpoint, id: u32| {
+        let (conn, events) = say_hello(ep, None, &hello(id));
+        assert!(closes(&events).is_empty(), "{events:?}");
+        let node = ep.peer_of(conn).map(|(node, ..)| node).unwrap();
+        assert!(
+            ep.node_info(node).is_some(),
+            "node {id} is counted while connected"
+        );
+        ep.handle_closed(Instant::ZERO, conn, gone());
+        node
+    };
+    let known = close_after_hello(&mut ep, 2);
+    assert!(
+        ep.node_info(known).is_some(),
+        "a declared peer's counters stay"
+    );
+    let ours = close_after_hello(&mut open, 3);
+    assert!(
+        open.node_info(ours).is_some(),
+        "our own node's counters stay"
+    );
+    let stranger = close_after_hello(&mut open, 7);
+    assert_eq!(open.node_info(stranger), None);
+    let anonymous = close_after_hello(&mut open, 0);
+    assert_eq!(open.node_info(anonymous), None);
+}

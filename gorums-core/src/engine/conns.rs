@@ -480,6 +480,16 @@ impl Connections {
             .is_none_or(|known| known.contains(&node))
     }
 
+    /// Whether `node`'s counters outlive its connections: it is one of our nodes or a
+    /// declared known peer.
+    fn keeps_stats_of(&self, node: NodeId) -> bool {
+        self.nodes.contains_key(&node)
+            || self
+                .known
+                .as_ref()
+                .is_some_and(|known| known.contains(&node))
+    }
+
     /// Serves the peer on `conn` as `node` (telling it `assigned`), as Go Gorums'
     /// inbound manager serves a peer outside its known peers or a client without a
     /// server: its requests are handled and answered on its connection, but it joins no
@@ -577,6 +587,13 @@ impl Connections {
             Side::Accepted => {
                 if self.inbound.get(&c.peer) == Some(&conn) {
                     self.inbound.remove(&c.peer);
+                    // Counters are kept for the nodes we know by name; any other peer
+                    // is gone for good (an anonymous id is never given out again), and
+                    // keeping its entry would let a peer that reconnects under ever
+                    // new ids grow this table without bound.
+                    if !self.keeps_stats_of(c.peer) {
+                        stats.forget(c.peer);
+                    }
                     out.push(Event::PeerDisconnected {
                         node: c.peer,
                         anonymous: c.anonymous_peer,

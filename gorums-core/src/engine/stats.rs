@@ -41,6 +41,12 @@ impl NodeStatsTable {
         self.0.entry(node).or_default();
     }
 
+    /// Drops `node`'s entry: for an anonymous client gone, whose id is never given out
+    /// again (else every client that ever connected would keep an entry).
+    pub(crate) fn forget(&mut self, node: NodeId) {
+        self.0.remove(&node);
+    }
+
     pub(crate) fn sent(&mut self, node: NodeId) {
         self.0.entry(node).or_default().sent += 1;
     }
