@@ -371,6 +371,19 @@ mod tests {
         assert_eq!(all, expected);
     }
 
+    /// The bound is inclusive: frames that sum to exactly `max` go in one batch.
+    #[test]
+    fn a_take_bounded_at_two_frames_takes_exactly_two() {
+        let mut c = open_conn();
+        for _ in 0..3 {
+            queue(&mut c, b"abc");
+        }
+        let frame = c.queued_bytes() / 3;
+        let mut buf = BytesMut::new();
+        assert_eq!(c.take_transmit(&mut buf, 2 * frame), 2 * frame);
+        assert_eq!(c.queued_bytes(), frame);
+    }
+
     #[test]
     fn a_watched_frame_is_reported_once_its_last_byte_is_written() {
         let mut c = open_conn();
