@@ -908,3 +908,44 @@ fn a_duplicate_request_id_is_dropped_and_stream_commands_only_answer_stream_requ
         assert!(!matches!(e, Event::Request(_)), "the duplicate ran: {e:?}");
     }
 }
+
+/// Under `HigherIds` node 2 reaches node 3 over the connection it dialled and node 1
+/// over the one node 1 dialled to it: a call to both shares one encoded request only
+/// where the wire id is the same, so each reply still finds the call.
+#[test]
+fn a_call_over_a_dialled_and_an_accepted_connection_hears_both() {
+    let mut w = World::new();
+    let procs: Vec<usize> = (1..=3)
+        .map(|id| {
+            let config = EndpointConfig {
+                node_id: NodeId(id),
+                dial: gorums_core::engine::DialPolicy::HigherIds,
+                ..EndpointConfig::default()
+            };
+            w.add_with(config, &format!("s{id}"))
+        })
+        .collect();
+    for &p in &procs {
+        let others: Vec<usize> = procs.iter().copied().filter(|&q| q != p).collect();
+        w.connect(p, &others);
+    }
+    let call = start(
+        &mut w,
+        procs[1],
+        CallKind::QuorumCall,
+        vec![NodeId(1), NodeId(3)],
+        Some(Quorum::All),
+        None,
+    );
+    answer(&mut w, procs[0]);
+    answer(&mut w, procs[2]);
+    let events = w.call_events(procs[1], call.id);
+    let mut heard = replies(&events);
+    heard.sort();
+    assert_eq!(
+        heard,
+        [(1, "1".to_owned()), (3, "3".to_owned())],
+        "{events:?}"
+    );
+    assert_eq!(finished(&events), Some(&Ok(())));
+}
