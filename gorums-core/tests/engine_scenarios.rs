@@ -949,3 +949,21 @@ fn a_call_over_a_dialled_and_an_accepted_connection_hears_both() {
     );
     assert_eq!(finished(&events), Some(&Ok(())));
 }
+
+/// A lost connection is the node's last error even with no call to fail: what an
+/// operator reads in its `NodeInfo` after the node went away between calls.
+#[test]
+fn a_connection_lost_between_calls_is_the_nodes_last_error() {
+    let (mut w, client, servers) = cluster(1);
+    let info = w.ep(client).node_info(NodeId(1)).unwrap();
+    assert!(info.connected && info.last_error.is_none(), "{info:?}");
+    w.sever(client, servers[0]);
+    let info = w.ep(client).node_info(NodeId(1)).unwrap();
+    assert!(!info.connected);
+    assert_eq!(
+        info.last_error.as_ref().map(|f| f.kind()),
+        Some(FailureKind::ConnectionLost),
+        "{info:?}"
+    );
+    assert_eq!(info.failed, 0, "no share failed");
+}
