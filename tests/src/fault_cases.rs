@@ -25,6 +25,8 @@ use crate::support::{Cluster, cluster, eventually, msg, next, sleep, write_all};
 struct Relay {
     addr: String,
     held: Arc<AtomicBool>,
+    /// Holds the server's bytes to the clients only (see [`hold_replies`](Self::hold_replies)).
+    replies_held: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
 }
 
@@ -33,11 +35,13 @@ impl Relay {
         let mut listener = rt.listen("127.0.0.1:0").await.expect("relay listens");
         let addr = listener.local_addr();
         let held = Arc::new(AtomicBool::new(false));
+        let replies_held = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
-        let (rt2, server, h, a) = (
+        let (rt2, server, h, r, a) = (
             rt.clone(),
             server.to_owned(),
             held.clone(),
+            replies_held.clone(),
             accepted.clone(),
         );
         rt.spawn(Box::pin(async move {
@@ -60,21 +64,28 @@ impl Relay {
                     rt2.clone(),
                     client_reader,
                     server_writer,
-                    h.clone(),
+                    [h.clone(), h.clone()],
                 )));
                 rt2.spawn(Box::pin(pump(
                     rt2.clone(),
                     server_reader,
                     client_writer,
-                    h.clone(),
+                    [h.clone(), r.clone()],
                 )));
             }
         }));
         Relay {
             addr,
             held,
+            replies_held,
             accepted,
         }
+    }
+
+    /// Keeps the server's bytes to the clients (the clients' bytes still go through), as
+    /// a client that stops reading does.
+    fn hold_replies(&self) {
+        self.replies_held.store(true, Ordering::Release);
     }
 
     fn hold(&self) {
@@ -83,6 +94,7 @@ impl Relay {
 
     fn resume(&self) {
         self.held.store(false, Ordering::Release);
+        self.replies_held.store(false, Ordering::Release);
     }
 
     /// Connections the relay has accepted so far.
@@ -91,8 +103,14 @@ impl Relay {
     }
 }
 
-/// Copies `from` to `to` until either ends, keeping what it read while `held` is set.
-async fn pump(rt: RuntimeHandle, mut from: ReadHalf, mut to: WriteHalf, held: Arc<AtomicBool>) {
+/// Copies `from` to `to` until either ends, keeping what it read while either `held`
+/// flag is set.
+async fn pump(
+    rt: RuntimeHandle,
+    mut from: ReadHalf,
+    mut to: WriteHalf,
+    held: [Arc<AtomicBool>; 2],
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let read =
@@ -101,7 +119,7 @@ async fn pump(rt: RuntimeHandle, mut from: ReadHalf, mut to: WriteHalf, held: Ar
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        while held.load(Ordering::Acquire) {
+        while held.iter().any(|h| h.load(Ordering::Acquire)) {
             sleep(&rt, Duration::from_millis(2)).await;
         }
         if !write_all(&mut to, &buf[..n]).await {
@@ -300,6 +318,65 @@ pub async fn a_met_call_still_reaches_a_node_behind_a_full_queue(rt: RuntimeHand
     eventually(&rt, || c.seen_by(3, method::ECHO) == [0, 1]).await;
     assert_eq!(c.seen_by(3, method::RECORD), [10, 11, 12]);
     assert_eq!(client.system().unwrap().live_calls(), 0);
+}
+
+/// CONFORMANCE: a graceful stop waits for the replies its handlers queued, not only
+/// for the handlers: node 3's handlers answer three calls with 3 MiB each while the
+/// client reads nothing (a relay holds node 3's bytes to it), node 3 is stopped with a
+/// 5 s grace, and once the client reads again every reply arrives whole; the stop then
+/// ends, well before its grace.
+pub async fn a_graceful_stop_delivers_the_replies_its_handlers_queued(rt: RuntimeHandle) {
+    let (c, relay, client) = relayed_cluster(&rt).await;
+    let node3 = client.node(NodeId(3)).unwrap();
+    relay.hold_replies();
+    const PADDING: usize = 3 << 20;
+    let replies = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..3 {
+        let call = node3.rpc_with::<Msg, Msg, _>(
+            method::PAD,
+            &msg(PADDING as u64),
+            CallOptions::new().timeout(Duration::from_secs(20)),
+        );
+        let replies = replies.clone();
+        rt.spawn(Box::pin(async move {
+            let reply = call.await;
+            replies.lock().unwrap().push(reply);
+        }));
+    }
+    // The requests are small and their handlers answer at once.
+    eventually(&rt, || c.seen_by(3, method::PAD).len() == 3).await;
+    sleep(&rt, Duration::from_millis(20)).await;
+    assert!(
+        replies.lock().unwrap().is_empty(),
+        "the relay holds every reply"
+    );
+    let server = c.servers[2].0.clone();
+    let ended = Arc::new(Mutex::new(None));
+    let started = rt.now();
+    {
+        let (rt2, ended) = (rt.clone(), ended.clone());
+        rt.spawn(Box::pin(async move {
+            server.shutdown(Duration::from_secs(5)).await;
+            *ended.lock().unwrap() = Some(rt2.now());
+        }));
+    }
+    sleep(&rt, Duration::from_millis(300)).await;
+    assert!(
+        ended.lock().unwrap().is_none(),
+        "the stop waits for the replies"
+    );
+    relay.resume();
+    eventually(&rt, || replies.lock().unwrap().len() == 3).await;
+    for reply in replies.lock().unwrap().drain(..) {
+        let reply = reply.expect("the queued reply reached the caller");
+        assert_eq!(reply.text.len(), "hi".len() + PADDING);
+    }
+    eventually(&rt, || ended.lock().unwrap().is_some()).await;
+    let took = ended.lock().unwrap().map(|at| at - started);
+    assert!(
+        took.is_some_and(|t| t < Duration::from_secs(4)),
+        "the stop ended once the replies were out, not at the end of its grace: {took:?}"
+    );
 }
 
 /// CONFORMANCE: reconnects while calls are in flight, repeated: two callers keep issuing

@@ -196,13 +196,17 @@ pub fn register(system: &System, rt: RuntimeHandle, seen: Seen) {
             ))
         },
     );
-    system.register_unary(method::PAD, move |_ctx: ServerCtx, req: Msg| async move {
-        let padding = usize::try_from(req.seq).unwrap_or(0);
-        Ok(Msg {
-            text: req.text + &"x".repeat(padding),
-            node: me,
-            ..Msg::default()
-        })
+    let s = seen.clone();
+    system.register_unary(method::PAD, move |_ctx: ServerCtx, req: Msg| {
+        record(&s, method::PAD, req.seq);
+        async move {
+            let padding = usize::try_from(req.seq).unwrap_or(0);
+            Ok(Msg {
+                text: req.text + &"x".repeat(padding),
+                node: me,
+                ..Msg::default()
+            })
+        }
     });
     system.register_unary(method::PANIC, move |_ctx: ServerCtx, req: Msg| async move {
         if req.seq == 0 {
