@@ -1091,8 +1091,8 @@ pub async fn configuration_creation_and_algebra(rt: RuntimeHandle) {
 
 /// CONFORMANCE: connect callback sees the hello metadata; the peer address is known;
 /// anonymous clients appear in `client_config` and leave it on disconnect;
-/// `wait_for_config` / `wait_for_client_config`: already true, becomes true, system
-/// stopped; configuration-change callbacks fire.
+/// `wait_for_config` / `wait_for_client_config`: already true, becomes true (for two
+/// waiters at once), system stopped; configuration-change callbacks fire.
 pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
     let hellos = Arc::new(Mutex::new(Vec::new()));
     let changes = Arc::new(Mutex::new(Vec::new()));
@@ -1172,13 +1172,26 @@ pub async fn waiting_for_peers_and_callbacks(rt: RuntimeHandle) {
         hello.text
     );
 
-    // A known peer joins: the known-peer configuration changes.
+    // A known peer joins: the known-peer configuration changes, and two tasks that
+    // wait for it at once both wake (each waiter is kept on its own).
+    let woken = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let (server, woken) = (server.clone(), woken.clone());
+        rt.spawn(Box::pin(async move {
+            if server.wait_for_config(|c| c.len() == 2).await.is_ok() {
+                woken.fetch_add(1, Ordering::AcqRel);
+            }
+        }));
+    }
+    sleep(&rt, Duration::from_millis(20)).await;
+    assert_eq!(woken.load(Ordering::Acquire), 0, "both wait while unmet");
     let peer = System::new(rt.clone(), SystemOptions::with_id(NodeId(2)));
     let _peer_cfg = peer
         .configuration(NodeList::map([(1, addr.clone())]))
         .unwrap();
     let both = server.wait_for_config(|c| c.len() == 2).await.unwrap();
     assert_eq!(both.ids(), &[NodeId(1), NodeId(2)]);
+    eventually(&rt, || woken.load(Ordering::Acquire) == 2).await;
     eventually(&rt, || {
         changes.lock().unwrap().iter().any(|ids| ids.len() == 2)
     })

@@ -85,6 +85,7 @@ pub async fn a_flood_of_unauthenticated_first_frames_stays_under_the_bound(rt: R
         most.0 > 10 * 1024,
         "the slow senders' frames were held while they arrived: {most:?}"
     );
+    assert!(most.1 > 0, "the flood's connections were counted: {most:?}");
     eventually(&rt, || done.load(Ordering::Acquire) == 100).await;
     eventually(&rt, || server.handshaking() == 0).await;
     assert_eq!(server.handshake_bytes(), 0);

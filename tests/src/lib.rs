@@ -172,7 +172,7 @@ macro_rules! conformance_suite {
             a_node_that_stalls_mid_call_fails_by_the_deadline,
             skipped_nodes_decide_a_quorum_at_once,
             a_met_call_still_reaches_a_node_behind_a_full_queue,
-            a_graceful_stop_delivers_the_replies_its_handlers_queued,
+            a_graceful_stop_delivers_the_replies_its_handlers_gave,
             calls_go_on_through_repeated_restarts,
             calls_under_connection_resets_end_and_keep_their_replies,
         );

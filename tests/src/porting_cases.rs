@@ -290,7 +290,8 @@ pub async fn several_watchers_of_one_correctable(rt: RuntimeHandle) {
 
 /// CONFORMANCE: `local_systems` returns the stop of every system beside them (Go's
 /// `NewLocalSystems` returns a stop function): after it, no system holds a connection
-/// and a client's calls fail.
+/// and a client's calls fail; their graceful stop does the same, at once when nothing
+/// runs.
 pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let reply: Msg = c
@@ -341,6 +342,21 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
         .await
         .unwrap_err();
     assert_eq!(err.node_errors.len(), 3, "{err}");
+
+    // Their graceful stop stops them all too, once nothing runs (not after the grace).
+    let d = cluster(&rt, 2).await;
+    d.client
+        .quorum_call::<Msg, Msg>(method::ECHO, &msg(3))
+        .all()
+        .await
+        .expect("all up");
+    let grace = Duration::from_secs(5);
+    within(&rt, grace / 2, d.servers.shutdown(grace))
+        .await
+        .expect("nothing to wait for");
+    for (system, _) in &d.servers {
+        eventually(&rt, || system.connection_count() == 0).await;
+    }
 }
 
 /// CONFORMANCE: one-way calls that wait for the send (Go's default `Unicast` and
@@ -348,8 +364,9 @@ pub async fn local_systems_return_a_stop_of_them_all(rt: RuntimeHandle) {
 /// the servers get the messages; to a peer that reads nothing, a request larger than
 /// any socket or link buffer cannot leave, so the waited call returns only when the
 /// connection closes (the handshake timeout), with that connection's error, while the
-/// default `unicast` (queue and return) returned `Ok` at once; to an address where
-/// nobody listens, the waited call fails.
+/// default `unicast` (queue and return) returned `Ok` at once, and a waited call given
+/// up frees its state at once; to an address where nobody listens, the waited call
+/// fails.
 pub async fn one_way_calls_can_wait_for_the_send(rt: RuntimeHandle) {
     let c = cluster(&rt, 3).await;
     let node_1 = c.client.node(NodeId(1)).unwrap();
@@ -402,6 +419,15 @@ pub async fn one_way_calls_can_wait_for_the_send(rt: RuntimeHandle) {
     let started = rt.now();
     node.unicast(method::RECORD, &big)
         .expect("the default one-way call only queues");
+    // A waited call given up while it waits (behind the 16 MiB) frees its state at once.
+    let given_up = within(
+        &rt,
+        Duration::from_millis(50),
+        node.unicast_written(method::RECORD, &msg(2), CallOptions::new()),
+    )
+    .await;
+    assert!(given_up.is_none(), "it cannot leave behind the 16 MiB");
+    assert_eq!(stuck.system().unwrap().live_calls(), 0);
     let err = within(
         &rt,
         Duration::from_secs(10),
