@@ -115,3 +115,52 @@ impl IdentityRule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer whose own certificate names `names`.
+    fn peer(names: &[&str]) -> PeerIdentity {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let cert = rcgen::generate_simple_self_signed(names).expect("certificate");
+        PeerIdentity {
+            chain: vec![cert.cert.der().to_vec()],
+        }
+    }
+
+    /// Only a name of exactly `{prefix}N{suffix}`, `N` a node id in decimal digits (not
+    /// 0, below the clients' ids), proves a node; the first such name wins.
+    #[test]
+    fn dns_name_reads_only_a_node_id_between_prefix_and_suffix() {
+        let rule = IdentityRule::dns_name("node-", ".gorums");
+        let id = |names: &[&str]| match rule.judge(Some(&peer(names))) {
+            Ok(Authenticated::Node(node)) => Some(node.0),
+            _ => None,
+        };
+        assert_eq!(id(&["node-3.gorums"]), Some(3));
+        assert_eq!(id(&["localhost", "node-7.gorums", "node-8.gorums"]), Some(7));
+        let first_client = NodeId::FIRST_CLIENT.0;
+        for refused in [
+            "node-.gorums".to_owned(),
+            "node-3x.gorums".to_owned(),
+            // `u32`'s parser takes a leading `+`; a name does not.
+            "node-+3.gorums".to_owned(),
+            "node--3.gorums".to_owned(),
+            "node-0.gorums".to_owned(),
+            format!("node-{first_client}.gorums"),
+            "node-3.gorums.evil".to_owned(),
+            "other-3.gorums".to_owned(),
+        ] {
+            assert_eq!(id(&[refused.as_str()]), None, "{refused}");
+        }
+        assert_eq!(
+            id(&[&format!("node-{}.gorums", first_client - 1)]),
+            Some(first_client - 1)
+        );
+        // Refused, with no anonymous clients allowed: the reason names the certificate.
+        let err = rule.judge(Some(&peer(&["localhost"]))).unwrap_err();
+        assert!(err.to_string().contains("names no node"), "{err}");
+        assert!(format!("{rule:?}").contains("anonymous_clients"));
+    }
+}
