@@ -212,9 +212,17 @@ pub async fn reply_stream_helpers(rt: RuntimeHandle) {
         .client
         .quorum_call::<Msg, Msg>(method::ECHO, &msg(1))
         .filter(|r| r.node == NodeId(2));
+    assert_eq!(next(&mut only_two).await.unwrap().node, NodeId(2));
+    assert!(next(&mut only_two).await.is_none());
+
     // Read with the calls' own `next` methods (not through `Stream`).
-    assert_eq!(only_two.next().await.unwrap().node, NodeId(2));
-    assert!(only_two.next().await.is_none());
+    let mut plain = c.client.quorum_call::<Msg, Msg>(method::ECHO, &msg(1));
+    let mut answered = Vec::new();
+    while let Some(r) = plain.next().await {
+        answered.push(r.node.0);
+    }
+    answered.sort_unstable();
+    assert_eq!(answered, [1, 2, 3]);
 
     // A custom aggregation: the sum of the replying node ids.
     let mut stream = c
