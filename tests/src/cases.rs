@@ -1259,6 +1259,11 @@ pub async fn watch_yields_on_change_only(rt: RuntimeHandle) {
     });
     let first = next(&mut watch).await.unwrap();
     assert_eq!(first.len(), 3, "initial value at once");
+    let shown = format!("{watch:?}");
+    assert!(
+        shown.starts_with("ConfigWatch") && shown.contains("last"),
+        "{shown}"
+    );
     // Polled over many ticks with nothing changed: no value, though it re-derives.
     let quiet = within(&rt, Duration::from_millis(100), next(&mut watch)).await;
     assert!(quiet.is_none(), "a value without a change: {quiet:?}");
