@@ -139,7 +139,10 @@ mod tests {
             _ => None,
         };
         assert_eq!(id(&["node-3.gorums"]), Some(3));
-        assert_eq!(id(&["localhost", "node-7.gorums", "node-8.gorums"]), Some(7));
+        assert_eq!(
+            id(&["localhost", "node-7.gorums", "node-8.gorums"]),
+            Some(7)
+        );
         let first_client = NodeId::FIRST_CLIENT.0;
         for refused in [
             "node-.gorums".to_owned(),
