@@ -113,6 +113,16 @@ fn a_call_to_three_nodes_holds_its_request_once() {
     );
 }
 
+/// Three servers (ids 1 to 3) and an anonymous client connected to them all: the
+/// world, the client's index and the servers'.
+fn three_nodes_and_a_client() -> (support::World, usize, Vec<usize>) {
+    let mut w = support::World::new();
+    let servers: Vec<usize> = (1..=3).map(|id| w.add(id, &format!("s{id}"))).collect();
+    let client = w.add(0, "client");
+    w.connect(client, &servers);
+    (w, client, servers)
+}
+
 /// A long-lived client must not grow with the calls it has made: rounds of 2 000 quorum
 /// calls to three connected nodes, each met by two replies and finished, the third
 /// node's reply arriving late, and each round leaves the heap where the one before it
@@ -120,10 +130,7 @@ fn a_call_to_three_nodes_holds_its_request_once() {
 #[test]
 fn calls_that_end_leave_no_memory_behind() {
     const CALLS: usize = 2000;
-    let mut w = support::World::new();
-    let servers: Vec<usize> = (1..=3).map(|id| w.add(id, &format!("s{id}"))).collect();
-    let client = w.add(0, "client");
-    w.connect(client, &servers);
+    let (mut w, client, servers) = three_nodes_and_a_client();
     // One sender's requests are handed out one at a time: answer until none is left.
     let answer = |w: &mut support::World, server: usize| {
         let now = w.now;
@@ -182,10 +189,7 @@ fn calls_that_end_leave_no_memory_behind() {
 #[test]
 fn connections_that_close_leave_no_memory_behind() {
     const ROUNDS: usize = 150;
-    let mut w = support::World::new();
-    let servers: Vec<usize> = (1..=3).map(|id| w.add(id, &format!("s{id}"))).collect();
-    let client = w.add(0, "client");
-    w.connect(client, &servers);
+    let (mut w, client, servers) = three_nodes_and_a_client();
     let round = |w: &mut support::World| {
         let now = w.now;
         let spec = CallSpec::new(
